@@ -1,0 +1,113 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// BatchConfig bounds a batch by count, bytes and time.
+type BatchConfig struct {
+	MaxMessages int
+	MaxBytes    int
+	// MaxWait is how long a batch may wait for more messages after its first one.
+	MaxWait time.Duration
+}
+
+// Validate names the wrong field.
+func (b BatchConfig) Validate() error {
+	if b.MaxMessages < 1 || b.MaxBytes < 1 || b.MaxWait <= 0 {
+		return fmt.Errorf("batch: max messages %d, max bytes %d and max wait %v must all be positive", b.MaxMessages, b.MaxBytes, b.MaxWait)
+	}
+	return nil
+}
+
+// BatchHandler processes a batch and returns one error per message (nil: ack). Returning
+// a shorter slice is a programming error and naks the whole batch.
+type BatchHandler func(ctx context.Context, msgs []jetstream.Msg) []error
+
+// RunBatches delivers batches to h one at a time until ctx ends; the next batch is being
+// fetched while h works. On shutdown it stops fetching, hands the last partial batch to h
+// (within DrainTimeout) and returns.
+func (c *Consumer) RunBatches(ctx context.Context, bc BatchConfig, h BatchHandler) error {
+	if err := bc.Validate(); err != nil {
+		return err
+	}
+	if c.cfg.MaxAckPending < bc.MaxMessages {
+		return fmt.Errorf("consumer %s: max ack pending %d is below the batch size %d; batches could never fill", c.cfg.Durable, c.cfg.MaxAckPending, bc.MaxMessages)
+	}
+	cons, err := c.cfg.ensure(ctx, c.js)
+	if err != nil {
+		return err
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(bc.MaxMessages))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", c.cfg.Durable, err)
+	}
+	work, stopWork := c.workContext(ctx)
+	defer stopWork()
+	go func() {
+		<-ctx.Done()
+		it.Drain()
+	}()
+
+	batch := make([]jetstream.Msg, 0, bc.MaxMessages)
+	size := 0
+	var deadline time.Time
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		errs := h(work, batch)
+		for i, msg := range batch {
+			var err error
+			if len(errs) != len(batch) {
+				err = fmt.Errorf("batch handler returned %d results for %d messages", len(errs), len(batch))
+			} else {
+				err = errs[i]
+			}
+			Settle(work, msg, err, c.cfg.MaxDeliver, c.dlq, c.log)
+		}
+		batch, size = batch[:0], 0
+	}
+	for {
+		var msg jetstream.Msg
+		var err error
+		if len(batch) == 0 {
+			msg, err = it.Next()
+		} else {
+			wait := time.Until(deadline)
+			if wait <= 0 {
+				flush()
+				continue
+			}
+			msg, err = it.Next(jetstream.NextMaxWait(wait))
+		}
+		if err != nil {
+			if errors.Is(err, nats.ErrTimeout) {
+				flush()
+				continue
+			}
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+				break
+			}
+			c.log.Warn("consumer fetch", "consumer", c.cfg.Durable, "err", err)
+			continue
+		}
+		if len(batch) == 0 {
+			deadline = time.Now().Add(bc.MaxWait)
+		}
+		batch = append(batch, msg)
+		size += len(msg.Data())
+		if len(batch) >= bc.MaxMessages || size >= bc.MaxBytes {
+			flush()
+		}
+	}
+	flush()
+	it.Stop()
+	return nil
+}

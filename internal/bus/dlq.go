@@ -1,0 +1,96 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/sluice-dev/sluice/internal/telemetry"
+	sluicev1 "github.com/sluice-dev/sluice/proto/sluice/v1"
+)
+
+// DeadLetters publishes failures of one stage to the DLQ stream.
+type DeadLetters struct {
+	js    jetstream.JetStream
+	stage string
+}
+
+// NewDeadLetters returns the DLQ publisher of stage (e.g. "stage", "transform", "load").
+func NewDeadLetters(js jetstream.JetStream, stage string) *DeadLetters {
+	return &DeadLetters{js: js, stage: stage}
+}
+
+// Stage is the stage name dead letters are filed under.
+func (d *DeadLetters) Stage() string { return d.stage }
+
+// Message sends a whole message to the DLQ with the reason it failed.
+func (d *DeadLetters) Message(ctx context.Context, msg jetstream.Msg, reason string) error {
+	dl := d.letter(ctx, msg, reason, -1)
+	return d.send(ctx, dl, msg, "msg")
+}
+
+// Row sends one failing row of a message to the DLQ; the rest of the message proceeds.
+// data is what should be retried for that row (the raw row, or the whole message).
+func (d *DeadLetters) Row(ctx context.Context, msg jetstream.Msg, rowIndex int64, reason string, data []byte) error {
+	dl := d.letter(ctx, msg, reason, rowIndex)
+	if data != nil {
+		dl.Data = data
+	}
+	return d.send(ctx, dl, msg, "row"+strconv.FormatInt(rowIndex, 10))
+}
+
+func (d *DeadLetters) letter(ctx context.Context, msg jetstream.Msg, reason string, rowIndex int64) *sluicev1.DeadLetter {
+	h := msg.Headers()
+	provider, dataset := h.Get(HeaderProvider), h.Get(HeaderDataset)
+	if p, ds, ok := ProviderDataset(msg.Subject()); ok && provider == "" {
+		provider, dataset = p, ds
+	}
+	headers := make(map[string]string, len(h))
+	for k, v := range h {
+		if len(v) > 0 {
+			headers[k] = v[0]
+		}
+	}
+	var deliveries uint64
+	if md, err := msg.Metadata(); err == nil {
+		deliveries = md.NumDelivered
+	}
+	return &sluicev1.DeadLetter{
+		Stage:      d.stage,
+		Reason:     reason,
+		RecordId:   h.Get(HeaderRecordID),
+		RowIndex:   rowIndex,
+		Subject:    msg.Subject(),
+		Data:       msg.Data(),
+		Headers:    headers,
+		Deliveries: deliveries,
+		FailedAt:   timestamppb.New(time.Now()),
+		Provider:   provider,
+		Dataset:    dataset,
+		TraceId:    telemetry.TraceID(ctx),
+	}
+}
+
+func (d *DeadLetters) send(ctx context.Context, dl *sluicev1.DeadLetter, msg jetstream.Msg, part string) error {
+	// The stream sequence makes the dedupe id stable across a redelivery of the same message.
+	id := d.stage + ":" + dl.Subject + ":" + part
+	if md, err := msg.Metadata(); err == nil {
+		id = fmt.Sprintf("%s:%s:%d:%s", d.stage, md.Stream, md.Sequence.Stream, part)
+	}
+	_, err := Publish(ctx, d.js, Message{
+		Subject:  DLQSubject(d.stage, dl.Provider, dl.Dataset),
+		MsgID:    id,
+		Body:     dl,
+		RecordID: dl.RecordId,
+		Provider: dl.Provider,
+		Dataset:  dl.Dataset,
+	})
+	if err != nil {
+		return fmt.Errorf("dead-letter %s: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Service is the configuration every sluice service shares.
+type Service struct {
+	NATSURL         string
+	HTTPAddr        string
+	OTLPEndpoint    string
+	SampleRatio     float64
+	LogLevel        string
+	LogFormat       string
+	ShutdownTimeout time.Duration
+	Instance        string
+}
+
+// Register defines the shared flags.
+func (s *Service) Register(fs *FlagSet) {
+	fs.StringVar(&s.NATSURL, "nats-url", "SLUICE_NATS_URL", "nats://127.0.0.1:4222", "NATS server URL(s), comma separated")
+	fs.StringVar(&s.HTTPAddr, "http-addr", "SLUICE_HTTP_ADDR", ":8080", "listen address of /healthz, /readyz and /metrics")
+	fs.StringVar(&s.OTLPEndpoint, "otlp-endpoint", "SLUICE_OTLP_ENDPOINT", "", "OTLP gRPC host:port for traces; empty disables export")
+	fs.Float64Var(&s.SampleRatio, "trace-sample-ratio", "SLUICE_TRACE_SAMPLE_RATIO", 1, "fraction of new traces sampled, in (0, 1]")
+	fs.StringVar(&s.LogLevel, "log-level", "SLUICE_LOG_LEVEL", "info", "debug, info, warn or error")
+	fs.StringVar(&s.LogFormat, "log-format", "SLUICE_LOG_FORMAT", "json", "json or text")
+	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", "SLUICE_SHUTDOWN_TIMEOUT", 25*time.Second, "time allowed to finish in-flight work after SIGTERM")
+	fs.StringVar(&s.Instance, "instance", "HOSTNAME", "", "replica name reported in telemetry (the pod name on Kubernetes)")
+}
+
+// Validate names every wrong field at once.
+func (s Service) Validate() error {
+	var errs []error
+	if err := ValidateNATSURL(s.NATSURL); err != nil {
+		errs = append(errs, fmt.Errorf("--nats-url / SLUICE_NATS_URL: %w", err))
+	}
+	if _, _, err := net.SplitHostPort(s.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("--http-addr / SLUICE_HTTP_ADDR %q: want host:port, e.g. :8080", s.HTTPAddr))
+	}
+	if s.OTLPEndpoint != "" {
+		if _, _, err := net.SplitHostPort(s.OTLPEndpoint); err != nil || strings.Contains(s.OTLPEndpoint, "://") {
+			errs = append(errs, fmt.Errorf("--otlp-endpoint / SLUICE_OTLP_ENDPOINT %q: want host:port of an OTLP gRPC receiver, e.g. jaeger:4317", s.OTLPEndpoint))
+		}
+	}
+	if s.SampleRatio <= 0 || s.SampleRatio > 1 {
+		errs = append(errs, fmt.Errorf("--trace-sample-ratio / SLUICE_TRACE_SAMPLE_RATIO %v: must be in (0, 1]", s.SampleRatio))
+	}
+	if _, err := ParseLevel(s.LogLevel); err != nil {
+		errs = append(errs, fmt.Errorf("--log-level / SLUICE_LOG_LEVEL: %w", err))
+	}
+	if s.LogFormat != "json" && s.LogFormat != "text" {
+		errs = append(errs, fmt.Errorf("--log-format / SLUICE_LOG_FORMAT %q: want json or text", s.LogFormat))
+	}
+	if s.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--shutdown-timeout / SLUICE_SHUTDOWN_TIMEOUT %v: must be positive", s.ShutdownTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateNATSURL checks a comma-separated list of nats:// or tls:// URLs.
+func ValidateNATSURL(raw string) error {
+	if raw == "" {
+		return errors.New("empty")
+	}
+	for _, part := range strings.Split(raw, ",") {
+		u, err := url.Parse(strings.TrimSpace(part))
+		if err != nil {
+			return fmt.Errorf("%q: %w", part, err)
+		}
+		if u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss" {
+			return fmt.Errorf("%q: scheme must be nats://, tls://, ws:// or wss://", part)
+		}
+		if u.Host == "" {
+			return fmt.Errorf("%q: no host", part)
+		}
+	}
+	return nil
+}
+
+// ParseLevel turns debug, info, warn or error into a slog level.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("%q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}

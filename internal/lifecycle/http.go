@@ -1,0 +1,99 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Check reports whether a dependency is usable; nil means ready.
+type Check func(ctx context.Context) error
+
+// Endpoint is the operational HTTP server of a service: /healthz (the process is alive),
+// /readyz (every readiness check passes) and /metrics.
+type Endpoint struct {
+	mux    *http.ServeMux
+	mu     sync.Mutex
+	checks map[string]Check
+	srv    *http.Server
+	ln     net.Listener
+}
+
+// NewEndpoint listens on addr at once, so a port conflict fails the start of the service.
+func NewEndpoint(addr string, metrics http.Handler) (*Endpoint, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	e := &Endpoint{mux: http.NewServeMux(), checks: map[string]Check{}, ln: ln}
+	e.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	e.mux.HandleFunc("GET /readyz", e.ready)
+	if metrics != nil {
+		e.mux.Handle("GET /metrics", metrics)
+	}
+	e.srv = &http.Server{Handler: e.mux, ReadHeaderTimeout: 5 * time.Second}
+	return e, nil
+}
+
+// Addr is where the endpoint listens (useful with port 0).
+func (e *Endpoint) Addr() string { return e.ln.Addr().String() }
+
+// Handle adds a route, e.g. a service-specific admin page.
+func (e *Endpoint) Handle(pattern string, h http.Handler) { e.mux.Handle(pattern, h) }
+
+// AddCheck registers a readiness check.
+func (e *Endpoint) AddCheck(name string, c Check) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.checks[name] = c
+}
+
+func (e *Endpoint) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	e.mu.Lock()
+	checks := make(map[string]Check, len(e.checks))
+	for k, v := range e.checks {
+		checks[k] = v
+	}
+	e.mu.Unlock()
+	failed := false
+	for name, c := range checks {
+		if err := c(ctx); err != nil {
+			failed = true
+			fmt.Fprintf(w, "%s: %v\n", name, err)
+		}
+	}
+	if failed {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// Serve serves until ctx ends, then shuts down within a few seconds.
+func (e *Endpoint) Serve(ctx context.Context, log *slog.Logger) error {
+	errc := make(chan error, 1)
+	go func() { errc <- e.srv.Serve(e.ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http endpoint: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	if err := e.srv.Shutdown(sctx); err != nil {
+		log.Warn("http endpoint shutdown", "err", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http endpoint: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+// Package pgload bulk-upserts rows into PostgreSQL: COPY into a temporary table, then one
+// INSERT … ON CONFLICT DO UPDATE guarded so that a row from an older extraction never
+// replaces a newer one. It also creates tables and adds columns (additive migrations).
+package pgload
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Lineage columns the loader adds to every table.
+const (
+	ColRecordID    = "_record_id"
+	ColTraceID     = "_trace_id"
+	ColExtractedAt = "_extracted_at"
+	ColLoadedAt    = "_loaded_at"
+)
+
+// Column is a column of a target table.
+type Column struct {
+	Name string
+	// Type is a PostgreSQL type name: text, bigint, integer, double precision, numeric,
+	// boolean, date, timestamptz, jsonb.
+	Type string
+}
+
+// Table describes a target table; PrimaryKey names columns of Columns.
+type Table struct {
+	Name       string
+	Columns    []Column
+	PrimaryKey []string
+}
+
+var identPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+var allowedTypes = map[string]bool{
+	"text": true, "bigint": true, "integer": true, "double precision": true, "numeric": true,
+	"boolean": true, "date": true, "timestamptz": true, "jsonb": true,
+}
+
+// Validate names the wrong part of the table.
+func (t Table) Validate() error {
+	if !identPattern.MatchString(t.Name) {
+		return fmt.Errorf("table %q: want a lowercase identifier", t.Name)
+	}
+	if len(t.Columns) == 0 {
+		return fmt.Errorf("table %s: no columns", t.Name)
+	}
+	seen := map[string]bool{}
+	for i, c := range t.Columns {
+		if !identPattern.MatchString(c.Name) || strings.HasPrefix(c.Name, "_") {
+			return fmt.Errorf("table %s: columns[%d] %q: want a lowercase identifier not starting with _", t.Name, i, c.Name)
+		}
+		if !allowedTypes[c.Type] {
+			return fmt.Errorf("table %s: columns[%d] %s: type %q not supported", t.Name, i, c.Name, c.Type)
+		}
+		if seen[c.Name] {
+			return fmt.Errorf("table %s: columns[%d] %s: declared twice", t.Name, i, c.Name)
+		}
+		seen[c.Name] = true
+	}
+	if len(t.PrimaryKey) == 0 {
+		return fmt.Errorf("table %s: no primary key", t.Name)
+	}
+	for i, k := range t.PrimaryKey {
+		if !seen[k] {
+			return fmt.Errorf("table %s: primary_key[%d] %q is not a column", t.Name, i, k)
+		}
+	}
+	return nil
+}
+
+// allColumns lists data columns then lineage columns, the order rows are copied in.
+func (t Table) allColumns() []string {
+	cols := make([]string, 0, len(t.Columns)+4)
+	for _, c := range t.Columns {
+		cols = append(cols, c.Name)
+	}
+	return append(cols, ColRecordID, ColTraceID, ColExtractedAt, ColLoadedAt)
+}
+
+func quote(ident string) string { return pgx.Identifier{ident}.Sanitize() }
+
+func quoteAll(idents []string) string {
+	q := make([]string, len(idents))
+	for i, id := range idents {
+		q[i] = quote(id)
+	}
+	return strings.Join(q, ", ")
+}
+
+// createSQL creates the table with its lineage columns.
+func (t Table) createSQL() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (", quote(t.Name))
+	for _, c := range t.Columns {
+		fmt.Fprintf(&b, "%s %s, ", quote(c.Name), c.Type)
+	}
+	fmt.Fprintf(&b, "%s text NOT NULL, %s text, %s timestamptz NOT NULL, %s timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (%s))",
+		ColRecordID, ColTraceID, ColExtractedAt, ColLoadedAt, quoteAll(t.PrimaryKey))
+	return b.String()
+}
+
+// upsertSQL moves rows from the temporary table into the target; the WHERE clause is the
+// monotonic guard: an existing row extracted later than the incoming one stays.
+func (t Table) upsertSQL(tmp string) string {
+	cols := t.allColumns()
+	pk := map[string]bool{}
+	for _, k := range t.PrimaryKey {
+		pk[k] = true
+	}
+	var set []string
+	for _, c := range cols {
+		if !pk[c] {
+			set = append(set, fmt.Sprintf("%s = EXCLUDED.%s", quote(c), quote(c)))
+		}
+	}
+	return fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT (%s) DO UPDATE SET %s WHERE %s.%s <= EXCLUDED.%s",
+		quote(t.Name), quoteAll(cols), quoteAll(cols), quote(tmp), quoteAll(t.PrimaryKey),
+		strings.Join(set, ", "), quote(t.Name), ColExtractedAt, ColExtractedAt)
+}

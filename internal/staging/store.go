@@ -1,0 +1,242 @@
+// Package staging keeps raw payloads in a MongoDB-compatible document store, one
+// collection per provider, insert-only: a document is keyed by its record id and never
+// changes, so a duplicate-key error means the record is already staged.
+package staging
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	sluicev1 "github.com/sluice-dev/sluice/proto/sluice/v1"
+)
+
+// Config locates the document store.
+type Config struct {
+	URI      string
+	Database string
+	// WriteConcern is "majority" or a number of nodes ("1"); staging acks a record only
+	// once the store has acknowledged it at this level.
+	WriteConcern string
+}
+
+// Validate names the wrong field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.URI == "" {
+		errs = append(errs, errors.New("--mongo-uri / SLUICE_MONGO_URI is empty; want e.g. mongodb://127.0.0.1:27017/"))
+	}
+	if c.Database == "" {
+		errs = append(errs, errors.New("--mongo-database / SLUICE_MONGO_DATABASE is empty"))
+	}
+	if _, err := c.writeConcern(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) writeConcern() (*writeconcern.WriteConcern, error) {
+	switch c.WriteConcern {
+	case "", "majority":
+		return writeconcern.Majority(), nil
+	case "1":
+		return writeconcern.W1(), nil
+	}
+	var n int
+	if _, err := fmt.Sscanf(c.WriteConcern, "%d", &n); err != nil || n < 1 {
+		return nil, fmt.Errorf("--mongo-write-concern / SLUICE_MONGO_WRITE_CONCERN %q: want majority or a positive number", c.WriteConcern)
+	}
+	return &writeconcern.WriteConcern{W: n}, nil
+}
+
+// Store is the raw document store.
+type Store struct {
+	client *mongo.Client
+	db     *mongo.Database
+}
+
+// Open connects and pings.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	wc, _ := cfg.writeConcern()
+	client, err := mongo.Connect(options.Client().ApplyURI(cfg.URI).SetWriteConcern(wc))
+	if err != nil {
+		return nil, fmt.Errorf("connect document store: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := client.Ping(pctx, readpref.Primary()); err != nil {
+		_ = client.Disconnect(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("ping document store: %w", err)
+	}
+	return &Store{client: client, db: client.Database(cfg.Database)}, nil
+}
+
+// Close disconnects.
+func (s *Store) Close(ctx context.Context) error { return s.client.Disconnect(ctx) }
+
+// Ping checks the connection, for /readyz.
+func (s *Store) Ping(ctx context.Context) error { return s.client.Ping(ctx, readpref.Primary()) }
+
+// Collection is the collection of provider's raw documents.
+func (s *Store) Collection(provider string) *mongo.Collection {
+	return s.db.Collection("raw_" + provider)
+}
+
+// EnsureIndexes creates the indexes replay queries use.
+func (s *Store) EnsureIndexes(ctx context.Context, provider string) error {
+	_, err := s.Collection(provider).Indexes().CreateMany(ctx, []mongo.IndexModel{
+		{Keys: bson.D{{Key: "dataset", Value: 1}, {Key: "extracted_at", Value: 1}}},
+		{Keys: bson.D{{Key: "run_id", Value: 1}}},
+		{Keys: bson.D{{Key: "staged_at", Value: 1}}},
+	})
+	if err != nil {
+		return fmt.Errorf("indexes of raw_%s: %w", provider, err)
+	}
+	return nil
+}
+
+// Document is a staged raw record.
+type Document struct {
+	ID              string            `bson:"_id"`
+	Provider        string            `bson:"provider"`
+	Dataset         string            `bson:"dataset"`
+	SourceKey       string            `bson:"source_key"`
+	RunID           string            `bson:"run_id"`
+	ExtractedAt     time.Time         `bson:"extracted_at"`
+	StagedAt        time.Time         `bson:"staged_at"`
+	ContentType     string            `bson:"content_type"`
+	ContentEncoding string            `bson:"content_encoding,omitempty"`
+	Payload         []byte            `bson:"payload,omitempty"`
+	S3Bucket        string            `bson:"s3_bucket,omitempty"`
+	S3Key           string            `bson:"s3_key,omitempty"`
+	Size            int64             `bson:"size"`
+	SHA256          string            `bson:"sha256"`
+	Attributes      map[string]string `bson:"attributes,omitempty"`
+	TraceID         string            `bson:"trace_id,omitempty"`
+}
+
+// FromRecord converts an envelope to its document.
+func FromRecord(rec *sluicev1.Record, traceID string, stagedAt time.Time) Document {
+	d := Document{
+		ID:              rec.GetId(),
+		Provider:        rec.GetProvider(),
+		Dataset:         rec.GetDataset(),
+		SourceKey:       rec.GetSourceKey(),
+		RunID:           rec.GetRunId(),
+		ExtractedAt:     rec.GetExtractedAt().AsTime(),
+		StagedAt:        stagedAt.UTC(),
+		ContentType:     rec.GetContentType(),
+		ContentEncoding: rec.GetContentEncoding(),
+		Size:            rec.GetSize(),
+		SHA256:          hex.EncodeToString(rec.GetSha256()),
+		Attributes:      rec.GetAttributes(),
+		TraceID:         traceID,
+	}
+	switch p := rec.GetPayload().(type) {
+	case *sluicev1.Record_Inline:
+		d.Payload = p.Inline
+	case *sluicev1.Record_ClaimCheck:
+		d.S3Bucket, d.S3Key = p.ClaimCheck.GetBucket(), p.ClaimCheck.GetKey()
+	}
+	return d
+}
+
+// Record converts a document back to the envelope published on STAGED.
+func (d Document) Record() *sluicev1.Record {
+	sum, _ := hex.DecodeString(d.SHA256)
+	rec := &sluicev1.Record{
+		Id:              d.ID,
+		Provider:        d.Provider,
+		Dataset:         d.Dataset,
+		SourceKey:       d.SourceKey,
+		RunId:           d.RunID,
+		ExtractedAt:     timestamppb.New(d.ExtractedAt),
+		StagedAt:        timestamppb.New(d.StagedAt),
+		ContentType:     d.ContentType,
+		ContentEncoding: d.ContentEncoding,
+		Size:            d.Size,
+		Sha256:          sum,
+		Attributes:      d.Attributes,
+	}
+	if d.S3Key != "" {
+		rec.Payload = &sluicev1.Record_ClaimCheck{ClaimCheck: &sluicev1.ClaimCheck{Bucket: d.S3Bucket, Key: d.S3Key, Size: d.Size, Sha256: sum}}
+	} else {
+		rec.Payload = &sluicev1.Record_Inline{Inline: d.Payload}
+	}
+	return rec
+}
+
+// InsertResult says, per document, whether it is now staged.
+type InsertResult struct {
+	// Errs[i] is nil when docs[i] is staged (inserted now or already there).
+	Errs []error
+	// Inserted counts new documents; Duplicates those already staged.
+	Inserted, Duplicates int
+}
+
+// Insert writes docs of one provider in one unordered bulk insert. Duplicate keys count as
+// success: staging is idempotent.
+func (s *Store) Insert(ctx context.Context, provider string, docs []Document) InsertResult {
+	res := InsertResult{Errs: make([]error, len(docs))}
+	if len(docs) == 0 {
+		return res
+	}
+	batch := make([]any, len(docs))
+	for i := range docs {
+		batch[i] = docs[i]
+	}
+	_, err := s.Collection(provider).InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
+	if err == nil {
+		res.Inserted = len(docs)
+		return res
+	}
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+		for i := range res.Errs {
+			res.Errs[i] = fmt.Errorf("stage into raw_%s: %w", provider, err)
+		}
+		return res
+	}
+	failed := 0
+	for _, we := range bwe.WriteErrors {
+		if we.Index < 0 || we.Index >= len(docs) {
+			continue
+		}
+		failed++
+		if we.Code == 11000 {
+			res.Duplicates++
+			continue
+		}
+		res.Errs[we.Index] = fmt.Errorf("stage %s into raw_%s: %s (code %d)", docs[we.Index].ID, provider, we.Message, we.Code)
+	}
+	res.Inserted = len(docs) - failed
+	return res
+}
+
+// Get returns one staged document.
+func (s *Store) Get(ctx context.Context, provider, id string) (Document, error) {
+	var d Document
+	err := s.Collection(provider).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return d, fmt.Errorf("record %s not staged in raw_%s: %w", id, provider, ErrNotFound)
+	}
+	if err != nil {
+		return d, fmt.Errorf("get %s from raw_%s: %w", id, provider, err)
+	}
+	return d, nil
+}
+
+// ErrNotFound is wrapped when a document does not exist.
+var ErrNotFound = errors.New("not found")
