@@ -1,0 +1,207 @@
+package rowsource
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/sluice-dev/sluice/internal/spec"
+)
+
+// JSONArray reads the objects of a JSON array, at the top level or at a path of keys
+// inside a top-level object, one element at a time. Numbers are json.Number, so large ids
+// stay exact. An element that is not an object is a *RowError; a syntax error is fatal,
+// since a JSON array cannot be resynchronised.
+type JSONArray struct {
+	budget  *budgetReader
+	dec     *json.Decoder
+	bom     int64
+	path    []string
+	maxRow  int
+	started bool
+	index   int64
+	err     error // sticky fatal error or io.EOF
+}
+
+// NewJSONArray returns a JSONArray reader of r with f's path and max row size.
+func NewJSONArray(r io.Reader, f spec.Format) *JSONArray {
+	br := bufio.NewReaderSize(r, 32<<10)
+	bom := stripBOM(br)
+	budget := newBudgetReader(br, f.RowLimit())
+	dec := json.NewDecoder(budget)
+	dec.UseNumber()
+	var path []string
+	if f.Path != "" {
+		path = strings.Split(f.Path, ".")
+	}
+	return &JSONArray{budget: budget, dec: dec, bom: bom, path: path, maxRow: f.RowLimit()}
+}
+
+// Next implements Reader.
+func (j *JSONArray) Next() (map[string]any, error) {
+	if j.err != nil {
+		return nil, j.err
+	}
+	if !j.started {
+		j.started = true
+		if err := j.findArray(); err != nil {
+			j.err = err
+			return nil, err
+		}
+	}
+	start := j.offset()
+	j.budget.startRow(j.dec.InputOffset())
+	if !j.dec.More() {
+		// The next token must close the array.
+		if _, err := j.dec.Token(); err != nil {
+			j.err = j.fatal(fmt.Sprintf("after row %d", j.index-1), start, err)
+			return nil, j.err
+		}
+		j.err = io.EOF
+		return nil, io.EOF
+	}
+	var v any
+	if err := j.dec.Decode(&v); err != nil {
+		j.err = j.fatal(fmt.Sprintf("row %d", j.index), start, err)
+		return nil, j.err
+	}
+	index := j.index
+	j.index++
+	row, ok := v.(map[string]any)
+	if !ok {
+		return nil, &RowError{Index: index, Offset: start, Err: fmt.Errorf("element is %s, want an object", jsonKind(v))}
+	}
+	return row, nil
+}
+
+func (j *JSONArray) offset() int64 { return j.bom + j.dec.InputOffset() }
+
+// fatal builds the error that ends the payload, naming where it happened.
+func (j *JSONArray) fatal(what string, start int64, err error) error {
+	var syn *json.SyntaxError
+	switch {
+	case errors.Is(err, ErrRowTooLarge):
+		return fmt.Errorf("json array: %s (byte %d): %w: larger than %d bytes", what, start, ErrRowTooLarge, j.maxRow)
+	case errors.As(err, &syn):
+		return fmt.Errorf("json array: %s: byte %d: %w", what, j.bom+syn.Offset, err)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("json array: %s (byte %d): payload ends before the array is closed: %w", what, start, io.ErrUnexpectedEOF)
+	}
+	return fmt.Errorf("json array: %s (byte %d): %w", what, start, err)
+}
+
+// findArray consumes tokens up to and including the '[' of the array at the path. A null
+// at the path is an empty array.
+func (j *JSONArray) findArray() error {
+	for depth, key := range j.path {
+		where := "top level"
+		if depth > 0 {
+			where = fmt.Sprintf("%q", strings.Join(j.path[:depth], "."))
+		}
+		tok, err := j.token()
+		if err != nil {
+			return j.pathErr(err)
+		}
+		if tok != json.Delim('{') {
+			return fmt.Errorf("json array: path %q: %s is %s, want an object", strings.Join(j.path, "."), where, tokenKind(tok))
+		}
+		if err := j.findKey(key); err != nil {
+			return err
+		}
+	}
+	tok, err := j.token()
+	if err != nil {
+		return j.pathErr(err)
+	}
+	switch tok {
+	case json.Delim('['):
+		return nil
+	case nil:
+		return io.EOF
+	}
+	what := "the payload"
+	if len(j.path) > 0 {
+		what = fmt.Sprintf("the value at path %q", strings.Join(j.path, "."))
+	}
+	return fmt.Errorf("json array: %s is %s, want an array", what, tokenKind(tok))
+}
+
+// findKey consumes the members of the current object up to and including key.
+func (j *JSONArray) findKey(key string) error {
+	for {
+		tok, err := j.token()
+		if err != nil {
+			return j.pathErr(err)
+		}
+		if tok == json.Delim('}') {
+			return fmt.Errorf("json array: path %q: key %q not found", strings.Join(j.path, "."), key)
+		}
+		if tok == key {
+			return nil
+		}
+		if err := j.skipValue(); err != nil {
+			return j.pathErr(err)
+		}
+	}
+}
+
+// skipValue consumes one value token by token, so a large sibling of the array costs no
+// more memory than its largest token.
+func (j *JSONArray) skipValue() error {
+	depth := 0
+	for {
+		tok, err := j.token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
+}
+
+func (j *JSONArray) token() (json.Token, error) {
+	j.budget.startRow(j.dec.InputOffset())
+	return j.dec.Token()
+}
+
+func (j *JSONArray) pathErr(err error) error {
+	return j.fatal("finding the array", j.offset(), err)
+}
+
+func tokenKind(tok json.Token) string {
+	switch tok {
+	case json.Delim('{'):
+		return "an object"
+	case json.Delim('['):
+		return "an array"
+	}
+	return jsonKind(tok)
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case string:
+		return "a string"
+	case json.Number, float64:
+		return "a number"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}
