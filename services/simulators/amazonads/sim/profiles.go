@@ -60,6 +60,7 @@ func Profiles(cfg Config) []Profile {
 	n := cfg.Profiles.Count
 	out := make([]Profile, 0, n)
 	seen := make(map[int64]bool, n)
+	types := profileTypes(n, cfg.Profiles.AgencyShare, cfg.Profiles.VendorShare)
 	for i := range n {
 		h := mix(cfg.Seed, hashString("profile"), uint64(i))
 		id := int64(1_000_000_000_000_000 + h%8_000_000_000_000_000)
@@ -69,7 +70,7 @@ func Profiles(cfg Config) []Profile {
 		}
 		seen[id] = true
 		m := marketplaces[mix(h, 1)%uint64(len(marketplaces))]
-		typ := profileType(i, cfg.Profiles.AgencyShare, cfg.Profiles.VendorShare)
+		typ := types[i]
 		out = append(out, Profile{
 			ProfileID:    id,
 			CountryCode:  m.country,
@@ -88,21 +89,32 @@ func Profiles(cfg Config) []Profile {
 	return out
 }
 
-// profileType spreads agency and vendor profiles evenly: index i is an
-// agency profile when floor((i+1)*agency) > floor(i*agency), so exactly
-// floor(n*agency) of n profiles are agencies.
-func profileType(i int, agency, vendor float64) string {
-	step := func(share float64) bool {
-		return math.Floor(float64(i+1)*share+1e-9) > math.Floor(float64(i)*share+1e-9)
+// spread reports whether index i is one of the floor(n*share) chosen ones of
+// n, spread evenly: floor((i+1)*share) > floor(i*share).
+func spread(i int, share float64) bool {
+	return math.Floor(float64(i+1)*share+1e-9) > math.Floor(float64(i)*share+1e-9)
+}
+
+// profileTypes assigns floor(n*agency) agency profiles spread evenly over the
+// indexes, then about n*vendor vendor profiles spread over the others.
+func profileTypes(n int, agency, vendor float64) []string {
+	out := make([]string, n)
+	vendorShare := 0.0
+	if agency < 1 {
+		vendorShare = vendor / (1 - agency)
 	}
-	switch {
-	case step(agency):
-		return AccountAgency
-	case step(vendor):
-		return AccountVendor
-	default:
-		return AccountSeller
+	j := 0 // index among non-agency profiles
+	for i := range out {
+		switch {
+		case spread(i, agency):
+			out[i] = AccountAgency
+		case spread(j, vendorShare):
+			out[i], j = AccountVendor, j+1
+		default:
+			out[i], j = AccountSeller, j+1
+		}
 	}
+	return out
 }
 
 // accountID mimics seller ids (A + 13 characters) and vendor entity ids.
