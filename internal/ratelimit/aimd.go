@@ -1,0 +1,102 @@
+package ratelimit
+
+import (
+	"math"
+	"time"
+)
+
+// farRatio: a throttle at a rate below farRatio × the remembered limit means the limit
+// has dropped (or was never where we thought), so the decrease is the large Backoff.
+const farRatio = 0.8
+
+// forgetRatio: once the rate has run this far above the remembered limit without a
+// throttle, the limit is forgotten and growth is the faster Climb again.
+const forgetRatio = 1.1
+
+// minStep is the least growth per second of full use while recovering towards the
+// target (relative to the rate), so the target is reached in finite time.
+const minStep = 0.01
+
+// initial returns s with its rate set when the entry is new.
+func (l Limit) initial(s quotaState) quotaState {
+	if s.Rate <= 0 {
+		s.Rate = math.Min(l.StartRate, l.ceiling())
+	}
+	return s
+}
+
+// grow applies n successful calls to s: additive increase. Growth is per second of full
+// use (n calls at rate r are n/r seconds), so it does not depend on how many replicas
+// report, and an idle quota does not climb. Below a remembered limit it closes a
+// Recovery fraction of the gap to Limit×(1−Margin) per second; there it holds for Hold,
+// then probes above it by Probe per second; with no limit known it climbs by Climb per
+// second. The result never exceeds the ceiling.
+func (l Limit) grow(s quotaState, n int, now time.Time) quotaState {
+	s = l.initial(s)
+	if n <= 0 {
+		return s
+	}
+	s.Strikes = 0
+	a := l.Adaptive
+	if a.Disabled {
+		s.Rate = l.ceiling()
+		return s
+	}
+	r := s.Rate
+	secs := float64(n) / r
+	switch target := s.Limit * (1 - a.Margin); {
+	case s.Limit > 0 && r < target:
+		g := math.Max((target-r)*a.Recovery, r*minStep)
+		r = math.Min(r+g*secs, target)
+	case s.Limit > 0 && now.Sub(time.Unix(0, s.LimitAt)) < a.Hold:
+		// hold just below the limit that throttled us
+	case s.Limit > 0:
+		r += r * a.Probe * secs
+		if r > s.Limit*forgetRatio {
+			s.Limit, s.LimitAt = 0, 0
+		}
+	default:
+		r += r * a.Climb * secs
+	}
+	s.Rate = math.Min(r, l.ceiling())
+	return s
+}
+
+// throttle applies one throttle (HTTP 429) of a permit issued at issuedRate in epoch
+// issuedEpoch: multiplicative decrease, once per epoch, plus a shared pause. A throttle
+// from an older epoch was caused before the last decrease took effect: it extends the
+// pause by its Retry-After but does not decrease again (one decrease per round trip, as
+// in TCP). Without Retry-After the pause is an exponential backoff over consecutive
+// throttles with jitter; jitter is a number in [0, 1).
+func (l Limit) throttle(s quotaState, issuedEpoch uint64, issuedRate float64, retryAfter time.Duration, now time.Time, jitter float64) quotaState {
+	s = l.initial(s)
+	s.Throttled++
+	a := l.Adaptive
+	nowN := now.UnixNano()
+	if retryAfter > 0 {
+		s.Pause = max(s.Pause, nowN+int64(retryAfter))
+	}
+	if issuedEpoch != s.Epoch {
+		return s
+	}
+	s.Epoch++
+	s.Strikes++
+	if retryAfter <= 0 {
+		d := float64(a.PauseBase) * math.Pow(2, float64(min(s.Strikes-1, 30)))
+		d = math.Min(d, float64(a.PauseMax)) * (0.5 + 0.5*jitter)
+		s.Pause = max(s.Pause, nowN+int64(d))
+	}
+	if a.Disabled {
+		return s
+	}
+	if issuedRate <= 0 {
+		issuedRate = s.Rate
+	}
+	beta := a.NearBackoff
+	if s.Limit == 0 || issuedRate < s.Limit*farRatio || s.Strikes > 1 {
+		beta = a.Backoff
+	}
+	s.Limit, s.LimitAt = issuedRate, nowN
+	s.Rate = math.Max(l.MinRate, math.Min(s.Rate, issuedRate*beta))
+	return s
+}

@@ -1,0 +1,105 @@
+package ratelimit
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// quotaState is the shared state of one quota (or one key of a quota), stored as JSON in
+// one KV entry and changed only by compare-and-set on the entry's revision. Times are
+// Unix nanoseconds.
+type quotaState struct {
+	// Rate is the allowed rate (requests per second) chosen by the AIMD controller.
+	Rate float64 `json:"r"`
+	// Limit is the rate at which the last throttle was caused; 0 when unknown.
+	Limit float64 `json:"l,omitempty"`
+	// LimitAt is when Limit was learnt.
+	LimitAt int64 `json:"la,omitempty"`
+	// TAT (theoretical arrival time) is the end of the last reserved slot: the next slot
+	// of the shared schedule cannot start before it.
+	TAT int64 `json:"t"`
+	// Pause is the time before which no slot may start (Retry-After or backoff).
+	Pause int64 `json:"p,omitempty"`
+	// Epoch increases on every decrease or pause; slots reserved in an older epoch are
+	// void, and a throttle of a permit from an older epoch is not a new signal.
+	Epoch uint64 `json:"e"`
+	// Strikes counts throttles since the last reported success.
+	Strikes int `json:"s,omitempty"`
+	// Issued and Throttled count slots reserved and throttles reported (for metrics).
+	Issued    uint64 `json:"i"`
+	Throttled uint64 `json:"x,omitempty"`
+}
+
+// lease is one held concurrency slot.
+type lease struct {
+	ID     string `json:"id"`
+	Holder string `json:"h"`
+	// Exp is when the lease expires unless its holder renews it (Unix nanoseconds).
+	Exp int64 `json:"x"`
+}
+
+// leaseSet is the shared state of one host's concurrency slots, stored in one KV entry.
+type leaseSet struct {
+	Leases []lease `json:"l"`
+}
+
+// live returns the leases that have not expired at now.
+func (s leaseSet) live(now int64) []lease {
+	out := make([]lease, 0, len(s.Leases))
+	for _, l := range s.Leases {
+		if l.Exp > now {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func decodeQuota(b []byte) (quotaState, error) {
+	var s quotaState
+	if len(b) == 0 {
+		return s, nil
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("decode quota state: %w", err)
+	}
+	return s, nil
+}
+
+func decodeLeases(b []byte) (leaseSet, error) {
+	var s leaseSet
+	if len(b) == 0 {
+		return s, nil
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("decode lease set: %w", err)
+	}
+	return s, nil
+}
+
+// keyToken encodes an arbitrary string as one KV key token: letters, digits, '-' and '_'
+// stay, every other byte becomes '=' and two hex digits. It is injective, so distinct
+// names never share an entry.
+func keyToken(s string) string {
+	if s == "" {
+		return "="
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "=%02X", c)
+		}
+	}
+	return b.String()
+}
+
+// Entry names in the bucket: <ns>.q.<quota>, <ns>.k.<quota>.<key>, <ns>.h.<host>.
+func quotaKey(ns, quota string) string { return keyToken(ns) + ".q." + keyToken(quota) }
+func perKeyKey(ns, quota, key string) string {
+	return keyToken(ns) + ".k." + keyToken(quota) + "." + keyToken(key)
+}
+func hostKey(ns, host string) string { return keyToken(ns) + ".h." + keyToken(host) }
