@@ -105,6 +105,9 @@ func (w *trickleWriter) Write(p []byte) (int, error) {
 		}
 		_ = rc.Flush() // best effort: a writer without Flush still trickles
 		p = p[n:]
+		if w.every <= 0 {
+			continue
+		}
 		if err := w.sleep(w.ctx, w.every); err != nil {
 			return written, err
 		}
