@@ -103,7 +103,11 @@ environment as %s<FLAG> (e.g. %s, %s). SIGTERM drains and exits.
 	}
 	logger.Info("listening", "component", "amazonads-sim", "addr", ln.Addr().String(),
 		"profiles", cfg.Profiles.Count, "seed", cfg.Seed, "clientId", cfg.Auth.Clients[0].ClientID)
-	return srv.Serve(ctx, ln)
+	if err := srv.Serve(ctx, ln); err != nil {
+		return err
+	}
+	logger.Info("stopped", "component", "amazonads-sim")
+	return nil
 }
 
 // applyEnv sets every flag not given on the command line from its

@@ -125,6 +125,13 @@ func (s *reportStore) currentURL(r *report, now time.Time, issue func(expires ti
 	return r.url, r.urlExpires
 }
 
+// lastURL returns the url last issued for r, if any.
+func (s *reportStore) lastURL(r *report) (string, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return r.url, r.urlExpires
+}
+
 func (s *reportStore) count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -285,3 +285,21 @@ func TestStatsEndpointAndReset(t *testing.T) {
 		t.Errorf("report count %s", id)
 	}
 }
+
+func TestReportAccessor(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	p := h.reportables()[0]
+	_, rep, _ := h.create(p.ProfileID, createBody(adGroupSpec, "2024-06-01", "2024-06-01"))
+	got, ok := h.srv.Report(rep.ReportID)
+	if !ok || got.Status != sim.StatusPending || got.ProfileID != p.ProfileID || got.URL != nil {
+		t.Fatalf("Report() = %+v, %v", got, ok)
+	}
+	done, _ := h.await(p.ProfileID, rep.ReportID)
+	if got, _ := h.srv.Report(rep.ReportID); got.Status != sim.StatusCompleted || got.URL == nil || *got.URL != *done.URL {
+		t.Errorf("Report() after completion = %+v", got)
+	}
+	if _, ok := h.srv.Report("nope"); ok {
+		t.Error("Report() found an unknown id")
+	}
+}

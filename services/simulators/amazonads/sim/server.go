@@ -184,14 +184,19 @@ func (s *Server) Reset() {
 	s.throttle.reset(s.cfg.Stats)
 }
 
-// Report returns report id as the status endpoint would show it now,
-// with the url last issued (if any) and no file size.
+// Report returns report id as the status endpoint would show it now, but
+// with the url last issued by a status call (if any) and no file size.
 func (s *Server) Report(id string) (Report, bool) {
 	rep := s.reports.get(id)
 	if rep == nil {
 		return Report{}, false
 	}
-	return rep.view(s.clock.Now()), true
+	v := rep.view(s.clock.Now())
+	if u, exp := s.reports.lastURL(rep); u != "" {
+		e := timestamp(exp)
+		v.URL, v.URLExpiresAt = &u, &e
+	}
+	return v, true
 }
 
 // ReportCount returns how many reports were created.
