@@ -17,6 +17,19 @@ const forgetRatio = 1.1
 // target (relative to the rate), so the target is reached in finite time.
 const minStep = 0.01
 
+// okWindow is the time constant of the accepted-rate estimate.
+const okWindow = 4 * time.Second
+
+// accepted returns the decayed success count at now, and whether the estimate has seen
+// a full window (before that it underestimates the rate).
+func (s quotaState) accepted(now int64) (acc float64, warm bool) {
+	if s.OKSince == 0 {
+		return 0, false
+	}
+	dt := float64(now-s.OKAt) / float64(okWindow)
+	return s.OKAcc * math.Exp(-max(dt, 0)), now-s.OKSince >= int64(okWindow)
+}
+
 // initial returns s with its rate set when the entry is new.
 func (l Limit) initial(s quotaState) quotaState {
 	if s.Rate <= 0 {
@@ -37,6 +50,12 @@ func (l Limit) grow(s quotaState, n int, now time.Time) quotaState {
 		return s
 	}
 	s.Strikes = 0
+	nowN := now.UnixNano()
+	acc, _ := s.accepted(nowN)
+	s.OKAcc, s.OKAt = acc+float64(n), nowN
+	if s.OKSince == 0 {
+		s.OKSince = nowN
+	}
 	a := l.Adaptive
 	if a.Disabled {
 		s.Rate = l.ceiling()
@@ -96,7 +115,15 @@ func (l Limit) throttle(s quotaState, issuedEpoch uint64, issuedRate float64, re
 	if s.Limit == 0 || issuedRate < s.Limit*farRatio || s.Strikes > 1 {
 		beta = a.Backoff
 	}
-	s.Limit, s.LimitAt = issuedRate, nowN
-	s.Rate = math.Max(l.MinRate, math.Min(s.Rate, issuedRate*beta))
+	rate, limit := issuedRate*beta, issuedRate
+	// While throttled, the server accepts exactly its quota: once the estimate of the
+	// accepted rate covers a full window, it is the better guess of the limit (kept
+	// within [issuedRate×Backoff, issuedRate] against bursts and idle periods).
+	if acc, warm := s.accepted(nowN); warm {
+		limit = math.Min(issuedRate, math.Max(acc/okWindow.Seconds(), issuedRate*a.Backoff))
+		rate = math.Min(rate, limit*a.NearBackoff)
+	}
+	s.Limit, s.LimitAt = limit, nowN
+	s.Rate = math.Max(l.MinRate, math.Min(s.Rate, rate))
 	return s
 }

@@ -30,7 +30,7 @@ const (
 	DefaultRecovery    = 0.5
 	DefaultClimb       = 0.10
 	DefaultProbe       = 0.02
-	DefaultHold        = 60 * time.Second
+	DefaultHold        = 2 * time.Minute
 	DefaultPauseBase   = 250 * time.Millisecond
 	DefaultPauseMax    = 30 * time.Second
 )

@@ -26,6 +26,12 @@ type quotaState struct {
 	Epoch uint64 `json:"e"`
 	// Strikes counts throttles since the last reported success.
 	Strikes int `json:"s,omitempty"`
+	// OKAcc is an exponentially decayed count of reported successes (time constant
+	// okWindow) as of OKAt; OKSince is when the first success was reported. OKAcc/okWindow
+	// estimates the rate the server accepts, which is the quota while throttling.
+	OKAcc   float64 `json:"oc,omitempty"`
+	OKAt    int64   `json:"oa,omitempty"`
+	OKSince int64   `json:"os,omitempty"`
 	// Issued and Throttled count slots reserved and throttles reported (for metrics).
 	Issued    uint64 `json:"i"`
 	Throttled uint64 `json:"x,omitempty"`
