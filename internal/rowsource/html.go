@@ -30,6 +30,7 @@ type HTMLTable struct {
 	z      *html.Tokenizer
 	format spec.Format
 	maxRow int
+	maxBuf int
 
 	offset, line int64 // of the current token's start
 	tables       int   // tables opened so far in the document
@@ -70,8 +71,10 @@ func NewHTMLTable(r io.Reader, f spec.Format) *HTMLTable {
 	h.offset = stripBOM(br)
 	h.z = html.NewTokenizer(br)
 	// One token (a text run, a script, a tag) may take this much; scripts and styles
-	// elsewhere in the page can be larger than a row.
-	h.z.SetMaxBuf(max(f.RowLimit(), 8<<20))
+	// elsewhere in the page can be larger than a row. The tokenizer's buffer grows by
+	// doubling, so this costs up to about twice as much memory.
+	h.maxBuf = max(2*f.RowLimit(), 4<<20)
+	h.z.SetMaxBuf(h.maxBuf)
 	if !f.HasHeader() {
 		h.fields = f.Fields
 	}
@@ -155,6 +158,11 @@ func (h *HTMLTable) nextRow() (cells []string, line, offset int64, tooLarge, ok 
 
 		if tt == html.ErrorToken {
 			err := h.z.Err()
+			if errors.Is(err, html.ErrBufferExceeded) {
+				h.err = fmt.Errorf("html table: line %d (byte %d): %w: one text run or tag is larger than %d bytes",
+					tokLine, tokOffset, ErrRowTooLarge, h.maxBuf)
+				return nil, 0, 0, false, false
+			}
 			if !errors.Is(err, io.EOF) {
 				h.err = fmt.Errorf("html table: line %d (byte %d): %w", tokLine, tokOffset, err)
 				return nil, 0, 0, false, false
