@@ -92,7 +92,9 @@ func TestBoundedMemory(t *testing.T) {
 		{"json_path_huge_sibling", spec.Format{Type: spec.JSONArray, Path: "rows"},
 			func() io.Reader { return payload(`{"meta":[`, `{"k":[1,2,3]},`, `0],"rows":[{"a":1}]}`, size/4) }, 1, 0, false},
 		{"ndjson_many_rows", spec.Format{Type: spec.NDJSON},
-			func() io.Reader { return payload("", `{"campaignId":158410630682987,"date":"2022-07-05"}`+"\n", "", size) }, -1, 0, false},
+			func() io.Reader {
+				return payload("", `{"campaignId":158410630682987,"date":"2022-07-05"}`+"\n", "", size)
+			}, -1, 0, false},
 		{"ndjson_huge_line", spec.Format{Type: spec.NDJSON},
 			func() io.Reader { return payload(`{"a":"`, huge, "\"}\n{\"b\":1}\n", size) }, 1, 1, false},
 		{"csv_many_rows", spec.Format{Type: spec.CSV},
@@ -104,9 +106,13 @@ func TestBoundedMemory(t *testing.T) {
 				return payload("<table><tr><th>id</th><th>date</th></tr>", "<tr><td>1</td><td>2022-07-05</td></tr>\n", "</table>", size)
 			}, -1, 0, false},
 		{"html_huge_cell", spec.Format{Type: spec.HTMLTable},
-			func() io.Reader { return payload("<table><tr><th>a</th></tr><tr><td>", "<b>x</b>", "</td></tr><tr><td>1</td></tr></table>", size) }, 1, 1, false},
+			func() io.Reader {
+				return payload("<table><tr><th>a</th></tr><tr><td>", "<b>x</b>", "</td></tr><tr><td>1</td></tr></table>", size)
+			}, 1, 1, false},
 		{"html_huge_text", spec.Format{Type: spec.HTMLTable},
-			func() io.Reader { return payload("<table><tr><th>a</th></tr><tr><td>", huge, "</td></tr></table>", size) }, 0, 0, true},
+			func() io.Reader {
+				return payload("<table><tr><th>a</th></tr><tr><td>", huge, "</td></tr></table>", size)
+			}, 0, 0, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
