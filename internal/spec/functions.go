@@ -1,7 +1,11 @@
 package spec
 
 import (
+	"encoding/json"
+	"errors"
+	"io"
 	"strconv"
+	"strings"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
@@ -16,6 +20,8 @@ import (
 //	decimal(int|uint|double|string) -> string     exact decimal text for numeric columns
 //	nullif(dyn, dyn) -> dyn                       null when both are equal, else the first
 //	                                              (SQL NULLIF), e.g. nullif(row.x, "N/A")
+//	parse_json(string) -> dyn                     the value of a JSON text, e.g. a CSV cell
+//	                                              holding JSON, for a jsonb column
 func functions() cel.EnvOption {
 	return cel.Lib(functionLib{})
 }
@@ -76,6 +82,20 @@ func (functionLib) CompileOptions() []cel.EnvOption {
 						return types.WrapErr(err)
 					}
 					return types.String(s)
+				}))),
+		cel.Function("parse_json",
+			cel.Overload("parse_json_string", []*cel.Type{cel.StringType}, cel.DynType,
+				cel.UnaryBinding(func(v ref.Val) ref.Val {
+					dec := json.NewDecoder(strings.NewReader(string(v.(types.String))))
+					dec.UseNumber()
+					var out any
+					if err := dec.Decode(&out); err != nil {
+						return types.NewErr("parse_json: %v", err)
+					}
+					if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+						return types.NewErr("parse_json: data after the JSON value")
+					}
+					return types.DefaultTypeAdapter.NativeToValue(out)
 				}))),
 		cel.Function("nullif",
 			cel.Overload("nullif_dyn_dyn", []*cel.Type{cel.DynType, cel.DynType}, cel.DynType,
