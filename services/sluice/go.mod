@@ -5,3 +5,7 @@ go 1.26.0
 require github.com/sluice-dev/sluice v0.0.0
 
 replace github.com/sluice-dev/sluice => ../..
+
+require github.com/sluice-dev/sluice/services/extractor v0.0.0
+
+replace github.com/sluice-dev/sluice/services/extractor => ../extractor

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sluice-dev/sluice/internal/blob"
+	"github.com/sluice-dev/sluice/internal/config"
+	"github.com/sluice-dev/sluice/services/extractor/provider"
+)
+
+type serviceConfig struct {
+	Service        config.Service
+	Provider       string
+	ProviderConfig string
+	Runner         provider.RunnerConfig
+	S3             blob.Config
+}
+
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (serviceConfig, error) {
+	var c serviceConfig
+	fs := config.NewFlagSet("sluice-extractor", getenv, out)
+	c.Service.Register(fs)
+	fs.StringVar(&c.Provider, "provider", "SLUICE_PROVIDER", "", "provider to run: "+strings.Join(names(), ", "))
+	fs.StringVar(&c.ProviderConfig, "provider-config", "SLUICE_PROVIDER_CONFIG", "", "path of the provider's JSON configuration (defaults apply when empty)")
+	fs.IntVar(&c.Runner.Workers, "workers", "SLUICE_WORKERS", 16, "tasks run at once by this replica")
+	fs.IntVar(&c.Runner.MaxDeliver, "max-deliver", "SLUICE_MAX_DELIVER", 6, "attempts of a task before it goes to the DLQ")
+	fs.DurationVar(&c.Runner.AckWait, "ack-wait", "SLUICE_ACK_WAIT", 30*time.Second, "redelivery timeout of a silent task")
+	fs.IntVar(&c.Runner.InlineLimit, "inline-limit", "SLUICE_INLINE_LIMIT", 512<<10, "largest payload carried inline; larger ones go to S3")
+	registerS3(fs, &c.S3)
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	c.Runner.DrainTimeout = c.Service.ShutdownTimeout
+	return c, c.Validate()
+}
+
+func registerS3(fs *config.FlagSet, c *blob.Config) {
+	fs.StringVar(&c.Endpoint, "s3-endpoint", "SLUICE_S3_ENDPOINT", "", "S3 endpoint URL; empty for AWS")
+	fs.StringVar(&c.Region, "s3-region", "SLUICE_S3_REGION", "us-east-1", "S3 region")
+	fs.StringVar(&c.Bucket, "s3-bucket", "SLUICE_S3_BUCKET", "sluice-claims", "bucket of claim-checked payloads")
+	fs.StringVar(&c.AccessKey, "s3-access-key", "SLUICE_S3_ACCESS_KEY", "", "S3 access key (empty: the SDK's default chain)")
+	fs.StringVar(&c.SecretKey, "s3-secret-key", "SLUICE_S3_SECRET_KEY", "", "S3 secret key")
+	fs.Int64Var(&c.PartSize, "s3-part-size", "SLUICE_S3_PART_SIZE", 8<<20, "multipart upload part size")
+	fs.IntVar(&c.Concurrency, "s3-concurrency", "SLUICE_S3_CONCURRENCY", 4, "parts uploaded at once")
+}
+
+func (c serviceConfig) Validate() error {
+	errs := []error{c.Service.Validate(), c.Runner.Validate(), c.S3.Validate()}
+	if c.Provider == "" {
+		errs = append(errs, fmt.Errorf("--provider / SLUICE_PROVIDER is required: one of %s", strings.Join(names(), ", ")))
+	} else if _, ok := lookup(c.Provider); !ok {
+		errs = append(errs, fmt.Errorf("--provider / SLUICE_PROVIDER %q: unknown; known providers: %s", c.Provider, strings.Join(names(), ", ")))
+	}
+	return errors.Join(errs...)
+}
+
+// providerConfig decodes the provider's JSON configuration over its defaults.
+func providerConfig(sp provider.Spec, path string) (any, error) {
+	cfg := sp.NewConfig()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("--provider-config: %w", err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(cfg); err != nil {
+			return nil, fmt.Errorf("--provider-config %s: %w", path, err)
+		}
+	}
+	if v, ok := cfg.(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return nil, fmt.Errorf("--provider-config %s: %w", path, err)
+		}
+	}
+	return cfg, nil
+}

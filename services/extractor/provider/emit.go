@@ -1,0 +1,111 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/sluice-dev/sluice/internal/blob"
+	"github.com/sluice-dev/sluice/internal/bus"
+	"github.com/sluice-dev/sluice/internal/envelope"
+	sluicev1 "github.com/sluice-dev/sluice/proto/sluice/v1"
+)
+
+// emitter publishes a task's records to RAW. Each record starts its own trace (linked to
+// the task's span) so that one trace in Jaeger follows one record end to end.
+type emitter struct {
+	js          jetstream.JetStream
+	blobs       *blob.Store
+	provider    string
+	runID       string
+	inlineLimit int
+	tracer      trace.Tracer
+	records     metric.Int64Counter
+	bytes       metric.Int64Counter
+	datasets    map[string]bool
+}
+
+func (e *emitter) Emit(ctx context.Context, r Raw) error {
+	if !e.datasets[r.Dataset] {
+		return fmt.Errorf("%w: emit: dataset %q is not one of provider %s's datasets", ErrPermanent, r.Dataset, e.provider)
+	}
+	if r.SourceKey == "" {
+		return fmt.Errorf("%w: emit %s: empty source key", ErrPermanent, r.Dataset)
+	}
+	if r.Body == nil {
+		return fmt.Errorf("%w: emit %s %s: nil body", ErrPermanent, r.Dataset, r.SourceKey)
+	}
+	rctx, span := e.tracer.Start(context.WithoutCancel(ctx), "extract",
+		trace.WithNewRoot(),
+		trace.WithLinks(trace.LinkFromContext(ctx)),
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			attribute.String("sluice.provider", e.provider),
+			attribute.String("sluice.dataset", r.Dataset),
+			attribute.String("sluice.source_key", r.SourceKey),
+			attribute.String("sluice.run_id", e.runID),
+		))
+	defer span.End()
+
+	src := envelope.Source{
+		Provider: e.provider, Dataset: r.Dataset, SourceKey: r.SourceKey, RunID: e.runID,
+		ExtractedAt: time.Now().UTC(), ContentType: r.ContentType, ContentEncoding: r.ContentEncoding,
+		Attributes: r.Attributes,
+	}
+	// Read up to one byte past the inline limit: what fits travels inline, the rest is
+	// streamed to S3 without ever holding the whole payload.
+	head := make([]byte, e.inlineLimit+1)
+	n, err := io.ReadFull(r.Body, head)
+	var rec *sluicev1.Record
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		rec = envelope.NewInline(src, head[:n])
+	case err != nil:
+		span.RecordError(err)
+		return fmt.Errorf("read %s %s: %w", r.Dataset, r.SourceKey, err)
+	default:
+		if e.blobs == nil {
+			return fmt.Errorf("%w: payload %s %s exceeds the inline limit of %d bytes and no S3 store is configured", ErrPermanent, r.Dataset, r.SourceKey, e.inlineLimit)
+		}
+		key := fmt.Sprintf("claims/%s/%s/%s/%s", e.provider, r.Dataset, e.runID, randomID())
+		obj, err := e.blobs.Put(rctx, key, r.ContentType, io.MultiReader(bytes.NewReader(head[:n]), r.Body))
+		if err != nil {
+			span.RecordError(err)
+			return fmt.Errorf("claim check %s %s: %w", r.Dataset, r.SourceKey, err)
+		}
+		rec = envelope.NewClaimCheck(src, &sluicev1.ClaimCheck{Bucket: obj.Bucket, Key: obj.Key, Size: obj.Size, Sha256: obj.SHA256})
+		span.SetAttributes(attribute.String("sluice.claim_check", "s3://"+obj.Bucket+"/"+obj.Key))
+	}
+	span.SetAttributes(attribute.String("sluice.record_id", rec.GetId()), attribute.Int64("sluice.size", rec.GetSize()))
+	if _, err := bus.Publish(rctx, e.js, bus.Message{
+		Subject:  bus.RawSubject(e.provider, r.Dataset),
+		MsgID:    rec.GetId(),
+		Body:     rec,
+		RecordID: rec.GetId(),
+		Provider: e.provider,
+		Dataset:  r.Dataset,
+	}); err != nil {
+		span.RecordError(err)
+		return err
+	}
+	attrs := metric.WithAttributes(attribute.String("provider", e.provider), attribute.String("dataset", r.Dataset))
+	e.records.Add(ctx, 1, attrs)
+	e.bytes.Add(ctx, rec.GetSize(), attrs)
+	return nil
+}
+
+func randomID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/sluice-dev/sluice/internal/bus"
+	"github.com/sluice-dev/sluice/internal/config"
+)
+
+type serviceConfig struct {
+	Service       config.Service
+	PostgresURL   string
+	MaxConns      int
+	Batch         bus.BatchConfig
+	MaxAckPending int
+	MaxDeliver    int
+	AckWait       time.Duration
+}
+
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (serviceConfig, error) {
+	var c serviceConfig
+	fs := config.NewFlagSet("sluice-loader", getenv, out)
+	c.Service.Register(fs)
+	fs.StringVar(&c.PostgresURL, "postgres-url", "SLUICE_POSTGRES_URL", "", "PostgreSQL URL, e.g. postgres://user:pass@host:5432/db")
+	fs.IntVar(&c.MaxConns, "postgres-max-conns", "SLUICE_POSTGRES_MAX_CONNS", 4, "connections to PostgreSQL")
+	fs.IntVar(&c.Batch.MaxMessages, "batch-size", "SLUICE_BATCH_SIZE", 512, "row-batch messages per load transaction")
+	fs.IntVar(&c.Batch.MaxBytes, "batch-bytes", "SLUICE_BATCH_BYTES", 32<<20, "bytes of row batches per load transaction")
+	fs.DurationVar(&c.Batch.MaxWait, "batch-wait", "SLUICE_BATCH_WAIT", 200*time.Millisecond, "longest wait to fill a load transaction")
+	fs.IntVar(&c.MaxAckPending, "max-ack-pending", "SLUICE_MAX_ACK_PENDING", 2048, "messages delivered but not yet acked")
+	fs.IntVar(&c.MaxDeliver, "max-deliver", "SLUICE_MAX_DELIVER", 8, "deliveries before a message goes to the DLQ")
+	fs.DurationVar(&c.AckWait, "ack-wait", "SLUICE_ACK_WAIT", 2*time.Minute, "redelivery timeout of an unacked message")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+func (c serviceConfig) Validate() error {
+	errs := []error{c.Service.Validate(), c.Batch.Validate()}
+	if !strings.HasPrefix(c.PostgresURL, "postgres://") && !strings.HasPrefix(c.PostgresURL, "postgresql://") {
+		errs = append(errs, fmt.Errorf("--postgres-url / SLUICE_POSTGRES_URL %q: want postgres://user:pass@host:5432/db", redact(c.PostgresURL)))
+	}
+	if c.MaxConns < 1 {
+		errs = append(errs, fmt.Errorf("--postgres-max-conns %d: must be at least 1", c.MaxConns))
+	}
+	if c.MaxAckPending < c.Batch.MaxMessages {
+		errs = append(errs, fmt.Errorf("--max-ack-pending %d must be at least --batch-size %d", c.MaxAckPending, c.Batch.MaxMessages))
+	}
+	if c.MaxDeliver < 1 {
+		errs = append(errs, fmt.Errorf("--max-deliver %d: must be at least 1", c.MaxDeliver))
+	}
+	if c.AckWait < time.Second {
+		errs = append(errs, fmt.Errorf("--ack-wait %v: must be at least 1s", c.AckWait))
+	}
+	return errors.Join(errs...)
+}
+
+func redact(u string) string {
+	if i := strings.Index(u, "@"); i > 0 {
+		if j := strings.Index(u, "://"); j > 0 && j < i {
+			return u[:j+3] + "…" + u[i:]
+		}
+	}
+	return u
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sluice-dev/sluice/internal/bus"
+	"github.com/sluice-dev/sluice/internal/pgload"
+	"github.com/sluice-dev/sluice/internal/service"
+	"github.com/sluice-dev/sluice/internal/specstore"
+)
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	rt, err := service.Start(ctx, "loader", cfg.Service, stderr)
+	if err != nil {
+		return err
+	}
+	pcfg, err := pgxpool.ParseConfig(cfg.PostgresURL)
+	if err != nil {
+		return fmt.Errorf("--postgres-url: %w", err)
+	}
+	pcfg.MaxConns = int32(cfg.MaxConns)
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return fmt.Errorf("connect postgres: %w", err)
+	}
+	defer pool.Close()
+	if err := pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping postgres %s: %w", redact(cfg.PostgresURL), err)
+	}
+	rt.Endpoint.AddCheck("postgres", pool.Ping)
+
+	specs, err := specstore.Open(ctx, rt.JS)
+	if err != nil {
+		return err
+	}
+	cons, err := bus.NewConsumer(rt.JS, bus.ConsumerConfig{
+		Stream: bus.StreamRows, Durable: "loader", Stage: "load",
+		MaxAckPending: cfg.MaxAckPending, MaxDeliver: cfg.MaxDeliver, AckWait: cfg.AckWait,
+		Workers: 1, DrainTimeout: cfg.Service.ShutdownTimeout,
+	}, rt.Telemetry.Tracer, rt.Log)
+	if err != nil {
+		return err
+	}
+	l, err := newLoader(rt, pgload.New(pool), specs, cons.DeadLetters())
+	if err != nil {
+		return err
+	}
+	return rt.Run(ctx, func(ctx context.Context) error {
+		go func() { _ = specs.Watch(ctx, rt.Log) }()
+		return cons.RunBatches(ctx, cfg.Batch, l.handle)
+	})
+}

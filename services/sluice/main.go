@@ -1,0 +1,7 @@
+// Command sluice is the operator's CLI: provision streams and buckets, start runs, replay
+// staged data, inspect the DLQ, watch progress and trace a row to its source.
+package main
+
+import "github.com/sluice-dev/sluice/internal/lifecycle"
+
+func main() { lifecycle.Main(run) }

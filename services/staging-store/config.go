@@ -1,0 +1,54 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/sluice-dev/sluice/internal/bus"
+	"github.com/sluice-dev/sluice/internal/config"
+	"github.com/sluice-dev/sluice/internal/staging"
+)
+
+type serviceConfig struct {
+	Service       config.Service
+	Mongo         staging.Config
+	Batch         bus.BatchConfig
+	MaxAckPending int
+	MaxDeliver    int
+	AckWait       time.Duration
+}
+
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (serviceConfig, error) {
+	var c serviceConfig
+	fs := config.NewFlagSet("sluice-staging-store", getenv, out)
+	c.Service.Register(fs)
+	fs.StringVar(&c.Mongo.URI, "mongo-uri", "SLUICE_MONGO_URI", "mongodb://127.0.0.1:27017/", "document store URI")
+	fs.StringVar(&c.Mongo.Database, "mongo-database", "SLUICE_MONGO_DATABASE", "sluice", "document store database")
+	fs.StringVar(&c.Mongo.WriteConcern, "mongo-write-concern", "SLUICE_MONGO_WRITE_CONCERN", "majority", "write concern: majority or a number of nodes")
+	fs.IntVar(&c.Batch.MaxMessages, "batch-size", "SLUICE_BATCH_SIZE", 256, "records per bulk insert")
+	fs.IntVar(&c.Batch.MaxBytes, "batch-bytes", "SLUICE_BATCH_BYTES", 16<<20, "bytes per bulk insert")
+	fs.DurationVar(&c.Batch.MaxWait, "batch-wait", "SLUICE_BATCH_WAIT", 50*time.Millisecond, "longest wait to fill a batch")
+	fs.IntVar(&c.MaxAckPending, "max-ack-pending", "SLUICE_MAX_ACK_PENDING", 1024, "records delivered but not yet acked")
+	fs.IntVar(&c.MaxDeliver, "max-deliver", "SLUICE_MAX_DELIVER", 8, "deliveries before a record goes to the DLQ")
+	fs.DurationVar(&c.AckWait, "ack-wait", "SLUICE_ACK_WAIT", time.Minute, "redelivery timeout of an unacked record")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+func (c serviceConfig) Validate() error {
+	errs := []error{c.Service.Validate(), c.Mongo.Validate(), c.Batch.Validate()}
+	if c.MaxAckPending < c.Batch.MaxMessages {
+		errs = append(errs, fmt.Errorf("--max-ack-pending %d must be at least --batch-size %d", c.MaxAckPending, c.Batch.MaxMessages))
+	}
+	if c.MaxDeliver < 1 {
+		errs = append(errs, fmt.Errorf("--max-deliver %d must be at least 1", c.MaxDeliver))
+	}
+	if c.AckWait < time.Second {
+		errs = append(errs, fmt.Errorf("--ack-wait %v must be at least 1s", c.AckWait))
+	}
+	return errors.Join(errs...)
+}

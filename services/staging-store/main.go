@@ -1,0 +1,7 @@
+// Command sluice-staging-store writes every raw record to the document store, insert-only
+// and idempotent, and publishes it to STAGED once the write is acknowledged.
+package main
+
+import "github.com/sluice-dev/sluice/internal/lifecycle"
+
+func main() { lifecycle.Main(run) }

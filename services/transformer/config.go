@@ -1,0 +1,67 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/sluice-dev/sluice/internal/blob"
+	"github.com/sluice-dev/sluice/internal/config"
+)
+
+type serviceConfig struct {
+	Service       config.Service
+	S3            blob.Config
+	Workers       int
+	RowsPerBatch  int
+	BytesPerBatch int
+	MaxAckPending int
+	MaxDeliver    int
+	AckWait       time.Duration
+}
+
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (serviceConfig, error) {
+	var c serviceConfig
+	fs := config.NewFlagSet("sluice-transformer", getenv, out)
+	c.Service.Register(fs)
+	fs.StringVar(&c.S3.Endpoint, "s3-endpoint", "SLUICE_S3_ENDPOINT", "", "S3 endpoint URL; empty for AWS")
+	fs.StringVar(&c.S3.Region, "s3-region", "SLUICE_S3_REGION", "us-east-1", "S3 region")
+	fs.StringVar(&c.S3.Bucket, "s3-bucket", "SLUICE_S3_BUCKET", "sluice-claims", "bucket of claim-checked payloads")
+	fs.StringVar(&c.S3.AccessKey, "s3-access-key", "SLUICE_S3_ACCESS_KEY", "", "S3 access key (empty: the SDK's default chain)")
+	fs.StringVar(&c.S3.SecretKey, "s3-secret-key", "SLUICE_S3_SECRET_KEY", "", "S3 secret key")
+	c.S3.PartSize, c.S3.Concurrency = 8<<20, 1
+	fs.IntVar(&c.Workers, "workers", "SLUICE_WORKERS", 4, "records transformed at once")
+	fs.IntVar(&c.RowsPerBatch, "rows-per-batch", "SLUICE_ROWS_PER_BATCH", 2000, "rows per published row batch")
+	fs.IntVar(&c.BytesPerBatch, "bytes-per-batch", "SLUICE_BYTES_PER_BATCH", 512<<10, "approximate bytes per published row batch (below the NATS message limit)")
+	fs.IntVar(&c.MaxAckPending, "max-ack-pending", "SLUICE_MAX_ACK_PENDING", 64, "records delivered but not yet acked")
+	fs.IntVar(&c.MaxDeliver, "max-deliver", "SLUICE_MAX_DELIVER", 8, "deliveries before a record goes to the DLQ")
+	fs.DurationVar(&c.AckWait, "ack-wait", "SLUICE_ACK_WAIT", 2*time.Minute, "redelivery timeout of an unacked record")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+func (c serviceConfig) Validate() error {
+	errs := []error{c.Service.Validate(), c.S3.Validate()}
+	if c.Workers < 1 {
+		errs = append(errs, fmt.Errorf("--workers %d: must be at least 1", c.Workers))
+	}
+	if c.RowsPerBatch < 1 {
+		errs = append(errs, fmt.Errorf("--rows-per-batch %d: must be at least 1", c.RowsPerBatch))
+	}
+	if c.BytesPerBatch < 1024 || c.BytesPerBatch > 900<<10 {
+		errs = append(errs, fmt.Errorf("--bytes-per-batch %d: want 1 KiB..900 KiB", c.BytesPerBatch))
+	}
+	if c.MaxAckPending < c.Workers {
+		errs = append(errs, fmt.Errorf("--max-ack-pending %d must be at least --workers %d", c.MaxAckPending, c.Workers))
+	}
+	if c.MaxDeliver < 1 {
+		errs = append(errs, fmt.Errorf("--max-deliver %d: must be at least 1", c.MaxDeliver))
+	}
+	if c.AckWait < time.Second {
+		errs = append(errs, fmt.Errorf("--ack-wait %v: must be at least 1s", c.AckWait))
+	}
+	return errors.Join(errs...)
+}

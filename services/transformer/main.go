@@ -1,0 +1,7 @@
+// Command sluice-transformer turns staged raw records into typed row batches by applying
+// each dataset's spec (parse, map, validate), streaming rows out of payloads of any size.
+package main
+
+import "github.com/sluice-dev/sluice/internal/lifecycle"
+
+func main() { lifecycle.Main(run) }

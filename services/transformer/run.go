@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"io"
+
+	"github.com/sluice-dev/sluice/internal/blob"
+	"github.com/sluice-dev/sluice/internal/bus"
+	"github.com/sluice-dev/sluice/internal/service"
+	"github.com/sluice-dev/sluice/internal/spec"
+	"github.com/sluice-dev/sluice/internal/specstore"
+)
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	rt, err := service.Start(ctx, "transformer", cfg.Service, stderr)
+	if err != nil {
+		return err
+	}
+	blobs, err := blob.New(cfg.S3)
+	if err != nil {
+		return err
+	}
+	specs, err := specstore.Open(ctx, rt.JS)
+	if err != nil {
+		return err
+	}
+	cons, err := bus.NewConsumer(rt.JS, bus.ConsumerConfig{
+		Stream: bus.StreamStaged, Durable: "transformer", Stage: "transform",
+		MaxAckPending: cfg.MaxAckPending, MaxDeliver: cfg.MaxDeliver, AckWait: cfg.AckWait,
+		Workers: cfg.Workers, DrainTimeout: cfg.Service.ShutdownTimeout,
+	}, rt.Telemetry.Tracer, rt.Log)
+	if err != nil {
+		return err
+	}
+	tr, err := newTransformer(rt, blobs, specs, spec.NewCache(), cons.DeadLetters(), cfg)
+	if err != nil {
+		return err
+	}
+	return rt.Run(ctx, func(ctx context.Context) error {
+		go func() { _ = specs.Watch(ctx, rt.Log) }()
+		return cons.Run(ctx, tr.handle)
+	})
+}
