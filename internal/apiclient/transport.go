@@ -1,0 +1,143 @@
+package apiclient
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/sluice-dev/sluice/internal/ratelimit"
+)
+
+// callKey carries the per-call options from Do to the transport through the request
+// context, so that redirects followed by http.Client are governed like the first hop.
+type callKey struct{}
+
+// callOptions are the options of one Do call.
+type callOptions struct {
+	quota   string
+	key     string
+	host    string
+	scope   ratelimit.Scope
+	noRetry bool
+	resend  int
+}
+
+func callOptionsFrom(ctx context.Context) callOptions {
+	co, _ := ctx.Value(callKey{}).(callOptions)
+	return co
+}
+
+// transport is the governed http.RoundTripper: every physical request, redirects
+// included, holds a governor permit from before it is sent until its response body is
+// closed, runs in a client span, and carries the W3C trace context.
+type transport struct {
+	c    *Client
+	base http.RoundTripper
+}
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	co := callOptionsFrom(ctx)
+	if co.quota == "" {
+		co.quota = t.c.cfg.Quota
+	}
+	host := co.host
+	if host == "" {
+		host = req.URL.Hostname()
+	}
+	permit, err := t.c.gov.Acquire(ctx, ratelimit.Request{Quota: co.quota, Key: co.key, Host: host})
+	if err != nil {
+		if req.Body != nil {
+			req.Body.Close() // RoundTrip must close the body, even on errors
+		}
+		return nil, fmt.Errorf("rate governor: %w", err)
+	}
+
+	ctx, span := t.c.tracer.Start(ctx, req.Method,
+		trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(requestAttrs(req, co.resend)...))
+	r := req.Clone(ctx)
+	t.c.propagator.Inject(ctx, propagation.HeaderCarrier(r.Header))
+
+	began := time.Now()
+	resp, err := t.base.RoundTrip(r)
+	took := time.Since(began)
+	if err != nil {
+		et := errorType(err)
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		span.SetAttributes(semconv.ErrorTypeKey.String(et))
+		span.End()
+		t.c.metrics.record(ctx, req, 0, et, took)
+		_ = permit.Release(ctx, ratelimit.Outcome{Kind: ratelimit.Failed})
+		return nil, err
+	}
+
+	span.SetAttributes(semconv.HTTPResponseStatusCode(resp.StatusCode))
+	outcome := ratelimit.Outcome{Kind: ratelimit.Success, Scope: co.scope}
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests:
+		ra, _ := parseRetryAfter(resp.Header, time.Now())
+		outcome = ratelimit.Outcome{Kind: ratelimit.Throttled, RetryAfter: ra, Scope: co.scope}
+	case resp.StatusCode >= 500:
+		outcome.Kind = ratelimit.Failed
+	}
+	if resp.StatusCode >= 400 {
+		span.SetAttributes(semconv.ErrorTypeKey.String(fmt.Sprint(resp.StatusCode)))
+	}
+	if resp.StatusCode >= 500 {
+		span.SetStatus(codes.Error, resp.Status)
+	}
+	t.c.metrics.record(ctx, req, resp.StatusCode, "", took)
+
+	if outcome.Kind == ratelimit.Throttled {
+		// Tell the governor now: the pause must reach the other callers before the
+		// caller gets around to closing this body.
+		_ = permit.Release(ctx, outcome)
+		permit = nil
+	}
+	resp.Body = &body{rc: resp.Body, finish: func(n int64) {
+		if n > 0 {
+			t.c.metrics.received.Add(ctx, n, metricServer(req))
+		}
+		if permit != nil {
+			_ = permit.Release(ctx, outcome)
+		}
+		span.End()
+	}}
+	return resp, nil
+}
+
+// body streams a response body and finishes the request (permit, span, byte count)
+// when it is closed or read to the end. It never buffers.
+type body struct {
+	rc     io.ReadCloser
+	n      int64
+	once   sync.Once
+	finish func(n int64)
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.n += int64(n)
+	if err == io.EOF {
+		b.done()
+	}
+	return n, err
+}
+
+func (b *body) Close() error {
+	err := b.rc.Close()
+	b.done()
+	return err
+}
+
+func (b *body) done() { b.once.Do(func() { b.finish(b.n) }) }
