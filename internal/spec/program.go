@@ -35,7 +35,7 @@ type compiledExpr struct {
 // maxEvalCost bounds the cost of one evaluation of an expression that loops
 // (comprehensions such as map, filter, all), so a quadratic expression over a large list
 // fails the row instead of stalling the transformer.
-const maxEvalCost = 10_000_000
+const maxEvalCost = 1_000_000
 
 // Compile validates s (see Validate) and compiles its expressions. The returned Program
 // keeps s, which must not be modified afterwards.
