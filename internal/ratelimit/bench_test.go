@@ -9,6 +9,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
 // simServer is a GCRA token bucket like the provider simulators': rate per second with
@@ -99,6 +102,62 @@ func BenchmarkSharedQuota(b *testing.B) {
 				b.Logf("%s: %d ok, %d throttled in %v (ideal %v); final rate %.1f limit %.1f epochs %d",
 					tc.name, okN.Load(), throttled.Load(), elapsed.Round(time.Millisecond), ideal, st.Rate, st.Limit, st.Epoch)
 			}
+		})
+	}
+}
+
+// BenchmarkAcquire measures the cost of acquisition when the quota is not the limit:
+// 3 replicas × 16 callers on an embedded NATS server, reporting permits per second and
+// KV writes per permit (the batching at work).
+//
+//	go test ./internal/ratelimit -run '^$' -bench Acquire -benchtime 3000x
+func BenchmarkAcquire(b *testing.B) {
+	for _, rate := range []float64{500, 5000} {
+		b.Run(strconv.Itoa(int(rate))+"per_s", func(b *testing.B) {
+			url := startServer(b)
+			reader := sdkmetric.NewManualReader()
+			cfg := Config{
+				Namespace: uniqueNamespace(b), Quotas: map[string]QuotaConfig{"api": {Limit: Limit{Rate: rate, Headroom: -1}}},
+				MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)),
+			}
+			gs := replicas(b, url, 3, cfg)
+			ctx := context.Background()
+			var left atomic.Int64
+			left.Store(int64(b.N))
+			b.ResetTimer()
+			began := time.Now()
+			var wg sync.WaitGroup
+			for _, g := range gs {
+				for range 16 {
+					wg.Go(func() {
+						for left.Add(-1) >= 0 {
+							p, err := g.Acquire(ctx, Request{})
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							_ = p.Release(ctx, Outcome{})
+						}
+					})
+				}
+			}
+			wg.Wait()
+			elapsed := time.Since(began)
+			b.StopTimer()
+			var rm metricdata.ResourceMetrics
+			_ = reader.Collect(ctx, &rm)
+			var writes int64
+			for _, sm := range rm.ScopeMetrics {
+				for _, m := range sm.Metrics {
+					if d, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "sluice.ratelimit.kv.writes" {
+						for _, p := range d.DataPoints {
+							writes += p.Value
+						}
+					}
+				}
+			}
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "permits/s")
+			b.ReportMetric(float64(writes)/float64(b.N), "writes/permit")
 		})
 	}
 }

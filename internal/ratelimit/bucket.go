@@ -14,6 +14,9 @@ import (
 // for callers already waiting, so only slots whose caller gave up go stale.
 const slotGrace = 2 * time.Millisecond
 
+// demandWindow is the time constant of the local demand estimate that sizes batches.
+const demandWindow = time.Second
+
 // maxPoll bounds every wait on a notification, so a lost watch costs latency, not
 // liveness.
 const maxPoll = time.Second
@@ -48,6 +51,8 @@ type bucket struct {
 	changed   chan struct{} // closed when the epoch moves: slots handed out are void
 	notify    chan struct{} // closed on every new revision
 	pendingOK int           // successes not yet folded into the shared rate
+	demand    float64       // decayed count of local take calls (time constant demandWindow)
+	demandAt  time.Time
 	users     int
 	lastUse   time.Time
 	// for the utilisation gauge
@@ -105,6 +110,7 @@ func (b *bucket) take(ctx context.Context) (grant, error) {
 	b.mu.Lock()
 	b.waiting++
 	b.users++
+	b.noteDemandLocked(time.Now())
 	defer func() {
 		b.mu.Lock()
 		b.users--
@@ -172,8 +178,18 @@ func (b *bucket) take(ctx context.Context) (grant, error) {
 	}
 }
 
+// noteDemandLocked counts one local request for a slot.
+func (b *bucket) noteDemandLocked(now time.Time) {
+	if !b.demandAt.IsZero() {
+		b.demand *= math.Exp(-now.Sub(b.demandAt).Seconds() / demandWindow.Seconds())
+	}
+	b.demand++
+	b.demandAt = now
+}
+
 // reserve takes a batch of slots from the shared schedule: one slot per waiting caller,
-// at most rate × Lookahead (or Burst) and MaxBatch, starting no earlier than the end of
+// or the local demand of the next Lookahead if that is more (so callers that come back
+// for another permit find one), at most rate × Lookahead (or Burst) and MaxBatch, starting no earlier than the end of
 // the last reservation (TAT), the pause, and now minus the burst credit, and no later
 // than now + Lookahead (else it waits). The batch and the AIMD growth from the
 // successes seen since the last reservation go in one compare-and-set.
@@ -183,6 +199,7 @@ func (b *bucket) reserve(ctx context.Context) error {
 		b.mu.Lock()
 		st, rev, known, notify := b.st, b.rev, b.known, b.notify
 		want, ok := b.waiting, b.pendingOK
+		want = max(want, int(math.Ceil(b.demand/demandWindow.Seconds()*la.Seconds())))
 		b.mu.Unlock()
 		if !known {
 			if err := b.refresh(ctx); err != nil {
