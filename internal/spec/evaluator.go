@@ -25,6 +25,10 @@ type Record struct {
 type Evaluator struct {
 	p   *Program
 	act activation
+	// Values of the per-record columns, computed on first use.
+	recordDone []bool
+	recordVal  []any
+	recordErr  []error
 }
 
 // NewEvaluator returns an Evaluator for the rows of one record.
@@ -33,7 +37,8 @@ func (p *Program) NewEvaluator(rec Record) *Evaluator {
 	if attrs == nil {
 		attrs = map[string]string{}
 	}
-	e := &Evaluator{p: p}
+	n := len(p.columns)
+	e := &Evaluator{p: p, recordDone: make([]bool, n), recordVal: make([]any, n), recordErr: make([]error, n)}
 	e.act.adapter = p.adapter
 	e.act.record = types.NewStringInterfaceMap(p.adapter, map[string]any{
 		"provider":     rec.Provider,
@@ -55,8 +60,9 @@ func (e *Evaluator) SetRow(row map[string]any) {
 	e.act.outVal = nil
 }
 
-// SetOut makes out the computed row rules see as `out` (values as Column documents, with
-// numeric as float64 and date as time.Time).
+// SetOut makes out the computed row rules see as `out`: values as Column documents them,
+// with numeric as float64 and date as time.Time. Only the columns for which
+// Program.RuleReads is true need to be set.
 func (e *Evaluator) SetOut(out map[string]any) {
 	e.act.out = out
 	e.act.outVal = nil
@@ -74,6 +80,17 @@ func (e *Evaluator) Column(i int) (any, error) {
 		}
 		return v, nil
 	}
+	if ce.perRecord {
+		if !e.recordDone[i] {
+			e.recordVal[i], e.recordErr[i] = e.eval(ce)
+			e.recordDone[i] = true
+		}
+		return e.recordVal[i], e.recordErr[i]
+	}
+	return e.eval(ce)
+}
+
+func (e *Evaluator) eval(ce *compiledExpr) (any, error) {
 	out, _, err := ce.prg.Eval(&e.act)
 	if err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ type Program struct {
 	adapter types.Adapter
 	columns []compiledExpr
 	rules   []compiledExpr
+	outUsed []bool // columns that some rule reads through `out`
 }
 
 // compiledExpr is one planned expression. When the expression only reads one field of the
@@ -30,6 +31,9 @@ type compiledExpr struct {
 	hasField bool
 	// missingIsNull is set for row.?x.orValue(null): an absent key reads as null.
 	missingIsNull bool
+	// perRecord is set when the expression does not read the row: its value depends on the
+	// record only, so an Evaluator computes it once.
+	perRecord bool
 }
 
 // maxEvalCost bounds the cost of one evaluation of an expression that loops
@@ -46,6 +50,10 @@ func Compile(s *Spec) (*Program, error) {
 // Spec returns the spec the program was compiled from; do not modify it.
 func (p *Program) Spec() *Spec { return p.spec }
 
+// RuleReads reports whether some rule reads column i through `out`; the map given to
+// Evaluator.SetOut needs only those columns.
+func (p *Program) RuleReads(i int) bool { return p.outUsed[i] }
+
 // compile checks s and, if build is set, plans the programs.
 func compile(s *Spec, build bool) (*Program, error) {
 	var fe fieldErrors
@@ -59,6 +67,7 @@ func compile(s *Spec, build bool) (*Program, error) {
 		adapter: colEnv.CELTypeAdapter(),
 		columns: make([]compiledExpr, len(s.Columns)),
 		rules:   make([]compiledExpr, len(s.Rules)),
+		outUsed: make([]bool, len(s.Columns)),
 	}
 	for i, c := range s.Columns {
 		field := fmt.Sprintf("columns[%d].expr", i)
@@ -89,7 +98,7 @@ func compile(s *Spec, build bool) (*Program, error) {
 			fe.add(field, "has type %s, want bool", t)
 			continue
 		}
-		checkOutRefs(&fe, field, ast, s)
+		checkOutRefs(&fe, field, ast, s, p.outUsed)
 		if build {
 			p.rules[i], err = plan(ruleEnv, ast)
 			if err != nil {
@@ -124,6 +133,7 @@ func plan(env *cel.Env, ast *cel.Ast) (compiledExpr, error) {
 	var ce compiledExpr
 	root := ast.NativeRep().Expr()
 	ce.field, ce.missingIsNull, ce.hasField = directField(root)
+	ce.perRecord = !referencesRow(root)
 	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
 	if hasComprehension(root) {
 		opts = append(opts, cel.CostLimit(maxEvalCost))
@@ -192,18 +202,22 @@ func hasComprehension(root celast.Expr) bool {
 	return found
 }
 
-// checkOutRefs reports out.x and out["x"] in a rule when x is not a declared column: `out`
-// is a map(string, dyn) to CEL, so the type checker cannot see the typo.
-func checkOutRefs(fe *fieldErrors, field string, ast *cel.Ast, s *Spec) {
+// outRefs returns the columns a rule reads as out.x, out["x"] or out.?x, and whether it
+// uses `out` in any other way (then it may read every column).
+func outRefs(ast *cel.Ast) (names []string, whole bool) {
+	idents, keyed := 0, 0
 	celast.PreOrderVisit(ast.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
-		var name string
 		switch e.Kind() {
+		case celast.IdentKind:
+			if e.AsIdent() == VarOut {
+				idents++
+			}
 		case celast.SelectKind:
 			sel := e.AsSelect()
-			if sel.Operand().Kind() != celast.IdentKind || sel.Operand().AsIdent() != VarOut {
-				return
+			if sel.Operand().Kind() == celast.IdentKind && sel.Operand().AsIdent() == VarOut {
+				names = append(names, sel.FieldName())
+				keyed++
 			}
-			name = sel.FieldName()
 		case celast.CallKind:
 			call := e.AsCall()
 			fn := call.FunctionName()
@@ -213,18 +227,44 @@ func checkOutRefs(fe *fieldErrors, field string, ast *cel.Ast, s *Spec) {
 			if a := call.Args()[0]; a.Kind() != celast.IdentKind || a.AsIdent() != VarOut {
 				return
 			}
-			key, ok := stringLiteral(call.Args()[1])
-			if !ok {
-				return
+			if key, ok := stringLiteral(call.Args()[1]); ok {
+				names = append(names, key)
+				keyed++
 			}
-			name = key
-		default:
-			return
-		}
-		if s.Column(name) < 0 {
-			fe.add(field, "out.%s: column %s not declared", name, QuoteShort(name))
 		}
 	}))
+	return names, idents > keyed
+}
+
+// checkOutRefs reports out.x and out["x"] in a rule when x is not a declared column: `out`
+// is a map(string, dyn) to CEL, so the type checker cannot see the typo. It marks the
+// columns the rule reads in used.
+func checkOutRefs(fe *fieldErrors, field string, ast *cel.Ast, s *Spec, used []bool) {
+	names, whole := outRefs(ast)
+	for _, name := range names {
+		i := s.Column(name)
+		if i < 0 {
+			fe.add(field, "out.%s: column %s not declared", name, QuoteShort(name))
+			continue
+		}
+		used[i] = true
+	}
+	if whole {
+		for i := range used {
+			used[i] = true
+		}
+	}
+}
+
+// referencesRow reports whether an expression reads the source row.
+func referencesRow(root celast.Expr) bool {
+	found := false
+	celast.PreOrderVisit(root, celast.NewExprVisitor(func(e celast.Expr) {
+		if e.Kind() == celast.IdentKind && e.AsIdent() == VarRow {
+			found = true
+		}
+	}))
+	return found
 }
 
 // checkResultType returns why an expression of type t can never produce a value of the

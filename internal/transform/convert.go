@@ -78,11 +78,13 @@ func (c *converter) convert(t spec.Type, v any) (cell, error) {
 		return cell{null: true}, nil
 	}
 	if s, ok := v.(string); ok && t != spec.Text && t != spec.JSONB {
-		s = strings.TrimSpace(s)
-		if s == "" {
+		trimmed := strings.TrimSpace(s)
+		if trimmed == "" {
 			return cell{null: true}, nil
 		}
-		v = s
+		if len(trimmed) != len(s) { // re-boxing allocates: only when needed
+			v = trimmed
+		}
 	}
 	switch t {
 	case spec.Text:
@@ -216,34 +218,42 @@ func outOfRange(v any, t spec.Type) error {
 }
 
 func intErr(v any, t spec.Type, err error) error {
-	if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+	if isRangeErr(err) {
 		return outOfRange(v, t)
 	}
 	return cannot(v, t)
 }
 
 // parseInt parses an integer, also written as a decimal with an integral value ("12.0",
-// "1.2e3"), as exports of spreadsheets and some JSON encoders do.
+// "1.5e3"), as spreadsheet exports and some JSON encoders write them.
 func parseInt(s string) (int64, error) {
 	i, err := strconv.ParseInt(s, 10, 64)
-	if err == nil {
-		return i, nil
-	}
-	if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
-		return 0, err
+	if err == nil || isRangeErr(err) {
+		return i, err
 	}
 	if _, derr := spec.ParseDecimal(s); derr != nil {
 		return 0, err
 	}
-	f, ferr := strconv.ParseFloat(s, 64)
-	// Only accept what a double holds exactly, so "9007199254740993.0" is not rounded.
-	if ferr != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
-		if ferr == nil && f == math.Trunc(f) {
-			return 0, &strconv.NumError{Func: "ParseInt", Num: s, Err: strconv.ErrRange}
+	if dot := strings.IndexByte(s, '.'); dot >= 0 && !strings.ContainsAny(s, "eE") {
+		if strings.Trim(s[dot+1:], "0") != "" {
+			return 0, err // a fraction
 		}
+		return strconv.ParseInt(s[:dot], 10, 64)
+	}
+	// An exponent: go through a double, which is exact for integers below 2^53 only.
+	f, ferr := strconv.ParseFloat(s, 64)
+	if ferr != nil || f != math.Trunc(f) {
 		return 0, err
 	}
+	if math.Abs(f) >= 1<<53 {
+		return 0, err // write such integers without an exponent
+	}
 	return int64(f), nil
+}
+
+func isRangeErr(err error) bool {
+	ne, ok := err.(*strconv.NumError)
+	return ok && ne.Err == strconv.ErrRange
 }
 
 func toDouble(v any) (cell, error) {
@@ -269,7 +279,7 @@ func parseDouble(s string, v any) (cell, error) {
 	if err == nil {
 		return cell{f: f}, nil
 	}
-	if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+	if isRangeErr(err) {
 		if !math.IsInf(f, 0) {
 			return cell{f: f}, nil // underflow to 0 or a denormal loses nothing that matters
 		}

@@ -159,7 +159,7 @@ func (r *runner) row(index int64, src map[string]any) (*sluicev1.Row, *RowError)
 			return nil, &RowError{Index: index, Column: col.Name, Reason: "null in a column that is not nullable"}
 		}
 		row.Values[i] = r.value(col.Type, c)
-		if r.out != nil {
+		if r.out != nil && r.prog.RuleReads(i) {
 			r.out[col.Name] = ruleValue(col.Type, c, v)
 		}
 	}
