@@ -27,6 +27,10 @@ var Binaries = map[string]string{
 
 // RepoRoot finds the repository root (the directory holding go.work) from dir upwards.
 func RepoRoot(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
 	for d := dir; ; d = filepath.Dir(d) {
 		if _, err := os.Stat(filepath.Join(d, "go.work")); err == nil {
 			return d, nil
