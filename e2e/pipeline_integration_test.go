@@ -288,4 +288,3 @@ func waitConsumerIdle(t *testing.T, ctx context.Context, js jetstream.JetStream,
 		time.Sleep(200 * time.Millisecond)
 	}
 }
-

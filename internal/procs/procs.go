@@ -175,4 +175,3 @@ func Env(m map[string]string) []string {
 	}
 	return out
 }
-
