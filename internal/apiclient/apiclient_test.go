@@ -154,11 +154,25 @@ func TestThrottledWithoutRetryAfterBacksOff(t *testing.T) {
 	if srv.count() != 3 {
 		t.Errorf("%d requests, want 3", srv.count())
 	}
-	// ScopeAuto charged the per-key limit, not the quota.
+	// ScopeAuto charged both the per-key limit and the quota.
 	key, _ := gov.Status(context.Background(), "api", "profile-1")
 	quota, _ := gov.Status(context.Background(), "api", "")
-	if key.Throttled != 2 || quota.Throttled != 0 {
-		t.Errorf("throttles charged: key %d, quota %d; want 2, 0", key.Throttled, quota.Throttled)
+	if key.Throttled != 2 || quota.Throttled != 2 {
+		t.Errorf("throttles charged: key %d, quota %d; want 2, 2", key.Throttled, quota.Throttled)
+	}
+	// WithThrottleScope(ScopeKey) spares the quota.
+	srv2 := &scripted{script: []func(http.ResponseWriter){status(429), status(200)}}
+	ts2 := httptest.NewServer(srv2)
+	defer ts2.Close()
+	resp, err = c.Do(context.Background(), get(t, ts2.URL), WithQuota("api"), WithKey("profile-2"), WithThrottleScope(ratelimit.ScopeKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	key, _ = gov.Status(context.Background(), "api", "profile-2")
+	quota, _ = gov.Status(context.Background(), "api", "")
+	if key.Throttled != 1 || quota.Throttled != 2 {
+		t.Errorf("ScopeKey: key %d, quota %d; want 1, 2", key.Throttled, quota.Throttled)
 	}
 }
 

@@ -135,7 +135,7 @@ func WithKey(key string) CallOption { return func(o *callOptions) { o.key = key 
 func WithHost(host string) CallOption { return func(o *callOptions) { o.host = host } }
 
 // WithThrottleScope says which limit a 429 of this call is charged to (default
-// ratelimit.ScopeAuto: the per-key limit when there is one).
+// ratelimit.ScopeAuto: the quota and the per-key limit, if any).
 func WithThrottleScope(s ratelimit.Scope) CallOption { return func(o *callOptions) { o.scope = s } }
 
 // WithoutRetry makes a single attempt (the 401 refresh still applies).

@@ -306,7 +306,7 @@ func (b *bucket) throttled(ctx context.Context, gr grant, retryAfter time.Durati
 func (b *bucket) idle(now time.Time, after time.Duration) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.users == 0 && !b.reserving && b.pendingOK == 0 && now.Sub(b.lastUse) > after
+	return b.users == 0 && !b.reserving && now.Sub(b.lastUse) > after
 }
 
 // sleep waits for d, a notification or the end of ctx.

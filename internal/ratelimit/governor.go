@@ -162,6 +162,18 @@ func (g *Governor) Acquire(ctx context.Context, req Request) (*Permit, error) {
 	return p, nil
 }
 
+// Wait waits for a slot of req's quota (and per-key limit) and counts it as a success:
+// for work that is paced but has no outcome to report. It takes no concurrency slot
+// (req.Host is ignored).
+func (g *Governor) Wait(ctx context.Context, req Request) error {
+	req.Host = ""
+	p, err := g.Acquire(ctx, req)
+	if err != nil {
+		return err
+	}
+	return p.Release(ctx, Outcome{Kind: Success})
+}
+
 // Status is the shared state of a quota or of one key of it.
 type Status struct {
 	// Rate is the allowed rate now; Limit the rate that last caused a throttle (0 if none).

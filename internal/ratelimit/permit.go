@@ -43,14 +43,15 @@ type Scope uint8
 
 // Scopes.
 const (
-	// ScopeAuto charges the per-key limit when the permit has one, else the quota.
+	// ScopeAuto charges the quota and, when the permit has one, the per-key limit: a
+	// 429 rarely says which limit it hit, and slowing both is the safe reading (a per-key
+	// limit set right seldom throttles, so the cost to the quota is small).
 	ScopeAuto Scope = iota
-	// ScopeQuota charges the quota.
+	// ScopeQuota charges the quota only.
 	ScopeQuota
-	// ScopeKey charges the per-key limit (the quota when there is none).
+	// ScopeKey charges the per-key limit only (the quota when there is none), for APIs
+	// that say a throttle is per key.
 	ScopeKey
-	// ScopeAll charges both.
-	ScopeAll
 )
 
 // Outcome is reported when a permit is released.
@@ -116,9 +117,9 @@ func (p *Permit) charged(s Scope) []grant {
 	switch {
 	case p.perKey == nil || s == ScopeQuota:
 		return []grant{p.quota}
-	case s == ScopeAll:
-		return []grant{p.quota, *p.perKey}
-	default:
+	case s == ScopeKey:
 		return []grant{*p.perKey}
+	default:
+		return []grant{p.quota, *p.perKey}
 	}
 }
