@@ -44,6 +44,9 @@ func (c *Consumer) RunBatches(ctx context.Context, bc BatchConfig, h BatchHandle
 	if err != nil {
 		return err
 	}
+	if unregister, err := exportLag(cons, c.cfg.Stream, c.cfg.Durable); err == nil {
+		defer unregister()
+	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(bc.MaxMessages))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", c.cfg.Durable, err)

@@ -104,6 +104,9 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	if err != nil {
 		return err
 	}
+	if unregister, err := exportLag(cons, c.cfg.Stream, c.cfg.Durable); err == nil {
+		defer unregister()
+	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(2 * c.cfg.Workers))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", c.cfg.Durable, err)
@@ -230,7 +233,7 @@ func RetryDelay(n uint64) time.Duration {
 	if n > 7 {
 		return time.Minute
 	}
-	return time.Second << (n - 1)
+	return min(time.Second<<(n-1), time.Minute)
 }
 
 func truncate(s string, n int) string {

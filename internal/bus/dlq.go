@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/sluice-dev/sluice/internal/telemetry"
@@ -91,6 +94,10 @@ func (d *DeadLetters) send(ctx context.Context, dl *sluicev1.DeadLetter, msg jet
 	})
 	if err != nil {
 		return fmt.Errorf("dead-letter %s: %w", id, err)
+	}
+	if c, err := otel.GetMeterProvider().Meter("github.com/sluice-dev/sluice/internal/bus").Int64Counter(
+		"sluice.dlq.published", metric.WithDescription("dead letters published, by stage")); err == nil {
+		c.Add(ctx, 1, metric.WithAttributes(attribute.String("stage", d.stage), attribute.String("provider", dl.Provider), attribute.String("dataset", dl.Dataset)))
 	}
 	return nil
 }
