@@ -1,8 +1,12 @@
 package spec
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 )
 
 // ErrInvalid is wrapped by every error of Validate, Parse and Compile about the spec's
@@ -43,8 +47,34 @@ func (fe *fieldErrors) err() error {
 	if len(fe.list) == 0 {
 		return nil
 	}
+	// Report in the order of the spec's fields, whichever check found the problem.
+	slices.SortStableFunc(fe.list, func(a, b error) int {
+		return compareFields(a.(*FieldError).Field, b.(*FieldError).Field)
+	})
 	if fe.dropped > 0 {
 		fe.list = append(fe.list, fmt.Errorf("%w: %d more problems not shown", ErrInvalid, fe.dropped))
 	}
 	return errors.Join(fe.list...)
+}
+
+// fieldOrder is the order of a spec's top-level fields in its JSON form.
+var fieldOrder = []string{"provider", "dataset", "version", "table", "description", "format", "columns", "primary_key", "rules"}
+
+// compareFields orders field paths by top-level field, then by list index.
+func compareFields(a, b string) int {
+	ra, ia := fieldRank(a)
+	rb, ib := fieldRank(b)
+	return cmp.Or(cmp.Compare(ra, rb), cmp.Compare(ia, ib))
+}
+
+func fieldRank(field string) (rank, index int) {
+	top, _, _ := strings.Cut(field, ".")
+	name, idx, hasIdx := strings.Cut(top, "[")
+	rank = slices.Index(fieldOrder, name)
+	if hasIdx {
+		if n, err := strconv.Atoi(strings.TrimSuffix(idx, "]")); err == nil {
+			return rank, n
+		}
+	}
+	return rank, -1
 }

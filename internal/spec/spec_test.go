@@ -47,6 +47,7 @@ func TestValidate(t *testing.T) {
 		{"column name", func(s *spec.Spec) { s.Columns[1].Name = "1campaign" }, []string{`columns[1].name: "1campaign": must be lowercase snake case`}},
 		{"lineage name", func(s *spec.Spec) { s.Columns[4].Name = "_record_id" }, []string{`columns[4].name: "_record_id" is reserved for the lineage columns`}},
 		{"leading underscore", func(s *spec.Spec) { s.Columns[4].Name = "_name" }, []string{`columns[4].name: "_name": must be lowercase snake case`}},
+		{"reserved word", func(s *spec.Spec) { s.Columns[4].Name = "order" }, []string{`columns[4].name: "order" is a reserved word in Postgres`}},
 		{"duplicate column", func(s *spec.Spec) { s.Columns[4].Name = "cost" }, []string{`columns[4].name: "cost" already declared by columns[3]`}},
 		{"unknown type", func(s *spec.Spec) { s.Columns[3].Type = "money" }, []string{`columns[3].type: unknown type "money"; want one of text, bigint`}},
 		{"empty expr", func(s *spec.Spec) { s.Columns[2].Expr = " " }, []string{"columns[2].expr: is required"}},

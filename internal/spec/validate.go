@@ -124,10 +124,14 @@ func typeList() string {
 }
 
 // checkIdentifier returns why name cannot be a Postgres table or column name, or "".
-// Names are lowercase snake case so that they never need quoting and never fold.
+// Names are lowercase snake case and not reserved words, so that they read the same
+// quoted or not, in generated SQL and in an operator's hand-written queries.
 func checkIdentifier(name string) string {
 	if name == "" {
 		return "is required"
+	}
+	if isReservedWord(name) {
+		return fmt.Sprintf("%q is a reserved word in Postgres; choose another name (e.g. %s_id or %s_value)", name, name, name)
 	}
 	if slices.Contains(lineageColumns, name) {
 		return fmt.Sprintf("%q is reserved for the lineage columns the loader adds (%s)", name, strings.Join(lineageColumns, ", "))
@@ -232,4 +236,26 @@ func checkRune(fe *fieldErrors, field, s string) rune {
 		fe.add(field, "%q cannot be used", r)
 	}
 	return r
+}
+
+// isReservedWord reports whether name is a Postgres keyword that cannot be a column name
+// without quotes (reserved, and reserved but allowed as function or type names).
+func isReservedWord(name string) bool {
+	switch name {
+	case "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "both",
+		"case", "cast", "check", "collate", "column", "constraint", "create", "current_catalog",
+		"current_date", "current_role", "current_time", "current_timestamp", "current_user",
+		"default", "deferrable", "desc", "distinct", "do", "else", "end", "except", "false",
+		"fetch", "for", "foreign", "from", "grant", "group", "having", "in", "initially",
+		"intersect", "into", "lateral", "leading", "limit", "localtime", "localtimestamp", "not",
+		"null", "offset", "on", "only", "or", "order", "placing", "primary", "references",
+		"returning", "select", "session_user", "some", "symmetric", "system_user", "table",
+		"then", "to", "trailing", "true", "union", "unique", "user", "using", "variadic", "when",
+		"where", "window", "with",
+		"authorization", "binary", "collation", "concurrently", "cross", "current_schema",
+		"freeze", "full", "ilike", "inner", "is", "isnull", "join", "left", "like", "natural",
+		"notnull", "outer", "overlaps", "right", "similar", "tablesample", "verbose":
+		return true
+	}
+	return false
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -20,7 +19,7 @@ import (
 // CEL columns, two rules) and a CSV spec.
 func BenchmarkTransform(b *testing.B) {
 	const rows = 10_000
-	amazon, err := spec.Parse(mustReadB(b, filepath.Join("testdata", "amazonads_sp_campaigns", "spec.json")))
+	amazon, err := spec.Parse(mustRead(b, filepath.Join("testdata", "amazonads_sp_campaigns", "spec.json")))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -66,11 +65,3 @@ func benchRun(b *testing.B, name string, s *spec.Spec, payload []byte, rows int)
 	})
 }
 
-func mustReadB(b *testing.B, path string) []byte {
-	b.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return data
-}

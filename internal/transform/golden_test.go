@@ -111,11 +111,11 @@ func runCase(t *testing.T, dir string) []byte {
 	return out.Bytes()
 }
 
-func mustRead(t *testing.T, path string) []byte {
-	t.Helper()
+func mustRead(tb testing.TB, path string) []byte {
+	tb.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return b
 }
