@@ -64,4 +64,3 @@ func benchRun(b *testing.B, name string, s *spec.Spec, payload []byte, rows int)
 		b.ReportMetric(0, "ns/op")
 	})
 }
-
