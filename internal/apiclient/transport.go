@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
@@ -64,6 +65,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, span := t.c.tracer.Start(ctx, req.Method,
 		trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(requestAttrs(req, co.resend)...))
+	span.SetAttributes(attribute.Float64("sluice.ratelimit.wait", permit.Waited().Seconds()))
 	r := req.Clone(ctx)
 	t.c.propagator.Inject(ctx, propagation.HeaderCarrier(r.Header))
 

@@ -30,11 +30,22 @@ func (s quotaState) accepted(now int64) (acc float64, warm bool) {
 	return s.OKAcc * math.Exp(-max(dt, 0)), now-s.OKSince >= int64(okWindow)
 }
 
-// initial returns s with its rate set when the entry is new.
-func (l Limit) initial(s quotaState) quotaState {
-	if s.Rate <= 0 {
-		s.Rate = math.Min(l.StartRate, l.ceiling())
+// forgetAfter: adaptive state untouched for this long is stale (the server's limits may
+// have changed since), and so is state learnt under another ceiling (the configuration
+// changed): both start over from StartRate.
+const forgetAfter = 10 * time.Minute
+
+// initial returns s with the adaptive part reset when the entry is new or stale. The
+// schedule (TAT, pause, epoch) is kept: it is what keeps replicas apart.
+func (l Limit) initial(s quotaState, now time.Time) quotaState {
+	c := l.ceiling()
+	if s.Rate <= 0 || s.Ceiling != c || now.UnixNano()-s.Updated > int64(forgetAfter) {
+		s.Rate = math.Min(l.StartRate, c)
+		s.Ceiling = c
+		s.Limit, s.LimitAt, s.Strikes = 0, 0, 0
+		s.OKAcc, s.OKAt, s.OKSince = 0, 0, 0
 	}
+	s.Updated = now.UnixNano()
 	return s
 }
 
@@ -45,7 +56,7 @@ func (l Limit) initial(s quotaState) quotaState {
 // then probes above it by Probe per second; with no limit known it climbs by Climb per
 // second. The result never exceeds the ceiling.
 func (l Limit) grow(s quotaState, n int, now time.Time) quotaState {
-	s = l.initial(s)
+	s = l.initial(s, now)
 	if n <= 0 {
 		return s
 	}
@@ -88,7 +99,7 @@ func (l Limit) grow(s quotaState, n int, now time.Time) quotaState {
 // in TCP). Without Retry-After the pause is an exponential backoff over consecutive
 // throttles with jitter; jitter is a number in [0, 1).
 func (l Limit) throttle(s quotaState, issuedEpoch uint64, issuedRate float64, retryAfter time.Duration, now time.Time, jitter float64) quotaState {
-	s = l.initial(s)
+	s = l.initial(s, now)
 	s.Throttled++
 	a := l.Adaptive
 	nowN := now.UnixNano()

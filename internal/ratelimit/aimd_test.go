@@ -6,6 +6,42 @@ import (
 	"time"
 )
 
+// current marks a test state as learnt under lim just now (else it would be reset).
+func current(lim Limit, s quotaState, now time.Time) quotaState {
+	if s.Rate > 0 {
+		s.Ceiling, s.Updated = lim.ceiling(), now.UnixNano()
+	}
+	return s
+}
+
+// Adaptive state that is stale, or learnt under another ceiling, starts over; the
+// schedule is kept.
+func TestInitialForgets(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(5000, 0)
+	lim := Limit{Rate: 100, Headroom: -1}.WithDefaults()
+	learnt := quotaState{Rate: 20, Limit: 22, LimitAt: now.Add(-time.Minute).UnixNano(), Strikes: 1, OKAcc: 80,
+		TAT: now.UnixNano() + 5, Pause: now.UnixNano() + 7, Epoch: 4, Ceiling: 100, Updated: now.Add(-time.Minute).UnixNano()}
+	tests := []struct {
+		name     string
+		st       quotaState
+		wantRate float64
+	}{
+		{"recent, same ceiling: kept", learnt, 20},
+		{"stale", func() quotaState { s := learnt; s.Updated = now.Add(-forgetAfter - time.Second).UnixNano(); return s }(), 100},
+		{"other ceiling", func() quotaState { s := learnt; s.Ceiling = 400; return s }(), 100},
+	}
+	for _, tt := range tests {
+		got := lim.initial(tt.st, now)
+		if got.Rate != tt.wantRate || got.TAT != learnt.TAT || got.Pause != learnt.Pause || got.Epoch != learnt.Epoch || got.Updated != now.UnixNano() {
+			t.Errorf("%s: %+v", tt.name, got)
+		}
+		if tt.wantRate == 100 && (got.Limit != 0 || got.OKAcc != 0 || got.Strikes != 0) {
+			t.Errorf("%s: adaptive memory kept: %+v", tt.name, got)
+		}
+	}
+}
+
 func approx(a, b float64) bool { return math.Abs(a-b) < 1e-6*math.Max(1, math.Abs(b)) }
 
 func TestThrottle(t *testing.T) {
@@ -60,7 +96,7 @@ func TestThrottle(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := lim.throttle(tt.st, tt.epoch, tt.issued, tt.retryAfter, now, tt.jitter)
+			got := lim.throttle(current(lim, tt.st, now), tt.epoch, tt.issued, tt.retryAfter, now, tt.jitter)
 			if !approx(got.Rate, tt.wantRate) || !approx(got.Limit, tt.wantLimit) || got.Epoch != tt.wantEpoch {
 				t.Errorf("rate %v limit %v epoch %d, want %v %v %d", got.Rate, got.Limit, got.Epoch, tt.wantRate, tt.wantLimit, tt.wantEpoch)
 			}
@@ -115,7 +151,7 @@ func TestGrow(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := lim.grow(tt.st, tt.n, now)
+			got := lim.grow(current(lim, tt.st, now), tt.n, now)
 			if !approx(got.Rate, tt.wantRate) || !approx(got.Limit, tt.wantLimit) {
 				t.Errorf("rate %v limit %v, want %v %v", got.Rate, got.Limit, tt.wantRate, tt.wantLimit)
 			}

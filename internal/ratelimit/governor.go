@@ -204,7 +204,9 @@ func (g *Governor) Status(ctx context.Context, quota, key string) (Status, error
 	if err != nil {
 		return Status{}, err
 	}
-	st = lim.initial(st)
+	if st.Rate <= 0 {
+		st = lim.initial(st, time.Now())
+	}
 	s := Status{Rate: st.Rate, Limit: st.Limit, Issued: st.Issued, Throttled: st.Throttled, Epoch: st.Epoch}
 	if st.Pause > 0 {
 		s.PauseUntil = time.Unix(0, st.Pause)

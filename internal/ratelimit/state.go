@@ -12,6 +12,10 @@ import (
 type quotaState struct {
 	// Rate is the allowed rate (requests per second) chosen by the AIMD controller.
 	Rate float64 `json:"r"`
+	// Ceiling is the configured ceiling the adaptive state was learnt under.
+	Ceiling float64 `json:"c"`
+	// Updated is when the state was last written.
+	Updated int64 `json:"u"`
 	// Limit is the rate at which the last throttle was caused; 0 when unknown.
 	Limit float64 `json:"l,omitempty"`
 	// LimitAt is when Limit was learnt.
