@@ -4,4 +4,6 @@ go 1.26.0
 
 require github.com/sluice-dev/sluice v0.0.0
 
+require github.com/robfig/cron/v3 v3.0.1 // indirect
+
 replace github.com/sluice-dev/sluice => ../..

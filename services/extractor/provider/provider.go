@@ -27,6 +27,10 @@ type Spec struct {
 	NewConfig func() any
 	// New builds the provider from its decoded configuration.
 	New func(cfg any, deps Deps) (Provider, error)
+	// HTTP, when set, declares the provider's rate-governed HTTP client (limits, retries,
+	// credentials) from its decoded configuration; the SDK builds it and hands it to New
+	// as Deps.Services.HTTP. A provider that calls an HTTP API must set it.
+	HTTP func(cfg any) (HTTPSpec, error)
 }
 
 // Provider is what a provider team implements.

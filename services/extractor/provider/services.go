@@ -1,13 +1,21 @@
 package provider
 
-import "github.com/nats-io/nats.go/jetstream"
+import (
+	"github.com/sluice-dev/sluice/internal/apiclient"
+	"github.com/sluice-dev/sluice/services/extractor/provider/checkpoint"
+	"github.com/sluice-dev/sluice/services/extractor/provider/jobs"
+)
 
-// Services are the shared stores a provider may use.
+// Services are the shared facilities a provider uses. Each is nil when the provider did
+// not ask for it (HTTP needs Spec.HTTP).
 type Services struct {
-	// Jobs is the sluice-jobs bucket: async report jobs in flight, so a restarted
-	// extractor resumes polling instead of requesting a report again.
-	Jobs jetstream.KeyValue
-	// Checkpoints is the sluice-checkpoints bucket: cursors of backfills and incremental
-	// extractions.
-	Checkpoints jetstream.KeyValue
+	// HTTP is the rate-governed client: every HTTP call of a provider goes through it.
+	// Its quota, per-key limits and host caps are shared by all replicas of the provider.
+	HTTP *apiclient.Client
+	// Jobs tracks async report jobs in the sluice-jobs bucket, so a restarted extractor
+	// resumes polling instead of requesting a report again.
+	Jobs *jobs.Store
+	// Checkpoints keeps cursors of backfills and incremental extractions in the
+	// sluice-checkpoints bucket.
+	Checkpoints *checkpoint.Store
 }
