@@ -63,21 +63,24 @@ func (s *Store) multipart(ctx context.Context, key, contentType string, first []
 		return Object{}, fmt.Errorf("multipart s3://%s/%s: %w", s.cfg.Bucket, key, cause)
 	}
 
-	pool := sync.Pool{New: func() any { return make([]byte, s.cfg.PartSize) }}
+	pool := sync.Pool{New: func() any { b := make([]byte, s.cfg.PartSize); return &b }}
 	var mu sync.Mutex
 	var parts []types.CompletedPart
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.cfg.Concurrency)
 	var size int64
 	buf, n := first, len(first)
+	var bufp *[]byte // nil for the first part, which the caller allocated
 	for num := int32(1); ; num++ {
 		if num > 10000 {
 			return abort(errors.New("payload needs more than 10,000 parts; raise the part size"))
 		}
-		part, partNum := buf[:n], num
+		part, partNum, owner := buf[:n], num, bufp
 		size += int64(n)
 		g.Go(func() error {
-			defer pool.Put(part[:cap(part)]) //nolint:staticcheck // slices are reused deliberately
+			if owner != nil {
+				defer pool.Put(owner)
+			}
 			out, err := s.client.UploadPart(gctx, &s3.UploadPartInput{
 				Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key), UploadId: created.UploadId,
 				PartNumber: aws.Int32(partNum), Body: bytes.NewReader(part), ContentLength: aws.Int64(int64(len(part))),
@@ -90,11 +93,12 @@ func (s *Store) multipart(ctx context.Context, key, contentType string, first []
 			mu.Unlock()
 			return nil
 		})
-		buf = pool.Get().([]byte)
+		bufp = pool.Get().(*[]byte)
+		buf = *bufp
 		var err error
 		n, err = io.ReadFull(r, buf)
 		if errors.Is(err, io.EOF) {
-			pool.Put(buf) //nolint:staticcheck
+			pool.Put(bufp)
 			break
 		}
 		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
