@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -122,14 +123,14 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // when it is closed or read to the end. It never buffers.
 type body struct {
 	rc     io.ReadCloser
-	n      int64
+	n      atomic.Int64 // Close may run concurrently with Read, to abort it
 	once   sync.Once
 	finish func(n int64)
 }
 
 func (b *body) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
-	b.n += int64(n)
+	b.n.Add(int64(n))
 	if err == io.EOF {
 		b.done()
 	}
@@ -142,4 +143,4 @@ func (b *body) Close() error {
 	return err
 }
 
-func (b *body) done() { b.once.Do(func() { b.finish(b.n) }) }
+func (b *body) done() { b.once.Do(func() { b.finish(b.n.Load()) }) }
