@@ -45,8 +45,8 @@ func TestServerSideDryRun(t *testing.T) {
 	}
 }
 
-// TestDryRunCatchesInvalidObjects proves the dry run is not a rubber stamp: a misspelt field
-// and an invalid value in a rendered Deployment are rejected.
+// TestDryRunCatchesInvalidObjects proves the dry run is not a rubber stamp: a misspelt field,
+// a malformed value and a value that fails validation are rejected.
 func TestDryRunCatchesInvalidObjects(t *testing.T) {
 	t.Parallel()
 	k := apiServer(t)
@@ -79,6 +79,11 @@ func TestDryRunCatchesInvalidObjects(t *testing.T) {
 		"invalid value": func() object {
 			d := clone(base)
 			podSpec(d)["containers"].([]any)[0].(map[string]any)["resources"] = map[string]any{"limits": map[string]any{"cpu": "lots"}}
+			return d
+		},
+		"failed validation": func() object {
+			d := clone(base)
+			d["spec"].(map[string]any)["replicas"] = -1
 			return d
 		},
 		"unknown ScaledObject field": func() object { return so },

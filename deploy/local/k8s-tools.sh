@@ -149,12 +149,12 @@ wait_for() { # name seconds command...
 	die "$name did not become ready within ${secs}s; see $STATE/$name.log"
 }
 
-etcd_ok() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
+etcd_ok() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" 2>/dev/null | grep -q '"health":"true"'; }
 
 apiserver_ok() {
 	[ -s "$PKI/token" ] || return 1
 	curl -fsS --max-time 3 --cacert "$PKI/ca.crt" -H "Authorization: Bearer $(cat "$PKI/token")" \
-		"https://127.0.0.1:$APISERVER_PORT/readyz" | grep -qx ok
+		"https://127.0.0.1:$APISERVER_PORT/readyz" 2>/dev/null | grep -qx ok
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

@@ -164,6 +164,11 @@ key=value DSN, an empty string) gives the default.
 {{- $port | default (index . 1) -}}
 {{- end -}}
 
+{{/* "true" when a workload list (sluice.workloads) holds an extractor, else "". */}}
+{{- define "sluice.anyProvider" -}}
+{{- range . }}{{ if .provider }}true{{ break }}{{ end }}{{ end -}}
+{{- end -}}
+
 {{/* Checks across keys that values.schema.json cannot express with a clear message. */}}
 {{- define "sluice.validate" -}}
 {{- $v := .Values -}}
