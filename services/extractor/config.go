@@ -13,6 +13,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/blob"
 	"github.com/sluice-dev/sluice/internal/config"
 	"github.com/sluice-dev/sluice/services/extractor/provider"
+	"github.com/sluice-dev/sluice/services/extractor/trigger"
 )
 
 type serviceConfig struct {
@@ -21,6 +22,11 @@ type serviceConfig struct {
 	ProviderConfig string
 	Runner         provider.RunnerConfig
 	S3             blob.Config
+	// Schedule is a cron expression; every slot plans a run (empty: no schedule).
+	Schedule       string
+	ScheduleParams string
+	// Events turns messages on sluice.event.<provider>.> into runs.
+	Events bool
 }
 
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (serviceConfig, error) {
@@ -33,6 +39,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 	fs.IntVar(&c.Runner.MaxDeliver, "max-deliver", "SLUICE_MAX_DELIVER", 6, "attempts of a task before it goes to the DLQ")
 	fs.DurationVar(&c.Runner.AckWait, "ack-wait", "SLUICE_ACK_WAIT", 30*time.Second, "redelivery timeout of a silent task")
 	fs.IntVar(&c.Runner.InlineLimit, "inline-limit", "SLUICE_INLINE_LIMIT", 512<<10, "largest payload carried inline; larger ones go to S3")
+	fs.StringVar(&c.Schedule, "schedule", "SLUICE_SCHEDULE", "", "cron expression (5 fields, UTC unless prefixed CRON_TZ=<zone>; or @daily, @every 6h) at which runs are planned; empty: none")
+	fs.StringVar(&c.ScheduleParams, "schedule-params", "SLUICE_SCHEDULE_PARAMS", "", "provider parameters of scheduled runs, comma separated k=v pairs")
+	fs.BoolVar(&c.Events, "events", "SLUICE_EVENTS", true, "plan a run for every message on sluice.event.<provider>.>")
 	registerS3(fs, &c.S3)
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -53,12 +62,36 @@ func registerS3(fs *config.FlagSet, c *blob.Config) {
 
 func (c serviceConfig) Validate() error {
 	errs := []error{c.Service.Validate(), c.Runner.Validate(), c.S3.Validate()}
+	if c.Schedule != "" {
+		if _, err := trigger.ParseSchedule(c.Schedule); err != nil {
+			errs = append(errs, fmt.Errorf("--schedule / SLUICE_SCHEDULE: %w", err))
+		}
+	}
+	if _, err := parseParams(c.ScheduleParams); err != nil {
+		errs = append(errs, fmt.Errorf("--schedule-params / SLUICE_SCHEDULE_PARAMS: %w", err))
+	}
 	if c.Provider == "" {
 		errs = append(errs, fmt.Errorf("--provider / SLUICE_PROVIDER is required: one of %s", strings.Join(names(), ", ")))
 	} else if _, ok := lookup(c.Provider); !ok {
 		errs = append(errs, fmt.Errorf("--provider / SLUICE_PROVIDER %q: unknown; known providers: %s", c.Provider, strings.Join(names(), ", ")))
 	}
 	return errors.Join(errs...)
+}
+
+// parseParams reads comma separated k=v pairs.
+func parseParams(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%q: want k=v", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 // providerConfig decodes the provider's JSON configuration over its defaults.

@@ -2,11 +2,12 @@ package main
 
 import (
 	"github.com/sluice-dev/sluice/services/extractor/provider"
+	"github.com/sluice-dev/sluice/services/extractor/providers/amazonads"
 	"github.com/sluice-dev/sluice/services/extractor/providers/demo"
 )
 
 // providers is the one list of providers this extractor can run.
-var providers = []provider.Spec{demo.Spec}
+var providers = []provider.Spec{demo.Spec, amazonads.Spec}
 
 func lookup(name string) (provider.Spec, bool) {
 	for _, p := range providers {

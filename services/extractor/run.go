@@ -5,11 +5,16 @@ import (
 	"fmt"
 	"io"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/sluice-dev/sluice/internal/blob"
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/service"
 	"github.com/sluice-dev/sluice/internal/specstore"
 	"github.com/sluice-dev/sluice/services/extractor/provider"
+	"github.com/sluice-dev/sluice/services/extractor/provider/checkpoint"
+	"github.com/sluice-dev/sluice/services/extractor/provider/jobs"
+	"github.com/sluice-dev/sluice/services/extractor/trigger"
 )
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -33,20 +38,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := blobs.EnsureBucket(ctx); err != nil {
 		return err
 	}
-	jobs, err := rt.JS.KeyValue(ctx, bus.BucketJobs)
+	log := rt.Log.With("provider", cfg.Provider)
+	services, closeServices, err := openServices(ctx, rt, sp, pcfg, getenv)
 	if err != nil {
-		return fmt.Errorf("open bucket %s: %w", bus.BucketJobs, err)
+		return err
 	}
-	checkpoints, err := rt.JS.KeyValue(ctx, bus.BucketCheckpoints)
-	if err != nil {
-		return fmt.Errorf("open bucket %s: %w", bus.BucketCheckpoints, err)
-	}
-	p, err := sp.New(pcfg, provider.Deps{
-		Log:      rt.Log.With("provider", cfg.Provider),
-		Meter:    rt.Telemetry.Meter,
-		Getenv:   getenv,
-		Services: provider.Services{Jobs: jobs, Checkpoints: checkpoints},
-	})
+	defer closeServices()
+	p, err := sp.New(pcfg, provider.Deps{Log: log, Meter: rt.Telemetry.Meter, Getenv: getenv, Services: services})
 	if err != nil {
 		return fmt.Errorf("provider %s: %w", cfg.Provider, err)
 	}
@@ -67,5 +65,53 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	return rt.Run(ctx, runner.Run)
+	params, _ := parseParams(cfg.ScheduleParams) // validated
+	return rt.Run(ctx, func(ctx context.Context) error {
+		g, ctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return runner.Run(ctx) })
+		if cfg.Schedule != "" {
+			s := &trigger.Schedule{Provider: cfg.Provider, Expr: cfg.Schedule, Params: params, JS: rt.JS, Claims: services.Checkpoints, Log: log}
+			g.Go(func() error { return s.Run(ctx) })
+		}
+		if cfg.Events {
+			e := &trigger.Events{Provider: cfg.Provider, NC: rt.NC, JS: rt.JS, Log: log}
+			g.Go(func() error { return e.Run(ctx) })
+		}
+		return g.Wait()
+	})
+}
+
+// openServices builds the provider's jobs and checkpoints stores and, when the provider
+// declares one, its rate-governed HTTP client.
+func openServices(ctx context.Context, rt *service.Runtime, sp provider.Spec, pcfg any, getenv func(string) string) (provider.Services, func(), error) {
+	var s provider.Services
+	noop := func() {}
+	jkv, err := rt.JS.KeyValue(ctx, bus.BucketJobs)
+	if err != nil {
+		return s, noop, fmt.Errorf("open bucket %s: %w", bus.BucketJobs, err)
+	}
+	ckv, err := rt.JS.KeyValue(ctx, bus.BucketCheckpoints)
+	if err != nil {
+		return s, noop, fmt.Errorf("open bucket %s: %w", bus.BucketCheckpoints, err)
+	}
+	log := rt.Log.With("provider", sp.Name)
+	if s.Jobs, err = jobs.New(jkv, sp.Name, jobs.Config{}, rt.Telemetry.Meter, log); err != nil {
+		return s, noop, err
+	}
+	if s.Checkpoints, err = checkpoint.New(ckv, sp.Name); err != nil {
+		return s, noop, err
+	}
+	if sp.HTTP == nil {
+		return s, noop, nil
+	}
+	hs, err := sp.HTTP(pcfg)
+	if err != nil {
+		return s, noop, fmt.Errorf("provider %s: %w", sp.Name, err)
+	}
+	client, gov, err := provider.NewHTTP(ctx, sp.Name, hs, provider.HTTPDeps{JS: rt.JS, Getenv: getenv, Log: log})
+	if err != nil {
+		return s, noop, err
+	}
+	s.HTTP = client
+	return s, func() { _ = gov.Close() }, nil
 }

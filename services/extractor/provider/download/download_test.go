@@ -208,4 +208,3 @@ func FuzzJSONArray(f *testing.F) {
 		}
 	})
 }
-
