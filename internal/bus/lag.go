@@ -7,29 +7,36 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 )
 
 // exportLag publishes the consumer's backlog as gauges, read from the server at most once
 // per second: sluice.consumer.pending (messages not yet delivered: the lag),
 // sluice.consumer.ack_pending (delivered, not yet acked) and sluice.consumer.redelivered.
+// Attributes follow the messaging semantic conventions: messaging.system "nats",
+// messaging.destination.name the stream, messaging.consumer.group.name the durable
+// consumer that all replicas of a service share.
 // It uses the global meter provider that telemetry.Setup installs.
 func exportLag(cons jetstream.Consumer, stream, durable string) (func(), error) {
 	m := otel.GetMeterProvider().Meter("github.com/sluice-dev/sluice/internal/bus")
-	pending, err := m.Int64ObservableGauge("sluice.consumer.pending", metric.WithDescription("messages in the stream not yet delivered to the consumer (its lag)"))
+	pending, err := m.Int64ObservableGauge("sluice.consumer.pending", metric.WithUnit("{message}"),
+		metric.WithDescription("messages in the stream not yet delivered to the consumer (its lag)"))
 	if err != nil {
 		return nil, err
 	}
-	ackPending, err := m.Int64ObservableGauge("sluice.consumer.ack_pending", metric.WithDescription("messages delivered and not yet acknowledged"))
+	ackPending, err := m.Int64ObservableGauge("sluice.consumer.ack_pending", metric.WithUnit("{message}"),
+		metric.WithDescription("messages delivered and not yet acknowledged"))
 	if err != nil {
 		return nil, err
 	}
-	redelivered, err := m.Int64ObservableGauge("sluice.consumer.redelivered", metric.WithDescription("messages delivered more than once and not yet acknowledged"))
+	redelivered, err := m.Int64ObservableGauge("sluice.consumer.redelivered", metric.WithUnit("{message}"),
+		metric.WithDescription("messages delivered more than once and not yet acknowledged"))
 	if err != nil {
 		return nil, err
 	}
-	attrs := metric.WithAttributes(attribute.String("stream", stream), attribute.String("consumer", durable))
+	attrs := metric.WithAttributes(semconv.MessagingSystemKey.String("nats"),
+		semconv.MessagingDestinationName(stream), semconv.MessagingConsumerGroupName(durable))
 	var mu sync.Mutex
 	var last time.Time
 	var info *jetstream.ConsumerInfo

@@ -88,7 +88,10 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	promExp, err := otelprom.New(otelprom.WithRegisterer(registry))
+	// service.name becomes a label of every metric (service_name="extractor-amazonads"), so
+	// dashboards and alerts can tell providers apart however Prometheus scrapes the pods.
+	promExp, err := otelprom.New(otelprom.WithRegisterer(registry),
+		otelprom.WithResourceAsConstantLabels(attribute.NewAllowKeysFilter(semconv.ServiceNameKey)))
 	if err != nil {
 		return nil, fmt.Errorf("prometheus exporter: %w", err)
 	}
