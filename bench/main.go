@@ -41,7 +41,9 @@ type Suite struct {
 }
 
 // suites is the list `make bench` runs, in order.
-var suites = []Suite{}
+var suites = []Suite{
+	loadSuite,
+}
 
 func main() {
 	if err := run(); err != nil {

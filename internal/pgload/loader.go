@@ -6,21 +6,10 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
-
-// Row is one row to load with its lineage.
-type Row struct {
-	// Values follow Table.Columns, already converted to Go values pgx encodes.
-	Values      []any
-	RecordID    string
-	TraceID     string
-	ExtractedAt time.Time
-}
 
 // Loader writes rows into PostgreSQL.
 type Loader struct {
@@ -74,13 +63,14 @@ func (l *Loader) Ensure(ctx context.Context, t Table) error {
 	return nil
 }
 
-// Upsert loads rows into t in one transaction and returns how many rows it wrote (rows
-// guarded out because the table holds a newer extraction are not counted). Rows sharing a
-// primary key are reduced to the newest extraction first: INSERT … ON CONFLICT cannot
-// touch one row twice.
-func (l *Loader) Upsert(ctx context.Context, t Table, rows []Row) (int64, error) {
-	rows = dedupe(t, rows)
-	if len(rows) == 0 {
+// Upsert loads the rows sel of ts (positions from Live, or a subset of them) in one
+// transaction: a binary COPY into a temporary table, then one INSERT … ON CONFLICT DO
+// UPDATE guarded by the extraction time. It returns how many rows it inserted or changed:
+// rows guarded out because the table holds a newer extraction, and rows identical to what
+// the table holds (a redelivery or replay), are not written at all.
+func (l *Loader) Upsert(ctx context.Context, ts *Tuples, sel []int) (int64, error) {
+	t := ts.table
+	if len(sel) == 0 {
 		return 0, nil
 	}
 	tx, err := l.pool.Begin(ctx)
@@ -88,21 +78,14 @@ func (l *Loader) Upsert(ctx context.Context, t Table, rows []Row) (int64, error)
 		return 0, fmt.Errorf("load %s: begin: %w", t.Name, err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	tmp := "_sluice_stage_" + t.Name
-	if len(tmp) > 63 {
-		tmp = tmp[:63]
-	}
-	if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE %s (LIKE %s INCLUDING DEFAULTS) ON COMMIT DROP", quote(tmp), quote(t.Name))); err != nil {
+	// One temporary table per connection and table shape, emptied at every commit: no
+	// catalog churn per transaction.
+	tmp := t.stageName()
+	if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s INCLUDING DEFAULTS) ON COMMIT DELETE ROWS", quote(tmp), quote(t.Name))); err != nil {
 		return 0, fmt.Errorf("load %s: temp table: %w", t.Name, err)
 	}
-	now := time.Now().UTC()
-	src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-		r := rows[i]
-		vals := make([]any, 0, len(r.Values)+4)
-		vals = append(vals, r.Values...)
-		return append(vals, r.RecordID, nullable(r.TraceID), r.ExtractedAt, now), nil
-	})
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{tmp}, t.allColumns(), src); err != nil {
+	copySQL := fmt.Sprintf("COPY %s (%s) FROM STDIN WITH (FORMAT binary)", quote(tmp), quoteAll(t.allColumns()))
+	if _, err := tx.Conn().PgConn().CopyFrom(ctx, ts.reader(sel), copySQL); err != nil {
 		return 0, fmt.Errorf("load %s: copy: %w", t.Name, err)
 	}
 	tag, err := tx.Exec(ctx, t.upsertSQL(tmp))
@@ -113,44 +96,6 @@ func (l *Loader) Upsert(ctx context.Context, t Table, rows []Row) (int64, error)
 		return 0, fmt.Errorf("load %s: commit: %w", t.Name, err)
 	}
 	return tag.RowsAffected(), nil
-}
-
-func nullable(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-// dedupe keeps, per primary key, the row of the newest extraction (the later one on ties).
-func dedupe(t Table, rows []Row) []Row {
-	idx := make([]int, len(t.PrimaryKey))
-	for i, k := range t.PrimaryKey {
-		for j, c := range t.Columns {
-			if c.Name == k {
-				idx[i] = j
-			}
-		}
-	}
-	pos := make(map[string]int, len(rows))
-	out := rows[:0:0]
-	var key strings.Builder
-	for _, r := range rows {
-		key.Reset()
-		for _, j := range idx {
-			fmt.Fprintf(&key, "%v\x00", r.Values[j])
-		}
-		k := key.String()
-		if p, ok := pos[k]; ok {
-			if !r.ExtractedAt.Before(out[p].ExtractedAt) {
-				out[p] = r
-			}
-			continue
-		}
-		pos[k] = len(out)
-		out = append(out, r)
-	}
-	return out
 }
 
 // IsPermanent reports whether a load error is caused by the data (a constraint or type

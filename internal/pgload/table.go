@@ -4,6 +4,8 @@
 package pgload
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strings"
@@ -104,21 +106,38 @@ func (t Table) createSQL() string {
 	return b.String()
 }
 
-// upsertSQL moves rows from the temporary table into the target; the WHERE clause is the
-// monotonic guard: an existing row extracted later than the incoming one stays.
+// stageName names the temporary table rows are copied into: one per table and shape, so a
+// migrated table gets a fresh one.
+func (t Table) stageName() string {
+	h := sha256.Sum256([]byte(fmt.Sprint(t.Name, t.Columns, t.PrimaryKey)))
+	return "_sluice_stage_" + hex.EncodeToString(h[:8])
+}
+
+// upsertSQL moves rows from the temporary table into the target. The WHERE clause is the
+// monotonic guard: an existing row extracted later than the incoming one stays. A row of
+// the same extraction is rewritten only when something differs, which makes a redelivered
+// or replayed batch a no-op while a replay under a new spec version (a new column, a fixed
+// expression) updates the rows it changes.
 func (t Table) upsertSQL(tmp string) string {
 	cols := t.allColumns()
 	pk := map[string]bool{}
 	for _, k := range t.PrimaryKey {
 		pk[k] = true
 	}
-	var set []string
+	var set, cur, inc []string
 	for _, c := range cols {
-		if !pk[c] {
-			set = append(set, fmt.Sprintf("%s = EXCLUDED.%s", quote(c), quote(c)))
+		if pk[c] {
+			continue
+		}
+		set = append(set, fmt.Sprintf("%s = EXCLUDED.%s", quote(c), quote(c)))
+		if c != ColTraceID && c != ColLoadedAt {
+			cur = append(cur, quote(t.Name)+"."+quote(c))
+			inc = append(inc, "EXCLUDED."+quote(c))
 		}
 	}
-	return fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT (%s) DO UPDATE SET %s WHERE %s.%s <= EXCLUDED.%s",
-		quote(t.Name), quoteAll(cols), quoteAll(cols), quote(tmp), quoteAll(t.PrimaryKey),
-		strings.Join(set, ", "), quote(t.Name), ColExtractedAt, ColExtractedAt)
+	target, ext := quote(t.Name), quote(ColExtractedAt)
+	return fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT (%s) DO UPDATE SET %s "+
+		"WHERE %s.%s < EXCLUDED.%s OR (%s.%s = EXCLUDED.%s AND (%s) IS DISTINCT FROM (%s))",
+		target, quoteAll(cols), quoteAll(cols), quote(tmp), quoteAll(t.PrimaryKey), strings.Join(set, ", "),
+		target, ext, ext, target, ext, ext, "ROW("+strings.Join(cur, ", ")+")", "ROW("+strings.Join(inc, ", ")+")")
 }

@@ -122,6 +122,28 @@ func (s *Store) Get(ctx context.Context, provider, dataset string) (*spec.Spec, 
 	return sp, nil
 }
 
+// GetAtLeast returns the spec of provider/dataset when its version is at least version,
+// reading the bucket when the copy held is older (a row batch made by a spec version this
+// process has not seen yet). It wraps ErrNotFound when no such version is registered yet.
+func (s *Store) GetAtLeast(ctx context.Context, provider, dataset string, version int64) (*spec.Spec, error) {
+	sp, err := s.Get(ctx, provider, dataset)
+	if err != nil || sp.Version >= version {
+		return sp, err
+	}
+	entry, err := s.kv.Get(ctx, spec.Key(provider, dataset))
+	if err != nil {
+		return nil, fmt.Errorf("read spec %s: %w", spec.Key(provider, dataset), err)
+	}
+	if sp, err = spec.Parse(entry.Value()); err != nil {
+		return nil, fmt.Errorf("registered spec %s is invalid: %w", spec.Key(provider, dataset), err)
+	}
+	s.remember(sp)
+	if sp.Version < version {
+		return nil, fmt.Errorf("%w: %s version %d (version %d is registered)", ErrNotFound, sp.Key(), version, sp.Version)
+	}
+	return sp, nil
+}
+
 // List returns the newest spec of every dataset.
 func (s *Store) List(ctx context.Context) ([]*spec.Spec, error) {
 	keys, err := s.kv.ListKeys(ctx)

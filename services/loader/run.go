@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	l, err := newLoader(rt, pgload.New(pool), specs, cons.DeadLetters())
+	l, err := newLoader(rt, pgload.New(pool), specs, cons.DeadLetters(), cfg.MaxConns)
 	if err != nil {
 		return err
 	}

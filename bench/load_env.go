@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sluice-dev/sluice/internal/procs"
+	"github.com/sluice-dev/sluice/internal/testinfra"
+)
+
+// privateNATS is a nats-server of the pinned version started for one benchmark, so that its
+// durable consumers cannot meet a running demo's.
+type privateNATS struct {
+	URL  string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func natsServerBin() string {
+	if p := os.Getenv("SLUICE_NATS_SERVER_BIN"); p != "" {
+		return p
+	}
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(cache, "sluice", "tools", "nats-server-v2.15.2", "bin", "nats-server")
+}
+
+// startNATS runs nats-server with JetStream in dir on a free loopback port.
+func startNATS(dir string) (*privateNATS, error) {
+	bin := natsServerBin()
+	if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("nats-server not found at %s; run `make infra-up`", bin)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	logf, err := os.Create(filepath.Join(dir, "nats.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "-js", "-sd", filepath.Join(dir, "js"), "-a", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start nats-server: %w", err)
+	}
+	n := &privateNATS{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); logf.Close(); close(n.done) }()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			return nil, fmt.Errorf("nats-server on %s did not start", addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	n.URL = "nats://" + addr
+	return n, nil
+}
+
+func (n *privateNATS) stop() {
+	_ = n.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-n.done:
+	case <-time.After(5 * time.Second):
+		_ = n.cmd.Process.Kill()
+		<-n.done
+	}
+}
+
+// pipeline is the environment one load benchmark runs in: a private NATS, the local
+// Postgres, FerretDB and S3, and a unique Mongo database.
+type pipeline struct {
+	env     *Env
+	infra   testinfra.Env
+	nats    *privateNATS
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	mongoDB string
+	bucket  string
+	logDir  string
+}
+
+func newPipeline(ctx context.Context, env *Env) (*pipeline, error) {
+	infra := testinfra.Load()
+	for _, addr := range []string{hostPort(infra.PostgresURL), hostPort(infra.MongoURI), hostPort(infra.S3Endpoint)} {
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			return nil, fmt.Errorf("server %s: %w (start the local servers with `make infra-up`)", addr, err)
+		}
+		c.Close()
+	}
+	dir, err := os.MkdirTemp("", "sluice-bench-load")
+	if err != nil {
+		return nil, err
+	}
+	n, err := startNATS(dir)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(n.URL)
+	if err != nil {
+		n.stop()
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		n.stop()
+		return nil, err
+	}
+	return &pipeline{env: env, infra: infra, nats: n, nc: nc, js: js, mongoDB: "sluice_bench_" + randHex(4), bucket: "sluice-bench", logDir: filepath.Join(dir, "log")}, nil
+}
+
+func (p *pipeline) close() {
+	p.nc.Close()
+	p.nats.stop()
+	_ = os.RemoveAll(filepath.Dir(p.logDir))
+}
+
+// serviceEnv is the environment every service process gets.
+func (p *pipeline) serviceEnv(extra ...string) []string {
+	env := []string{
+		"SLUICE_NATS_URL=" + p.nats.URL,
+		"SLUICE_HTTP_ADDR=127.0.0.1:0",
+		"SLUICE_OTLP_ENDPOINT=",
+		"SLUICE_LOG_FORMAT=text",
+		"SLUICE_LOG_LEVEL=warn",
+		"SLUICE_POSTGRES_URL=" + p.infra.PostgresURL,
+		"SLUICE_MONGO_URI=" + p.infra.MongoURI,
+		"SLUICE_MONGO_DATABASE=" + p.mongoDB,
+		"SLUICE_MONGO_WRITE_CONCERN=1",
+		"SLUICE_S3_ENDPOINT=" + p.infra.S3Endpoint,
+		"SLUICE_S3_ACCESS_KEY=" + p.infra.S3AccessKey,
+		"SLUICE_S3_SECRET_KEY=" + p.infra.S3SecretKey,
+		"SLUICE_S3_REGION=" + p.infra.S3Region,
+		"SLUICE_S3_BUCKET=" + p.bucket,
+	}
+	return append(env, extra...)
+}
+
+// start runs one service binary.
+func (p *pipeline) start(name string, extra ...string) (*procs.Proc, error) {
+	return procs.Start(name+"-"+randHex(2), filepath.Join(p.env.Bin, name), nil, p.serviceEnv(extra...), p.logDir)
+}
+
+// drained waits until every named durable consumer has nothing pending and nothing
+// unacknowledged and has acked its stream up to minSeq, and then check passes. It returns the
+// time the first of them received its first message (the start of the work) and the time
+// the last one drained.
+func (p *pipeline) drained(ctx context.Context, timeout time.Duration, watch []procWatch, check func(context.Context) (bool, error), consumers ...consumerRef) (first, last time.Time, err error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		done := true
+		for _, c := range consumers {
+			info, err := p.js.Consumer(ctx, c.stream, c.durable)
+			if err != nil {
+				if errors.Is(err, jetstream.ErrConsumerNotFound) {
+					done = false
+					continue
+				}
+				return first, last, err
+			}
+			ci := info.CachedInfo()
+			if first.IsZero() && ci.Delivered.Stream > 0 {
+				first = time.Now()
+			}
+			if ci.NumPending > 0 || ci.NumAckPending > 0 || ci.AckFloor.Stream < c.minSeq {
+				done = false
+			}
+		}
+		if done && check != nil {
+			if done, err = check(ctx); err != nil {
+				return first, last, err
+			}
+		}
+		if done {
+			return first, time.Now(), nil
+		}
+		for _, w := range watch {
+			if exited, _ := w.proc.Exited(); exited {
+				return first, last, fmt.Errorf("%s exited early:\n%s", w.proc.Name, w.proc.Tail(2000))
+			}
+		}
+		if time.Now().After(deadline) {
+			return first, last, fmt.Errorf("consumers did not drain within %v", timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return first, last, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+type consumerRef struct {
+	stream, durable string
+	// minSeq is the stream sequence the consumer must have acked at least.
+	minSeq uint64
+}
+
+type procWatch struct{ proc *procs.Proc }
+
+// peakRSSMB reads the high-water mark of a process's resident set (VmHWM) in MiB.
+func peakRSSMB(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			if err != nil {
+				return 0, fmt.Errorf("VmHWM %q: %w", rest, err)
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func hostPort(raw string) string {
+	if i := strings.Index(raw, "://"); i >= 0 {
+		raw = raw[i+3:]
+	}
+	if i := strings.IndexAny(raw, "/?"); i >= 0 {
+		raw = raw[:i]
+	}
+	if i := strings.LastIndex(raw, "@"); i >= 0 {
+		raw = raw[i+1:]
+	}
+	return raw
+}

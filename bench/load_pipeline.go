@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/sluice-dev/sluice/internal/blob"
+	"github.com/sluice-dev/sluice/internal/bus"
+	"github.com/sluice-dev/sluice/internal/envelope"
+	"github.com/sluice-dev/sluice/internal/procs"
+	sluicev1 "github.com/sluice-dev/sluice/proto/sluice/v1"
+)
+
+// rowsPerMessage is what the transformer puts in one row batch by default.
+const rowsPerMessage = 2000
+
+// loaderAlone fills ROWS with the transformer's messages for sc.rows rows, then starts the
+// loader and times it from its first delivery until everything is acked (committed).
+func (b *loadBench) loaderAlone(ctx context.Context) (float64, error) {
+	sp, err := b.table(ctx, "load")
+	if err != nil {
+		return 0, err
+	}
+	pub := bus.NewBatch(b.p.js)
+	extracted := timestamppb.New(time.Now().UTC())
+	for first := int64(0); first < b.sc.rows; first += rowsPerMessage {
+		record := first / b.sc.rowsPerRecord
+		rb := &sluicev1.RowBatch{
+			Table: sp.Table, Provider: benchProvider, Dataset: sp.Dataset, SpecVersion: sp.Version,
+			RecordId: fmt.Sprintf("rec%08d", record), TraceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+			ExtractedAt: extracted, Columns: sp.ColumnNames(), Part: int32(first / rowsPerMessage),
+		}
+		for i := first; i < min(first+rowsPerMessage, b.sc.rows); i++ {
+			rb.Rows = append(rb.Rows, wireRow(i/b.sc.rowsPerRecord, i, i%b.sc.rowsPerRecord))
+		}
+		if err := pub.Add(ctx, bus.Message{Subject: bus.RowsSubject(sp.Table), MsgID: "load:" + strconv.FormatInt(first, 10), Body: rb}); err != nil {
+			return 0, err
+		}
+		if pub.Len() >= 256 {
+			if err := pub.Wait(ctx); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if err := pub.Wait(ctx); err != nil {
+		return 0, err
+	}
+	last, err := b.lastSeq(ctx, bus.StreamRows)
+	if err != nil {
+		return 0, err
+	}
+	loader, err := b.p.start("sluice-loader")
+	if err != nil {
+		return 0, err
+	}
+	defer loader.Stop(30 * time.Second) //nolint:errcheck
+	first, end, err := b.p.drained(ctx, 10*time.Minute, []procWatch{{loader}}, b.rowCount(sp.Table, b.sc.rows), consumerRef{bus.StreamRows, "loader", last})
+	if err != nil {
+		return 0, err
+	}
+	return float64(b.sc.rows) / end.Sub(first).Seconds(), nil
+}
+
+func (b *loadBench) lastSeq(ctx context.Context, stream string) (uint64, error) {
+	s, err := b.p.js.Stream(ctx, stream)
+	if err != nil {
+		return 0, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.LastSeq, nil
+}
+
+// rowCount is a drain check: the table holds want rows.
+func (b *loadBench) rowCount(table string, want int64) func(context.Context) (bool, error) {
+	return func(ctx context.Context) (bool, error) {
+		n, err := b.count(ctx, table)
+		return n == want, err
+	}
+}
+
+// endToEnd publishes raw records to RAW, runs staging-store, transformer and loader, and
+// times RAW → Postgres; then it empties the table and times `sluice replay` rebuilding it.
+func (b *loadBench) endToEnd(ctx context.Context) (e2e, replay float64, err error) {
+	sp, err := b.table(ctx, "e2e")
+	if err != nil {
+		return 0, 0, err
+	}
+	records := (b.sc.rows + b.sc.rowsPerRecord - 1) / b.sc.rowsPerRecord
+	pub := bus.NewBatch(b.p.js)
+	extracted := time.Now().UTC()
+	for r := int64(0); r < records; r++ {
+		n := min(b.sc.rowsPerRecord, b.sc.rows-r*b.sc.rowsPerRecord)
+		rec := envelope.NewInline(envelope.Source{
+			Provider: benchProvider, Dataset: sp.Dataset, SourceKey: sourceKey(r), RunID: "bench",
+			ExtractedAt: extracted, ContentType: "application/json",
+			Attributes: map[string]string{"profileId": strconv.FormatInt(profileOf(r), 10)},
+		}, jsonReport(r*b.sc.rowsPerRecord, n))
+		if err := pub.Add(ctx, bus.Message{Subject: bus.RawSubject(benchProvider, sp.Dataset), MsgID: rec.GetId(), Body: rec,
+			RecordID: rec.GetId(), Provider: benchProvider, Dataset: sp.Dataset}); err != nil {
+			return 0, 0, err
+		}
+		if pub.Len() >= 64 {
+			if err := pub.Wait(ctx); err != nil {
+				return 0, 0, err
+			}
+		}
+	}
+	if err := pub.Wait(ctx); err != nil {
+		return 0, 0, err
+	}
+	rawLast, err := b.lastSeq(ctx, bus.StreamRaw)
+	if err != nil {
+		return 0, 0, err
+	}
+	group, err := b.startServices()
+	if err != nil {
+		return 0, 0, err
+	}
+	defer group.Stop(30 * time.Second) //nolint:errcheck
+	watch := watchAll(group)
+	first, end, err := b.p.drained(ctx, 20*time.Minute, watch, b.rowCount(sp.Table, b.sc.rows),
+		consumerRef{bus.StreamRaw, "staging-store", rawLast}, consumerRef{bus.StreamStaged, "transformer", 0}, consumerRef{bus.StreamRows, "loader", 0})
+	if err != nil {
+		return 0, 0, err
+	}
+	e2e = float64(b.sc.rows) / end.Sub(first).Seconds()
+	b.env.Logf("e2e: %d rows in %v", b.sc.rows, end.Sub(first).Round(time.Millisecond))
+
+	if _, err := b.pool.Exec(ctx, "TRUNCATE "+sp.Table); err != nil {
+		return 0, 0, err
+	}
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, filepath.Join(b.env.Bin, "sluice"), "replay", "--provider", benchProvider, "--dataset", sp.Dataset)
+	cmd.Env = b.p.serviceEnv()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return 0, 0, fmt.Errorf("sluice replay: %w\n%s", err, out.String())
+	}
+	_, end, err = b.p.drained(ctx, 20*time.Minute, watch, b.rowCount(sp.Table, b.sc.rows),
+		consumerRef{bus.StreamStaged, "transformer", 0}, consumerRef{bus.StreamRows, "loader", 0})
+	if err != nil {
+		return 0, 0, err
+	}
+	b.env.Logf("replay: %d rows in %v", b.sc.rows, end.Sub(start).Round(time.Millisecond))
+	return e2e, float64(b.sc.rows) / end.Sub(start).Seconds(), nil
+}
+
+func (b *loadBench) startServices() (procs.Group, error) {
+	var g procs.Group
+	for _, name := range []string{"sluice-staging-store", "sluice-transformer", "sluice-loader"} {
+		p, err := b.p.start(name)
+		if err != nil {
+			_ = g.Stop(10 * time.Second)
+			return nil, err
+		}
+		g = append(g, p)
+	}
+	return g, nil
+}
+
+func watchAll(g procs.Group) []procWatch {
+	var w []procWatch
+	for _, p := range g {
+		w = append(w, procWatch{p})
+	}
+	return w
+}
+
+// largeReport sends reports of growing size through fresh service processes, one report
+// per set of processes, and reports the peak RSS of each service for the largest.
+func (b *loadBench) largeReport(ctx context.Context) error {
+	blobs, err := blob.New(blob.Config{
+		Endpoint: b.p.infra.S3Endpoint, Region: b.p.infra.S3Region, Bucket: b.p.bucket,
+		AccessKey: b.p.infra.S3AccessKey, SecretKey: b.p.infra.S3SecretKey, PartSize: 16 << 20, Concurrency: 2,
+	})
+	if err != nil {
+		return err
+	}
+	if err := blobs.EnsureBucket(ctx); err != nil {
+		return err
+	}
+	for i, size := range b.sc.reportBytes {
+		sp, err := b.table(ctx, "report"+strconv.Itoa(i))
+		if err != nil {
+			return err
+		}
+		stream := newReportStream(size)
+		key := "bench/" + sp.Table + ".json"
+		obj, err := blobs.Put(ctx, key, "application/json", stream)
+		if err != nil {
+			return err
+		}
+		defer blobs.Client().DeleteObject(context.WithoutCancel(ctx), deleteInput(obj)) //nolint:errcheck
+		rows := stream.Rows()
+		group, err := b.startServices()
+		if err != nil {
+			return err
+		}
+		rec := envelope.NewClaimCheck(envelope.Source{
+			Provider: benchProvider, Dataset: sp.Dataset, SourceKey: "profile=1000/report=" + strconv.Itoa(i), RunID: "bench",
+			ExtractedAt: time.Now().UTC(), ContentType: "application/json",
+			Attributes: map[string]string{"profileId": "1000"},
+		}, &sluicev1.ClaimCheck{Bucket: obj.Bucket, Key: obj.Key, Size: obj.Size, Sha256: obj.SHA256})
+		if _, err := bus.Publish(ctx, b.p.js, bus.Message{Subject: bus.RawSubject(benchProvider, sp.Dataset), MsgID: rec.GetId(), Body: rec,
+			RecordID: rec.GetId(), Provider: benchProvider, Dataset: sp.Dataset}); err != nil {
+			_ = group.Stop(10 * time.Second)
+			return err
+		}
+		start := time.Now()
+		_, end, err := b.p.drained(ctx, time.Hour, watchAll(group), b.rowCount(sp.Table, rows),
+			consumerRef{bus.StreamRaw, "staging-store", 0}, consumerRef{bus.StreamStaged, "transformer", 0}, consumerRef{bus.StreamRows, "loader", 0})
+		if err != nil {
+			_ = group.Stop(10 * time.Second)
+			return err
+		}
+		var rss [3]float64
+		for j, p := range group {
+			if rss[j], err = peakRSSMB(p.Pid()); err != nil {
+				_ = group.Stop(10 * time.Second)
+				return err
+			}
+		}
+		if err := group.Stop(30 * time.Second); err != nil {
+			b.env.Logf("stop services: %v", err)
+		}
+		b.env.Logf("report of %d MiB (%d rows) in %v: peak RSS stage %.0f MiB, transform %.0f MiB, load %.0f MiB",
+			size>>20, rows, end.Sub(start).Round(time.Millisecond), rss[0], rss[1], rss[2])
+		if i == len(b.sc.reportBytes)-1 {
+			b.env.Emit("stage_peak_rss_mb", round(rss[0]))
+			b.env.Emit("transform_peak_rss_mb", round(rss[1]))
+			b.env.Emit("load_peak_rss_mb", round(rss[2]))
+		}
+	}
+	return nil
+}
+
+func deleteInput(obj blob.Object) *s3.DeleteObjectInput {
+	return &s3.DeleteObjectInput{Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key)}
+}

@@ -1,0 +1,220 @@
+package pgload
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"time"
+)
+
+// Tuples accumulates rows for one table encoded in PostgreSQL's binary COPY format, and
+// keeps, per primary key, only the row of the newest extraction (the later one on ties):
+// INSERT … ON CONFLICT cannot touch one row twice, and a batch may hold a key twice after
+// a redelivery, a replay or a provider repeating a row. Encoding once, up front, means a
+// row that cannot be converted is found before anything is sent, and bisecting a batch
+// re-sends bytes instead of re-encoding.
+type Tuples struct {
+	table     Table
+	types     []colType
+	pk        []int
+	loadedAt  int64
+	buf       []byte
+	starts    []int
+	extracted []int64
+	live      []bool
+	keys      map[string]int
+	vals      [][]byte
+	key       []byte
+}
+
+// NewTuples starts an empty set of rows for t; loadedAt fills the _loaded_at column.
+func NewTuples(t Table, loadedAt time.Time) (*Tuples, error) {
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	ts := &Tuples{table: t, loadedAt: pgMicros(loadedAt), keys: map[string]int{}}
+	for _, c := range t.Columns {
+		ts.types = append(ts.types, colTypes[c.Type])
+	}
+	// Key columns in column order: Append meets them in that order.
+	for i, c := range t.Columns {
+		if slices.Contains(t.PrimaryKey, c.Name) {
+			ts.pk = append(ts.pk, i)
+		}
+	}
+	return ts, nil
+}
+
+// Binding maps a batch's columns onto the table's.
+type Binding struct {
+	pos []int // per table column: the batch column carrying it, or -1
+	n   int   // batch columns
+}
+
+// Bind maps columns (RowBatch.columns) onto t. Table columns the batch lacks, because an
+// older spec version produced it, are loaded as null; a batch column the table lacks is an
+// error (the batch was made by a newer spec than t).
+func (t Table) Bind(columns []string) (Binding, error) {
+	b := Binding{pos: make([]int, len(t.Columns)), n: len(columns)}
+	for i := range b.pos {
+		b.pos[i] = -1
+	}
+	for j, name := range columns {
+		found := false
+		for i, c := range t.Columns {
+			if c.Name == name {
+				b.pos[i], found = j, true
+			}
+		}
+		if !found {
+			return b, fmt.Errorf("column %q is not in table %s", name, t.Name)
+		}
+	}
+	return b, nil
+}
+
+// Table is the table the rows are for.
+func (ts *Tuples) Table() Table { return ts.table }
+
+// Len is the number of rows appended, live or not.
+func (ts *Tuples) Len() int { return len(ts.starts) }
+
+// RowError says why one row cannot be loaded whatever the database state.
+type RowError struct {
+	Column string
+	Reason string
+}
+
+func (e *RowError) Error() string {
+	if e.Column == "" {
+		return e.Reason
+	}
+	return "column " + e.Column + ": " + e.Reason
+}
+
+// Append encodes row r of batch b and returns its position. A row that cannot be converted
+// to the table's types is not added; the error is a *RowError.
+func (ts *Tuples) Append(b *Batch, bind Binding, r WireRow) (int, error) {
+	vals, _, err := r.Values(ts.vals[:0])
+	ts.vals = vals
+	if err != nil {
+		return -1, &RowError{Reason: err.Error()}
+	}
+	if len(vals) != bind.n {
+		return -1, &RowError{Reason: fmt.Sprintf("%d values for %d columns", len(vals), bind.n)}
+	}
+	start := len(ts.buf)
+	buf := binary.BigEndian.AppendUint16(ts.buf, uint16(len(ts.types)+4))
+	ts.key = ts.key[:0]
+	pk := 0
+	for i, typ := range ts.types {
+		fieldStart := len(buf)
+		if p := bind.pos[i]; p < 0 {
+			buf = appendNull(buf)
+		} else {
+			v, err := decodeValue(vals[p])
+			if err == nil {
+				buf, err = typ.encode(buf, v)
+			}
+			if err != nil {
+				ts.buf = buf[:start]
+				return -1, &RowError{Column: ts.table.Columns[i].Name, Reason: err.Error()}
+			}
+		}
+		if pk < len(ts.pk) && ts.pk[pk] == i {
+			if binary.BigEndian.Uint32(buf[fieldStart:]) == math.MaxUint32 {
+				ts.buf = buf[:start]
+				return -1, &RowError{Column: ts.table.Columns[i].Name, Reason: "null in a primary key column"}
+			}
+			ts.key = append(ts.key, buf[fieldStart:]...)
+			pk++
+		}
+	}
+	extracted := pgMicros(b.ExtractedAt)
+	buf = appendText(buf, []byte(b.RecordID))
+	if b.TraceID == "" {
+		buf = appendNull(buf)
+	} else {
+		buf = appendText(buf, []byte(b.TraceID))
+	}
+	buf = appendInt64(buf, extracted)
+	buf = appendInt64(buf, ts.loadedAt)
+	ts.buf = buf
+
+	idx := len(ts.starts)
+	ts.starts = append(ts.starts, start)
+	ts.extracted = append(ts.extracted, extracted)
+	ts.live = append(ts.live, true)
+	if prev, ok := ts.keys[string(ts.key)]; ok {
+		if ts.extracted[prev] <= extracted {
+			ts.live[prev] = false
+			ts.keys[string(ts.key)] = idx
+		} else {
+			ts.live[idx] = false
+		}
+	} else {
+		ts.keys[string(ts.key)] = idx
+	}
+	return idx, nil
+}
+
+// Live returns the positions of the rows that survived deduplication, in order.
+func (ts *Tuples) Live() []int {
+	out := make([]int, 0, len(ts.keys))
+	for i, ok := range ts.live {
+		if ok {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func (ts *Tuples) tuple(i int) []byte {
+	end := len(ts.buf)
+	if i+1 < len(ts.starts) {
+		end = ts.starts[i+1]
+	}
+	return ts.buf[ts.starts[i]:end]
+}
+
+// copyHeader starts a binary COPY stream: signature, flags, header extension length.
+var copyHeader = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+
+// reader streams the selected tuples as a binary COPY body.
+func (ts *Tuples) reader(sel []int) io.Reader {
+	return &copyReader{ts: ts, sel: sel, pending: copyHeader}
+}
+
+type copyReader struct {
+	ts      *Tuples
+	sel     []int
+	next    int
+	pending []byte
+	done    bool
+}
+
+func (r *copyReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if len(r.pending) == 0 {
+			switch {
+			case r.next < len(r.sel):
+				r.pending = r.ts.tuple(r.sel[r.next])
+				r.next++
+			case !r.done:
+				r.pending, r.done = []byte{0xff, 0xff}, true
+			default:
+				if n == 0 {
+					return 0, io.EOF
+				}
+				return n, nil
+			}
+		}
+		c := copy(p[n:], r.pending)
+		r.pending = r.pending[c:]
+		n += c
+	}
+	return n, nil
+}
