@@ -25,6 +25,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"provision": {"create or update the JetStream streams and buckets (idempotent)", cmdProvision},
 		"run":       {"start a run of a provider: sluice run <provider> --from DATE --to DATE", cmdRun},
+		"trace":     {"the lineage of a row: sluice trace <table> <primary key> (record id, raw document, S3 object, Jaeger link)", cmdTrace},
 		"status":    {"progress per provider and stage: tasks, lag, rate, 429s, ETA (--watch, --json)", cmdStatus},
 	}
 }
