@@ -96,8 +96,12 @@ func (s *Store) Await(ctx context.Context, j Job, api API, policy PollPolicy) (J
 			if cur.URLValid(time.Now(), s.cfg.URLMargin) {
 				return cur, nil
 			}
-			if _, err := s.RefreshURL(ctx, cur, api); err != nil && !errors.Is(err, ErrConflict) {
+			fresh, err := s.RefreshURL(ctx, cur, api)
+			if err != nil && !errors.Is(err, ErrConflict) {
 				return cur, err
+			}
+			if err == nil && fresh.Status == Completed && fresh.URLValid(time.Now(), 0) {
+				return fresh, nil // a url shorter-lived than the margin: use it at once
 			}
 		case Failed, Done:
 			return cur, nil

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 )
 
 // ErrNotFound is returned by Get for a job that was never recorded.
@@ -26,7 +27,7 @@ type Config struct {
 	// a younger claim without a report id waits for it, an older one is taken over (its
 	// owner died between claiming and recording the id). Default 2 minutes.
 	ClaimTTL time.Duration
-	// URLMargin is how long before its expiry a download url is refreshed. Default 1m.
+	// URLMargin is how long before its expiry a download url is refreshed. Default 10s.
 	URLMargin time.Duration
 }
 
@@ -35,7 +36,7 @@ func (c Config) withDefaults() Config {
 		c.ClaimTTL = 2 * time.Minute
 	}
 	if c.URLMargin <= 0 {
-		c.URLMargin = time.Minute
+		c.URLMargin = 10 * time.Second
 	}
 	return c
 }
@@ -50,13 +51,17 @@ type Store struct {
 	statuses metric.Int64Counter
 }
 
-// New returns the job store of provider in kv (the sluice-jobs bucket).
+// New returns the job store of provider in kv (the sluice-jobs bucket); meter and log may
+// be nil.
 func New(kv jetstream.KeyValue, provider string, cfg Config, meter metric.Meter, log *slog.Logger) (*Store, error) {
 	if kv == nil {
 		return nil, errors.New("jobs: a key-value bucket is required")
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if meter == nil {
+		meter = noop.NewMeterProvider().Meter("")
 	}
 	c, err := meter.Int64Counter("sluice.extract.jobs",
 		metric.WithDescription("Async report jobs entering each status (REQUESTING, PENDING, PROCESSING, COMPLETED, FAILED, DONE)."),

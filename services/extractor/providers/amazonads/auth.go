@@ -36,6 +36,7 @@ type lwa struct {
 
 	mu      sync.Mutex // held while a token is fetched: one fetch at a time
 	token   string
+	ttl     time.Duration
 	expires time.Time
 }
 
@@ -69,7 +70,7 @@ func (l *lwa) Authorize(ctx context.Context, req *http.Request) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.token == "" || time.Until(l.expires) < tokenEarly {
+	if l.token == "" || time.Until(l.expires) < min(tokenEarly, l.ttl/4) {
 		if err := l.fetch(ctx); err != nil {
 			return err
 		}
@@ -126,7 +127,8 @@ func (l *lwa) fetch(ctx context.Context) error {
 					return fmt.Errorf("token response: no access_token in %.200s", body)
 				}
 				l.token = a.AccessToken
-				l.expires = time.Now().Add(time.Duration(max(a.ExpiresIn, 1)) * time.Second)
+				l.ttl = time.Duration(max(a.ExpiresIn, 1)) * time.Second
+				l.expires = time.Now().Add(l.ttl)
 				return nil
 			case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 				last = fmt.Errorf("token endpoint: %s", resp.Status)
