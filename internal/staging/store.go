@@ -94,10 +94,12 @@ func (s *Store) Collection(provider string) *mongo.Collection {
 	return s.db.Collection("raw_" + provider)
 }
 
-// EnsureIndexes creates the indexes replay queries use.
+// EnsureIndexes creates the indexes replay queries (by dataset and extraction time, by
+// extraction time alone, by run) and retention (by staging time) use.
 func (s *Store) EnsureIndexes(ctx context.Context, provider string) error {
 	_, err := s.Collection(provider).Indexes().CreateMany(ctx, []mongo.IndexModel{
 		{Keys: bson.D{{Key: "dataset", Value: 1}, {Key: "extracted_at", Value: 1}}},
+		{Keys: bson.D{{Key: "extracted_at", Value: 1}}},
 		{Keys: bson.D{{Key: "run_id", Value: 1}}},
 		{Keys: bson.D{{Key: "staged_at", Value: 1}}},
 	})
@@ -240,3 +242,11 @@ func (s *Store) Get(ctx context.Context, provider, id string) (Document, error) 
 
 // ErrNotFound is wrapped when a document does not exist.
 var ErrNotFound = errors.New("not found")
+
+// Drop deletes the whole database; tests use it to clean up after themselves.
+func (s *Store) Drop(ctx context.Context) error {
+	if err := s.db.Drop(ctx); err != nil {
+		return fmt.Errorf("drop database %s: %w", s.db.Name(), err)
+	}
+	return nil
+}

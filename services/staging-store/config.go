@@ -18,6 +18,10 @@ type serviceConfig struct {
 	MaxAckPending int
 	MaxDeliver    int
 	AckWait       time.Duration
+	// Retention is how long staged documents are kept (0: forever); RetentionInterval is
+	// how often expired ones are deleted.
+	Retention         time.Duration
+	RetentionInterval time.Duration
 }
 
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (serviceConfig, error) {
@@ -33,6 +37,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 	fs.IntVar(&c.MaxAckPending, "max-ack-pending", "SLUICE_MAX_ACK_PENDING", 1024, "records delivered but not yet acked")
 	fs.IntVar(&c.MaxDeliver, "max-deliver", "SLUICE_MAX_DELIVER", 8, "deliveries before a record goes to the DLQ")
 	fs.DurationVar(&c.AckWait, "ack-wait", "SLUICE_ACK_WAIT", time.Minute, "redelivery timeout of an unacked record")
+	fs.DurationVar(&c.Retention, "retention", "SLUICE_STAGING_RETENTION", 0, "delete staged documents older than this (e.g. 2160h); 0 keeps them forever, and replay needs them")
+	fs.DurationVar(&c.RetentionInterval, "retention-interval", "SLUICE_STAGING_RETENTION_INTERVAL", time.Hour, "how often expired documents are deleted")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -49,6 +55,12 @@ func (c serviceConfig) Validate() error {
 	}
 	if c.AckWait < time.Second {
 		errs = append(errs, fmt.Errorf("--ack-wait %v must be at least 1s", c.AckWait))
+	}
+	if c.Retention < 0 {
+		errs = append(errs, fmt.Errorf("--retention %v must not be negative", c.Retention))
+	}
+	if c.Retention > 0 && c.RetentionInterval <= 0 {
+		errs = append(errs, fmt.Errorf("--retention-interval %v must be positive", c.RetentionInterval))
 	}
 	return errors.Join(errs...)
 }

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -50,8 +51,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	ret, err := newRetention(rt, store, cfg.Retention, cfg.RetentionInterval)
+	if err != nil {
+		return err
+	}
 	return rt.Run(ctx, func(ctx context.Context) error {
-		return cons.RunBatches(ctx, cfg.Batch, s.handle)
+		g, ctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return cons.RunBatches(ctx, cfg.Batch, s.handle) })
+		if cfg.Retention > 0 {
+			g.Go(func() error { return ret.run(ctx) })
+		}
+		return g.Wait()
 	})
 }
 
