@@ -71,7 +71,8 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 		if !sleep(ctx, interval) {
 			return ctx.Err()
 		}
-		prev = &cur
+		first := cur
+		prev = &first
 		if cur, err = sampleStatus(ctx, js, only); err != nil {
 			return err
 		}
@@ -107,7 +108,8 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 			}
 			return err
 		}
-		prev, cur = &cur, next
+		last := cur
+		prev, cur = &last, next
 	}
 }
 
