@@ -68,7 +68,7 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	if !watch && interval > 0 {
-		if !sleep(ctx, interval) {
+		if !sleepCtx(ctx, interval) {
 			return ctx.Err()
 		}
 		first := cur
@@ -98,7 +98,7 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 		if err != nil || !watch {
 			return err
 		}
-		if !sleep(ctx, interval) {
+		if !sleepCtx(ctx, interval) {
 			return nil // interrupted: the normal end of --watch
 		}
 		next, err := sampleStatus(ctx, js, only)
@@ -113,8 +113,8 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 	}
 }
 
-// sleep waits d and reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
+// sleepCtx waits d and reports whether ctx is still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -83,14 +83,14 @@ func TestBar(t *testing.T) {
 	}
 }
 
-func TestProgress(t *testing.T) {
+func TestDoneFraction(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		done, remaining uint64
 		want            float64
 	}{{0, 0, 1}, {0, 5, 0}, {3, 1, 0.75}, {7, 0, 1}} {
-		if got := progress(tt.done, tt.remaining); got != tt.want {
-			t.Errorf("progress(%d, %d) = %v, want %v", tt.done, tt.remaining, got, tt.want)
+		if got := doneFraction(tt.done, tt.remaining); got != tt.want {
+			t.Errorf("doneFraction(%d, %d) = %v, want %v", tt.done, tt.remaining, got, tt.want)
 		}
 	}
 }

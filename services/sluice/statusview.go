@@ -260,8 +260,8 @@ func bar(frac float64, width int) string {
 	return "[" + strings.Repeat("█", full) + strings.Repeat("░", width-full) + "]"
 }
 
-// progress is done ÷ (done + remaining); 1 when there was nothing to do.
-func progress(done, remaining uint64) float64 {
+// doneFraction is done ÷ (done + remaining); 1 when there was nothing to do.
+func doneFraction(done, remaining uint64) float64 {
 	if done+remaining == 0 {
 		return 1
 	}
@@ -306,7 +306,7 @@ func renderText(w io.Writer, r statusReport, bars bool) error {
 		if !bars {
 			return ""
 		}
-		return bar(progress(done, remaining), barWidth) + "\t"
+		return bar(doneFraction(done, remaining), barWidth) + "\t"
 	}
 	head := func(cols ...string) {
 		if !bars {
