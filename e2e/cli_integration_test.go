@@ -240,7 +240,7 @@ type demoPipeline struct {
 func startDemoPipeline(t *testing.T, ctx context.Context, env testinfra.Env, cfg demo.Config, extraBins ...string) *demoPipeline {
 	t.Helper()
 	suffix := strconv.FormatUint(rand.Uint64()%1e9, 36)
-	p := &demoPipeline{env: env, natsURL: testinfra.PrivateNATS(t), mongoDB: "sluice_cli_" + suffix, bucket: "sluice-cli-" + suffix,
+	p := &demoPipeline{env: env, natsURL: testinfra.PrivateNATS(t), mongoDB: "sluice_cli_" + suffix, bucket: "sluice-e2e",
 		bin: t.TempDir(), logDir: t.TempDir()}
 	var err error
 	dbName := "sluice_cli_" + suffix

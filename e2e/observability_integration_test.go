@@ -170,6 +170,9 @@ func TestObservabilityMetricsExported(t *testing.T) {
 		if issued == 0 || a.Throttled == 0 {
 			t.Errorf("amazonads: %d permits issued, %d throttles; want both from the shared limits: %s", issued, a.Throttled, out)
 		}
+		if out, _, err := p.sluice(ctx, "status", "--interval", "500ms"); err == nil {
+			t.Logf("sluice status:\n%s", out)
+		}
 	})
 }
 

@@ -370,7 +370,11 @@ func renderText(w io.Writer, r statusReport, bars bool) error {
 			s.Stage, s.Consumer, s.Stream, s.Done, s.Lag, s.InFlight, s.Redelivered, formatRate(s.PerSecond), formatETA(s.ETASeconds))
 	}
 	tw.Flush()
-	fmt.Fprintf(&b, "\nDLQ: %d messages", r.DLQ.Messages)
+	noun := "messages"
+	if r.DLQ.Messages == 1 {
+		noun = "message"
+	}
+	fmt.Fprintf(&b, "\nDLQ: %d %s", r.DLQ.Messages, noun)
 	if len(r.DLQ.ByStage) > 0 {
 		stages := make([]string, 0, len(r.DLQ.ByStage))
 		for s := range r.DLQ.ByStage {
