@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	noopmetric "go.opentelemetry.io/otel/metric/noop"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/sluice-dev/sluice/internal/telemetry"
@@ -18,13 +19,20 @@ import (
 
 // DeadLetters publishes failures of one stage to the DLQ stream.
 type DeadLetters struct {
-	js    jetstream.JetStream
-	stage string
+	js        jetstream.JetStream
+	stage     string
+	published metric.Int64Counter
 }
 
 // NewDeadLetters returns the DLQ publisher of stage (e.g. "stage", "transform", "load").
+// It counts what it publishes as sluice.dlq.published on the global meter provider.
 func NewDeadLetters(js jetstream.JetStream, stage string) *DeadLetters {
-	return &DeadLetters{js: js, stage: stage}
+	published, err := otel.GetMeterProvider().Meter("github.com/sluice-dev/sluice/internal/bus").Int64Counter(
+		"sluice.dlq.published", metric.WithUnit("{message}"), metric.WithDescription("dead letters published, by stage"))
+	if err != nil {
+		published = noopmetric.Int64Counter{}
+	}
+	return &DeadLetters{js: js, stage: stage, published: published}
 }
 
 // Stage is the stage name dead letters are filed under.
@@ -95,9 +103,6 @@ func (d *DeadLetters) send(ctx context.Context, dl *sluicev1.DeadLetter, msg jet
 	if err != nil {
 		return fmt.Errorf("dead-letter %s: %w", id, err)
 	}
-	if c, err := otel.GetMeterProvider().Meter("github.com/sluice-dev/sluice/internal/bus").Int64Counter(
-		"sluice.dlq.published", metric.WithDescription("dead letters published, by stage")); err == nil {
-		c.Add(ctx, 1, metric.WithAttributes(attribute.String("stage", d.stage), attribute.String("provider", dl.Provider), attribute.String("dataset", dl.Dataset)))
-	}
+	d.published.Add(ctx, 1, metric.WithAttributes(attribute.String("stage", d.stage), attribute.String("provider", dl.Provider), attribute.String("dataset", dl.Dataset)))
 	return nil
 }
