@@ -13,6 +13,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/blob"
 	"github.com/sluice-dev/sluice/internal/config"
 	"github.com/sluice-dev/sluice/services/extractor/provider"
+	"github.com/sluice-dev/sluice/services/extractor/provider/jobs"
 	"github.com/sluice-dev/sluice/services/extractor/trigger"
 )
 
@@ -27,6 +28,8 @@ type serviceConfig struct {
 	ScheduleParams string
 	// Events turns messages on sluice.event.<provider>.> into runs.
 	Events bool
+	// Jobs tunes the async job store.
+	Jobs jobs.Config
 }
 
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (serviceConfig, error) {
@@ -42,6 +45,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 	fs.StringVar(&c.Schedule, "schedule", "SLUICE_SCHEDULE", "", "cron expression (5 fields, UTC unless prefixed CRON_TZ=<zone>; or @daily, @every 6h) at which runs are planned; empty: none")
 	fs.StringVar(&c.ScheduleParams, "schedule-params", "SLUICE_SCHEDULE_PARAMS", "", "provider parameters of scheduled runs, comma separated k=v pairs")
 	fs.BoolVar(&c.Events, "events", "SLUICE_EVENTS", true, "plan a run for every message on sluice.event.<provider>.>")
+	fs.DurationVar(&c.Jobs.ClaimTTL, "job-claim-ttl", "SLUICE_JOB_CLAIM_TTL", 15*time.Second, "how long a dead replica's claim to request a report blocks the others (renewed by a live one every third of it)")
 	registerS3(fs, &c.S3)
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -62,6 +66,9 @@ func registerS3(fs *config.FlagSet, c *blob.Config) {
 
 func (c serviceConfig) Validate() error {
 	errs := []error{c.Service.Validate(), c.Runner.Validate(), c.S3.Validate()}
+	if c.Jobs.ClaimTTL < time.Second {
+		errs = append(errs, fmt.Errorf("--job-claim-ttl / SLUICE_JOB_CLAIM_TTL %v: must be at least 1s", c.Jobs.ClaimTTL))
+	}
 	if c.Schedule != "" {
 		if _, err := trigger.ParseSchedule(c.Schedule); err != nil {
 			errs = append(errs, fmt.Errorf("--schedule / SLUICE_SCHEDULE: %w", err))

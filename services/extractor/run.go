@@ -39,7 +39,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := rt.Log.With("provider", cfg.Provider)
-	services, closeServices, err := openServices(ctx, rt, sp, pcfg, getenv)
+	services, closeServices, err := openServices(ctx, rt, sp, pcfg, cfg.Jobs, getenv)
 	if err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // openServices builds the provider's jobs and checkpoints stores and, when the provider
 // declares one, its rate-governed HTTP client.
-func openServices(ctx context.Context, rt *service.Runtime, sp provider.Spec, pcfg any, getenv func(string) string) (provider.Services, func(), error) {
+func openServices(ctx context.Context, rt *service.Runtime, sp provider.Spec, pcfg any, jcfg jobs.Config, getenv func(string) string) (provider.Services, func(), error) {
 	var s provider.Services
 	noop := func() {}
 	jkv, err := rt.JS.KeyValue(ctx, bus.BucketJobs)
@@ -95,7 +95,7 @@ func openServices(ctx context.Context, rt *service.Runtime, sp provider.Spec, pc
 		return s, noop, fmt.Errorf("open bucket %s: %w", bus.BucketCheckpoints, err)
 	}
 	log := rt.Log.With("provider", sp.Name)
-	if s.Jobs, err = jobs.New(jkv, sp.Name, jobs.Config{}, rt.Telemetry.Meter, log); err != nil {
+	if s.Jobs, err = jobs.New(jkv, sp.Name, jcfg, rt.Telemetry.Meter, log); err != nil {
 		return s, noop, err
 	}
 	if s.Checkpoints, err = checkpoint.New(ckv, sp.Name); err != nil {

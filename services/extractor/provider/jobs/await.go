@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -112,8 +113,43 @@ func (s *Store) Await(ctx context.Context, j Job, api API, policy PollPolicy) (J
 }
 
 // request sends the report request of a job claimed by this replica and records the id.
+// The claim is a lease: while the request waits for a permit and runs, it is renewed
+// every ClaimTTL/3, so a live replica keeps it however long the governor makes it wait,
+// and a dead one loses it after ClaimTTL.
 func (s *Store) request(ctx context.Context, j Job, api API) (Job, error) {
+	var (
+		mu   sync.Mutex
+		held = j
+	)
+	stop := make(chan struct{})
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(s.cfg.ClaimTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			mu.Lock()
+			next := held
+			next.RequestedAt = time.Now().UTC()
+			if saved, err := s.Save(ctx, next); err == nil {
+				held = saved
+			} else {
+				s.log.DebugContext(ctx, "renew report claim", "job", j.Key, "err", err)
+			}
+			mu.Unlock()
+		}
+	}()
 	id, err := api.Request(ctx, j)
+	close(stop)
+	<-renewed
+	j = held
 	if err != nil {
 		// Give the claim up so that the next attempt need not wait for ClaimTTL.
 		j.RequestedAt = time.Time{}

@@ -25,7 +25,8 @@ var ErrConflict = errors.New("job changed concurrently")
 type Config struct {
 	// ClaimTTL is how long a claim to request a report protects it: a replica that finds
 	// a younger claim without a report id waits for it, an older one is taken over (its
-	// owner died between claiming and recording the id). Default 2 minutes.
+	// owner died between claiming and recording the id). The owner renews the claim
+	// while its request waits and runs. Default 30 s.
 	ClaimTTL time.Duration
 	// URLMargin is how long before its expiry a download url is refreshed. Default 10s.
 	URLMargin time.Duration
@@ -33,7 +34,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.ClaimTTL <= 0 {
-		c.ClaimTTL = 2 * time.Minute
+		c.ClaimTTL = 30 * time.Second
 	}
 	if c.URLMargin <= 0 {
 		c.URLMargin = 10 * time.Second
