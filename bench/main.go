@@ -43,6 +43,7 @@ type Suite struct {
 // suites is the list `make bench` runs, in order.
 var suites = []Suite{
 	loadSuite,
+	extractSuite,
 }
 
 func main() {
