@@ -141,8 +141,8 @@ func writeProviderConfig(path, simURL string, rate float64, reportType string) e
 		"poll":         map[string]any{"initial": "300ms", "max": "3s", "multiplier": 1.5, "jitter": 0.5},
 		"records":      map[string]any{"max_rows": 1000, "max_bytes": 256 << 10},
 		"limits": map[string]any{
-			"quotas": map[string]any{"api": map[string]any{"rate": rate}, "download": map[string]any{"rate": 1000, "fixed": true}},
-			"routes": map[string]string{"token": "api", "profiles": "api", "create": "api", "status": "api", "download": "download"},
+			"quotas":               map[string]any{"api": map[string]any{"rate": rate}, "download": map[string]any{"rate": 1000, "fixed": true}},
+			"routes":               map[string]string{"token": "api", "profiles": "api", "create": "api", "status": "api", "download": "download"},
 			"download_concurrency": 16,
 		},
 		"retry": map[string]any{"max_attempts": 12, "initial_backoff": "200ms", "max_backoff": "5s"},
