@@ -135,7 +135,8 @@ stop() { # name
 
 start_bg() { # name command...
 	local name=$1; shift
-	nohup setsid "$@" >"$STATE/$name.log" 2>&1 </dev/null &
+	# 9>&-: the servers must not inherit (and hold) the lock of with_lock.
+	nohup setsid "$@" >"$STATE/$name.log" 2>&1 </dev/null 9>&- &
 	echo $! >"$STATE/$name.pid"
 }
 
@@ -159,10 +160,31 @@ apiserver_ok() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# orphan BIN FLAG: the pid of a server this script started whose pid file is gone (e.g.
+# `infra.sh down` removed the whole infra directory): the exact binary with the exact flag.
+orphan() {
+	local p cmd
+	for p in /proc/[0-9]*; do
+		cmd=$({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
+		if [[ $cmd == "$1 "* && $cmd == *" $2 "* ]]; then
+			echo "${p#/proc/}"
+			return
+		fi
+	done
+}
+
+# adopt NAME BIN FLAG: write the pid file of an orphan so `stop` can end it.
+adopt() {
+	local pid; pid=$(orphan "$2" "$3")
+	[ -n "$pid" ] || return 1
+	echo "$pid" >"$STATE/$1.pid"
+}
+
 etcd_up() {
-	if etcd_ok; then log etcd "reused    http://127.0.0.1:$ETCD_PORT"; return; fi
-	port_open "$ETCD_PORT" && die "port $ETCD_PORT is taken by something that is not a healthy etcd; set SLUICE_ETCD_PORT"
+	if pid_alive etcd && etcd_ok; then log etcd "reused    http://127.0.0.1:$ETCD_PORT"; return; fi
+	pid_alive etcd || adopt etcd "$ETCD_BIN" "http://127.0.0.1:$ETCD_PORT" || true
 	stop etcd
+	port_open "$ETCD_PORT" && die "port $ETCD_PORT is taken by something this script did not start; set SLUICE_ETCD_PORT"
 	mkdir -p "$STATE/etcd"
 	start_bg etcd "$ETCD_BIN" --name sluice-test --data-dir "$STATE/etcd" \
 		--listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
@@ -175,9 +197,10 @@ etcd_up() {
 
 apiserver_up() {
 	if apiserver_ok; then log kube-apiserver "reused    https://127.0.0.1:$APISERVER_PORT"; return; fi
-	port_open "$APISERVER_PORT" && ! pid_alive kube-apiserver &&
-		die "port $APISERVER_PORT is taken by something this script did not start; set SLUICE_KUBE_APISERVER_PORT"
+	pid_alive kube-apiserver || adopt kube-apiserver "$APISERVER_BIN" "$APISERVER_PORT" || true
 	stop kube-apiserver
+	port_open "$APISERVER_PORT" &&
+		die "port $APISERVER_PORT is taken by something this script did not start; set SLUICE_KUBE_APISERVER_PORT"
 	start_bg kube-apiserver "$APISERVER_BIN" \
 		--etcd-servers "http://127.0.0.1:$ETCD_PORT" \
 		--bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
@@ -235,6 +258,9 @@ up() {
 }
 
 down() {
+	mkdir -p "$STATE"
+	pid_alive kube-apiserver || adopt kube-apiserver "$APISERVER_BIN" "$APISERVER_PORT" || true
+	pid_alive etcd || adopt etcd "$ETCD_BIN" "http://127.0.0.1:$ETCD_PORT" || true
 	stop kube-apiserver
 	stop etcd
 	rm -rf "$STATE"
