@@ -38,7 +38,7 @@ var conformanceCases = map[string]func(t *testing.T) conformance.Case{
 				c.Poll = amazonads.Poll{Initial: amazonads.Duration(10 * time.Millisecond), Max: amazonads.Duration(50 * time.Millisecond), Multiplier: 1.5, Jitter: 0.5}
 				return c
 			},
-			Env: map[string]string{amazonads.EnvClientID: cred.ClientID, amazonads.EnvClientSecret: cred.ClientSecret, amazonads.EnvRefreshToken: cred.RefreshToken},
+			Env:     map[string]string{amazonads.EnvClientID: cred.ClientID, amazonads.EnvClientSecret: cred.ClientSecret, amazonads.EnvRefreshToken: cred.RefreshToken},
 			Trigger: provider.Trigger{Source: "cli", From: daysAgo(3), To: daysAgo(2)},
 		}
 	},

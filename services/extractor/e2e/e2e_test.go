@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/extractor/providers/amazonads"
 	"github.com/sluice-dev/sluice/services/simulators/amazonads/sim"
 )
@@ -18,12 +22,38 @@ func TestStagesExactRows(t *testing.T) {
 	scfg := quickSim(5)
 	e := newEnv(t, scfg)
 	e.staging()
-	e.extractor("extractor-1", e.providerConfig())
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testinfra.FreePort(t))
+	e.extractor("extractor-1", e.providerConfig(), "--http-addr", metricsAddr)
 	from, to := day(-40), day(-2) // 31 + 8 days: two windows
 	e.plan("exact", from, to)
 	e.waitStaged(2*time.Minute, from, to, both...)
 	if got, want := e.sim.Stats().ReportsCreated, int64(reportable(scfg)*2*2); got != want {
 		t.Errorf("reports created = %d, want %d (profiles × report types × windows)", got, want)
+	}
+
+	// The per-provider metrics an operator watches are exported (utilisation from the
+	// second scrape on; 429s once there was one).
+	var body []byte
+	for range 2 {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		time.Sleep(time.Second)
+	}
+	for _, name := range []string{
+		"sluice_apiclient_requests",     // requests by status
+		"sluice_ratelimit_rate",         // current allowed rate
+		"sluice_ratelimit_utilization",  // quota utilisation
+		"sluice_extract_jobs",           // jobs by status
+		"sluice_extract_download_bytes", // bytes downloaded
+		`status="DONE"`,
+	} {
+		if !strings.Contains(string(body), name) {
+			t.Errorf("/metrics has no %s", name)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,7 +24,11 @@ import (
 // month day-of-week), a descriptor such as @daily or @every 1h, optionally prefixed
 // with CRON_TZ=<zone>; without a zone the schedule is in UTC.
 func ParseSchedule(expr string) (cron.Schedule, error) {
-	s, err := cron.ParseStandard(expr)
+	full := expr
+	if !strings.HasPrefix(expr, "CRON_TZ=") && !strings.HasPrefix(expr, "TZ=") {
+		full = "CRON_TZ=UTC " + expr // never the machine's local zone
+	}
+	s, err := cron.ParseStandard(full)
 	if err != nil {
 		return nil, fmt.Errorf("schedule %q: %w", expr, err)
 	}
