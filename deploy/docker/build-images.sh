@@ -49,7 +49,8 @@ for pair in "${IMAGES[@]}"; do
 	args=(--file "$ROOT/deploy/docker/Dockerfile" --target "$target" --tag "$ref" --build-arg "VERSION=$TAG")
 	if [ -n "${PLATFORM:-}" ]; then
 		# Multi-platform images cannot be loaded into the local engine; buildx pushes them.
-		"$DOCKER" buildx build --platform "$PLATFORM" "${args[@]}" $($push && echo --push) "$ROOT"
+		$push && args+=(--push)
+		"$DOCKER" buildx build --platform "$PLATFORM" "${args[@]}" "$ROOT"
 	else
 		DOCKER_BUILDKIT=1 "$DOCKER" build "${args[@]}" "$ROOT"
 		$push && "$DOCKER" push "$ref"
