@@ -173,8 +173,9 @@ down() {
 		kill -9 "$pid" 2>/dev/null || true
 		log "$(basename "$f" .pid)" stopped
 	done
-	rm -rf "$STATE"
-	log infra "removed $STATE (PostgreSQL is the machine's server; database $PG_DB kept)"
+	# k8s/ belongs to k8s-tools.sh, which stops its own servers.
+	rm -rf "$STATE/nats" "$STATE/ferretdb" "$STATE/s3" "$STATE/log" "$STATE/pid" "$STATE/env" "$STATE/jaeger.yaml"
+	log infra "removed the data under $STATE (PostgreSQL is the machine's server; database $PG_DB kept)"
 }
 
 case "${1:-up}" in
