@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -95,18 +96,53 @@ func (s *Store) Collection(provider string) *mongo.Collection {
 }
 
 // EnsureIndexes creates the indexes replay queries (by dataset and extraction time, by
-// extraction time alone, by run) and retention (by staging time) use.
+// extraction time alone, by run) and retention (by staging time) use, those that do not
+// exist yet: FerretDB v1 drops the connection when asked to create an index that exists.
 func (s *Store) EnsureIndexes(ctx context.Context, provider string) error {
-	_, err := s.Collection(provider).Indexes().CreateMany(ctx, []mongo.IndexModel{
-		{Keys: bson.D{{Key: "dataset", Value: 1}, {Key: "extracted_at", Value: 1}}},
-		{Keys: bson.D{{Key: "extracted_at", Value: 1}}},
-		{Keys: bson.D{{Key: "run_id", Value: 1}}},
-		{Keys: bson.D{{Key: "staged_at", Value: 1}}},
-	})
+	coll := s.Collection(provider)
+	cur, err := coll.Indexes().List(ctx)
 	if err != nil {
 		return fmt.Errorf("indexes of raw_%s: %w", provider, err)
 	}
+	var existing []struct {
+		Name string `bson:"name"`
+	}
+	if err := cur.All(ctx, &existing); err != nil {
+		return fmt.Errorf("indexes of raw_%s: %w", provider, err)
+	}
+	have := map[string]bool{}
+	for _, ix := range existing {
+		have[ix.Name] = true
+	}
+	var missing []mongo.IndexModel
+	for _, keys := range replayIndexes {
+		if !have[indexName(keys)] {
+			missing = append(missing, mongo.IndexModel{Keys: keys, Options: options.Index().SetName(indexName(keys))})
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if _, err := coll.Indexes().CreateMany(ctx, missing); err != nil {
+		return fmt.Errorf("indexes of raw_%s: %w", provider, err)
+	}
 	return nil
+}
+
+var replayIndexes = []bson.D{
+	{{Key: "dataset", Value: 1}, {Key: "extracted_at", Value: 1}},
+	{{Key: "extracted_at", Value: 1}},
+	{{Key: "run_id", Value: 1}},
+	{{Key: "staged_at", Value: 1}},
+}
+
+// indexName is MongoDB's default name of an ascending index on keys, e.g. run_id_1.
+func indexName(keys bson.D) string {
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s_%v", k.Key, k.Value))
+	}
+	return strings.Join(parts, "_")
 }
 
 // Document is a staged raw record.

@@ -123,10 +123,10 @@ func (s *stager) handle(ctx context.Context, msgs []jetstream.Msg) []error {
 	}
 	now := time.Now()
 	for provider, items := range byProvider {
+		// The indexes serve replay and retention, not staging: without them records are
+		// still staged, and the next batch tries again.
 		if err := s.ensureIndexes(ctx, provider); err != nil {
-			for _, it := range items {
-				errs[it.i] = err
-			}
+			s.rt.Log.WarnContext(ctx, "replay indexes not created; staging continues", "provider", provider, "err", err)
 		}
 		docs := make([]staging.Document, len(items))
 		for j, it := range items {

@@ -32,6 +32,8 @@ type harness struct {
 	js    jetstream.JetStream
 	store *staging.Store
 	proc  *procs.Proc
+	bin   string
+	vars  []string
 }
 
 func startStagingStore(t *testing.T, extraEnv ...string) *harness {
@@ -74,16 +76,24 @@ func startStagingStore(t *testing.T, extraEnv ...string) *harness {
 		"SLUICE_MONGO_URI=" + env.MongoURI, "SLUICE_MONGO_DATABASE=" + db, "SLUICE_MONGO_WRITE_CONCERN=1",
 		"SLUICE_BATCH_WAIT=20ms",
 	}, extraEnv...)
-	p, err := procs.Start("staging-store", filepath.Join(bin, "sluice-staging-store"), nil, vars, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := &harness{t: t, js: js, store: store, bin: bin, vars: vars}
+	h.start()
 	t.Cleanup(func() {
-		if err := p.Stop(20 * time.Second); err != nil {
-			t.Errorf("stop staging-store: %v\n%s", err, p.Tail(3000))
+		if err := h.proc.Stop(20 * time.Second); err != nil {
+			t.Errorf("stop staging-store: %v\n%s", err, h.proc.Tail(3000))
 		}
 	})
-	return &harness{t: t, js: js, store: store, proc: p}
+	return h
+}
+
+// start runs a staging-store process; restarting is stopping the old one and calling start.
+func (h *harness) start() {
+	h.t.Helper()
+	p, err := procs.Start("staging-store", filepath.Join(h.bin, "sluice-staging-store"), nil, h.vars, h.t.TempDir())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.proc = p
 }
 
 func randHex(n int) string {
@@ -239,5 +249,22 @@ func TestRetentionDeletesExpiredDocuments(t *testing.T) {
 		if n, err = h.store.Count(context.Background(), "acme", staging.Filter{}); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func TestRestartedStagingStoreKeepsStaging(t *testing.T) {
+	h := startStagingStore(t)
+	rec := func(i int) *sluicev1.Record {
+		return envelope.NewInline(envelope.Source{Provider: "acme", Dataset: "orders", SourceKey: fmt.Sprint(i), ExtractedAt: time.Now(), ContentType: "application/json"}, []byte(`[]`))
+	}
+	h.publishRaw(rec(1))
+	h.staged(1)
+	if err := h.proc.Stop(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	h.start() // ensures the existing indexes again
+	h.publishRaw(rec(2))
+	if got := h.staged(2); got[1].GetSourceKey() != "2" {
+		t.Errorf("second staged record %q", got[1].GetSourceKey())
 	}
 }
