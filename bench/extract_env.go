@@ -82,6 +82,11 @@ type extractSimStats struct {
 		Requests    int64 `json:"requests"`
 		Admitted    int64 `json:"admitted"`
 		MaxInWindow int64 `json:"maxInWindow"`
+		PerSecond   []struct {
+			Second   int64 `json:"second"`
+			Requests int64 `json:"requests"`
+			Admitted int64 `json:"admitted"`
+		} `json:"perSecond"`
 	} `json:"rates"`
 }
 

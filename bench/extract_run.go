@@ -118,6 +118,11 @@ func extractVariant(ctx context.Context, env *Env, sc extractScale, v extractVar
 	}
 	api := st.Rates["api"]
 	res.admitted, res.requests, res.maxInWindow, res.bytes = api.Admitted, api.Requests, api.MaxInWindow, st.DownloadedBytes
+	var perSecond []string
+	for _, s := range api.PerSecond {
+		perSecond = append(perSecond, fmt.Sprintf("%d/%d", s.Admitted, s.Requests))
+	}
+	env.Logf("extract %s: API calls admitted/sent per second: %s", v.name, strings.Join(perSecond, " "))
 	for _, p := range group {
 		mb, err := extractPeakRSSMB(p.Pid())
 		if err != nil {
