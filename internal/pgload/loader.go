@@ -108,3 +108,17 @@ func IsPermanent(err error) bool {
 	// Class 22: data exception; 23: integrity constraint violation; 42: syntax or access rule.
 	return strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23") || strings.HasPrefix(pe.Code, "42")
 }
+
+// Reason describes why the database refused data, for a dead letter: the server's message
+// and SQLSTATE (and detail) without the wrapping of the call path.
+func Reason(err error) string {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return err.Error()
+	}
+	r := pe.Message + " (SQLSTATE " + pe.Code + ")"
+	if pe.Detail != "" {
+		r += ": " + pe.Detail
+	}
+	return r
+}

@@ -212,7 +212,7 @@ func (l *loader) upsert(ctx context.Context, ts *pgload.Tuples, sel []int, origi
 func (l *loader) reject(ctx context.Context, t pgload.Table, it *item, r int, cause error) {
 	l.rejected.Add(ctx, 1, metric.WithAttributes(attribute.String("table", t.Name)))
 	row := it.batch.Rows[r]
-	reason := fmt.Sprintf("load into %s: row %d: %v", t.Name, row.Index(), cause)
+	reason := pgload.Reason(cause)
 	if err := l.dlq.Row(it.ctx, it.msg, row.Index(), reason, singleRowBatch(it.batch, row)); err != nil && it.err == nil {
 		it.err = fmt.Errorf("dead-letter row %d of record %s: %w", row.Index(), it.batch.RecordID, err)
 	}

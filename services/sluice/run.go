@@ -23,6 +23,7 @@ type cliEnv struct {
 
 func commands() map[string]command {
 	return map[string]command{
+		"dlq":       {"dead letters: sluice dlq list|show SEQ|retry SEQ... (reason, record, row, raw document link)", cmdDLQ},
 		"provision": {"create or update the JetStream streams and buckets (idempotent)", cmdProvision},
 		"run":       {"start a run of a provider: sluice run <provider> --from DATE --to DATE", cmdRun},
 		"trace":     {"the lineage of a row: sluice trace <table> <primary key> (record id, raw document, S3 object, Jaeger link)", cmdTrace},
