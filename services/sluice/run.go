@@ -26,6 +26,7 @@ func commands() map[string]command {
 		"dlq":       {"dead letters: sluice dlq list|show SEQ|retry SEQ... (reason, record, row, raw document link)", cmdDLQ},
 		"provision": {"create or update the JetStream streams and buckets (idempotent)", cmdProvision},
 		"run":       {"start a run of a provider: sluice run <provider> --from DATE --to DATE", cmdRun},
+		"new":       {"scaffold a provider: sluice new provider NAME (code, dataset spec, README, tests)", cmdNew},
 		"trace":     {"the lineage of a row: sluice trace <table> <primary key> (record id, raw document, S3 object, Jaeger link)", cmdTrace},
 		"replay":    {"re-publish staged documents to STAGED: sluice replay --provider P [--dataset D] [--since T --until T] [--run R]", cmdReplay},
 		"status":    {"progress per provider and stage: tasks, lag, rate, 429s, ETA (--watch, --json)", cmdStatus},
