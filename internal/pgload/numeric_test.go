@@ -60,3 +60,22 @@ func TestAppendNumericRejects(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAppendNumeric checks that whatever appendNumeric accepts is a well-formed binary
+// numeric, and that it never panics.
+func FuzzAppendNumeric(f *testing.F) {
+	for _, s := range []string{"0", "-14.50", "1.5e-3", "1e8", "123456789012345678901234567890.5", "."} {
+		f.Add(s)
+	}
+	m := pgtype.NewMap()
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := appendNumeric(nil, []byte(s))
+		if err != nil {
+			return
+		}
+		var n pgtype.Numeric
+		if err := m.Scan(pgtype.NumericOID, pgtype.BinaryFormatCode, b[4:], &n); err != nil {
+			t.Fatalf("appendNumeric(%q) is not a valid numeric: %v", s, err)
+		}
+	})
+}

@@ -1,0 +1,118 @@
+package pgload
+
+import (
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	sluicev1 "github.com/sluice-dev/sluice/proto/sluice/v1"
+)
+
+func TestParseBatchReadsTheHeaderAndKeepsRowsEncoded(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2025, 2, 3, 4, 5, 6, 7000, time.UTC)
+	rb := &sluicev1.RowBatch{Table: "t", Provider: "p", Dataset: "d", SpecVersion: 3, RecordId: "r", TraceId: "tr",
+		ExtractedAt: timestamppb.New(at), Columns: []string{"a", "b"}, Part: 2,
+		Rows: []*sluicev1.Row{{Index: 7, Values: []*sluicev1.Value{{Kind: &sluicev1.Value_Int{Int: -1}}, {}}}, {Index: 9}}}
+	data, err := proto.Marshal(rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ParseBatch(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Table != "t" || b.Provider != "p" || b.Dataset != "d" || b.SpecVersion != 3 || b.RecordID != "r" || b.TraceID != "tr" ||
+		!b.ExtractedAt.Equal(at) || len(b.Columns) != 2 || b.Columns[1] != "b" || b.Part != 2 || len(b.Rows) != 2 {
+		t.Fatalf("header %+v", b)
+	}
+	vals, idx, err := b.Rows[0].Values(nil)
+	if err != nil || idx != 7 || len(vals) != 2 {
+		t.Fatalf("row 0: %d values, index %d, %v", len(vals), idx, err)
+	}
+	if b.Rows[1].Index() != 9 {
+		t.Errorf("row 1 index %d", b.Rows[1].Index())
+	}
+}
+
+func TestDecodeValue(t *testing.T) {
+	t.Parallel()
+	at := time.Date(1969, 12, 31, 23, 59, 59, 500, time.UTC)
+	cases := []struct {
+		name string
+		in   *sluicev1.Value
+		want value
+	}{
+		{"unset is null", &sluicev1.Value{}, value{kind: KindNull}},
+		{"null", &sluicev1.Value{Kind: &sluicev1.Value_Null{Null: true}}, value{kind: KindNull}},
+		{"string", &sluicev1.Value{Kind: &sluicev1.Value_String_{String_: "é"}}, value{kind: KindString, raw: []byte("é")}},
+		{"empty string", &sluicev1.Value{Kind: &sluicev1.Value_String_{}}, value{kind: KindString}},
+		{"negative int", &sluicev1.Value{Kind: &sluicev1.Value_Int{Int: math.MinInt64}}, value{kind: KindInt, num: 1 << 63}},
+		{"float", &sluicev1.Value{Kind: &sluicev1.Value_Float{Float: 1.5}}, value{kind: KindFloat, num: math.Float64bits(1.5)}},
+		{"false", &sluicev1.Value{Kind: &sluicev1.Value_Bool{}}, value{kind: KindBool}},
+		{"timestamp before 1970", &sluicev1.Value{Kind: &sluicev1.Value_Timestamp{Timestamp: timestamppb.New(at)}}, value{kind: KindTimestamp, sec: -1, nsec: 500}},
+		{"decimal", &sluicev1.Value{Kind: &sluicev1.Value_Decimal{Decimal: "1.50"}}, value{kind: KindDecimal, raw: []byte("1.50")}},
+		{"json", &sluicev1.Value{Kind: &sluicev1.Value_Json{Json: "{}"}}, value{kind: KindJSON, raw: []byte("{}")}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			data, err := proto.Marshal(c.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := decodeValue(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.kind != c.want.kind || got.num != c.want.num || got.sec != c.want.sec || got.nsec != c.want.nsec || string(got.raw) != string(c.want.raw) {
+				t.Errorf("decodeValue = %+v, want %+v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestParseBatchRejectsTruncatedInput(t *testing.T) {
+	t.Parallel()
+	data, _ := proto.Marshal(&sluicev1.RowBatch{Table: "table", Rows: []*sluicev1.Row{{Index: 1}}})
+	for n := 1; n < len(data); n++ {
+		if _, err := ParseBatch(data[:n]); err != nil && !errors.Is(err, ErrMalformed) {
+			t.Errorf("ParseBatch of %d bytes: %v does not wrap ErrMalformed", n, err)
+		}
+	}
+	if _, err := ParseBatch([]byte{0x0a, 0x05, 'a'}); !errors.Is(err, ErrMalformed) {
+		t.Errorf("a string longer than the message: %v", err)
+	}
+}
+
+// FuzzParseAndEncode feeds arbitrary bytes through what the loader does with a ROWS
+// message: it must return errors, never panic.
+func FuzzParseAndEncode(f *testing.F) {
+	seed, _ := proto.Marshal(&sluicev1.RowBatch{Table: "t", Columns: []string{"id", "n", "d"}, ExtractedAt: timestamppb.Now(),
+		Rows: []*sluicev1.Row{{Values: []*sluicev1.Value{{Kind: &sluicev1.Value_Int{Int: 1}}, {Kind: &sluicev1.Value_String_{String_: "x"}}, {Kind: &sluicev1.Value_Decimal{Decimal: "1e3"}}}}}})
+	f.Add(seed)
+	f.Add([]byte{})
+	tb := Table{Name: "t", PrimaryKey: []string{"id"}, Columns: []Column{{Name: "id", Type: "bigint"}, {Name: "n", Type: "text"}, {Name: "d", Type: "numeric"}}}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := ParseBatch(data)
+		if err != nil {
+			return
+		}
+		bind, err := tb.Bind(b.Columns)
+		if err != nil {
+			return
+		}
+		ts, err := NewTuples(tb, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range b.Rows {
+			_, _ = ts.Append(b, bind, r)
+		}
+		_ = ts.Live()
+	})
+}
