@@ -532,3 +532,54 @@ func TestNewRequiresGovernor(t *testing.T) {
 		t.Errorf("invalid config: err = %v", err)
 	}
 }
+
+// permitAuth records, at each Authorize, how many slots the governor had issued.
+type permitAuth struct {
+	gov    *ratelimit.Governor
+	err    error
+	mu     sync.Mutex
+	issued []uint64
+}
+
+func (a *permitAuth) Authorize(ctx context.Context, req *http.Request) error {
+	st, err := a.gov.Status(ctx, "api", "")
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.issued = append(a.issued, st.Issued)
+	a.mu.Unlock()
+	req.Header.Set("Authorization", "Bearer t")
+	return a.err
+}
+
+func (a *permitAuth) Refresh(context.Context) error { return nil }
+
+// Credentials are set once the permit is granted, so a long wait cannot outlive them;
+// an Authorize error ends the call without sending it.
+func TestAuthorizeAfterThePermit(t *testing.T) {
+	t.Parallel()
+	srv := &scripted{script: []func(http.ResponseWriter){status(200)}}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	gov := newGovernor(t)
+	a := &permitAuth{gov: gov}
+	c := newClient(t, fastConfig, gov, WithAuthorizer(a))
+	resp, err := c.Do(context.Background(), get(t, ts.URL), WithQuota("api"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if len(a.issued) != 1 || a.issued[0] == 0 {
+		t.Errorf("slots issued when authorizing: %v, want one call after a slot was issued", a.issued)
+	}
+
+	a.err = errors.New("no credentials")
+	_, err = c.Do(context.Background(), get(t, ts.URL), WithQuota("api"))
+	if !errors.Is(err, a.err) {
+		t.Errorf("err = %v, want the Authorize error", err)
+	}
+	if srv.count() != 1 || len(a.issued) != 2 {
+		t.Errorf("%d requests sent, %d authorizations; want 1, 2 (no retry of an Authorize error)", srv.count(), len(a.issued))
+	}
+}

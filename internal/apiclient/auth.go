@@ -16,7 +16,10 @@ const refreshTimeout = time.Minute
 // safe for concurrent use.
 type Authorizer interface {
 	// Authorize sets the credentials of req (for example its Authorization header). It
-	// is called before every attempt, and again after a refresh.
+	// is called for every attempt once its permit is granted, right before it is sent,
+	// so a long wait for the rate cannot let the credentials expire. A token fetch it
+	// makes draws a permit of its own: keep the token endpoint out of a concurrency cap
+	// that the calls being authorized can fill.
 	Authorize(ctx context.Context, req *http.Request) error
 	// Refresh obtains new credentials after a 401. The client calls it once for all
 	// concurrent requests rejected with the same credentials (single flight), then

@@ -164,6 +164,12 @@ func (c *Client) Do(ctx context.Context, req *http.Request, opts ...CallOption) 
 	var lastErr error
 	for attempt := 1; ; attempt++ {
 		co.resend = attempt - 1
+		// The transport authorizes the request once its permit is granted, so that
+		// credentials are fresh however long it waited, and reports back here.
+		att := &attemptAuth{}
+		if c.auth != nil {
+			co.auth = att
+		}
 		r := req.Clone(context.WithValue(ctx, callKey{}, co))
 		if attempt > 1 && req.Body != nil && req.Body != http.NoBody {
 			if req.GetBody == nil {
@@ -178,18 +184,15 @@ func (c *Client) Do(ctx context.Context, req *http.Request, opts ...CallOption) 
 		if r.Header.Get("User-Agent") == "" {
 			r.Header.Set("User-Agent", c.cfg.UserAgent)
 		}
-		var gen uint64
-		if c.auth != nil {
-			g, err := c.auth.authorize(ctx, r)
-			if err != nil {
-				return nil, fmt.Errorf("%s %s: %w", req.Method, redactedURL(req), err)
-			}
-			gen = g
-		}
-
 		resp, err := c.http.Do(r)
+		gen := att.gen
 		var wait time.Duration
 		switch {
+		case att.authErr != nil:
+			if resp != nil {
+				resp.Body.Close()
+			}
+			return nil, fmt.Errorf("%s %s: %w", req.Method, redactedURL(req), att.authErr)
 		case err != nil:
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("%s %s: %w", req.Method, redactedURL(req), ctx.Err())

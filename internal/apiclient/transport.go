@@ -30,6 +30,16 @@ type callOptions struct {
 	scope   ratelimit.Scope
 	noRetry bool
 	resend  int
+	// auth, set by Do when the client has an Authorizer, asks the transport to
+	// authorize the first hop after its permit is granted and to report back.
+	auth *attemptAuth
+}
+
+// attemptAuth is what the transport reports to Do about the credentials of one
+// attempt: their generation (for the 401 refresh) or why they could not be set.
+type attemptAuth struct {
+	gen     uint64
+	authErr error
 }
 
 func callOptionsFrom(ctx context.Context) callOptions {
@@ -69,6 +79,20 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	span.SetAttributes(attribute.Float64("sluice.ratelimit.wait", permit.Waited().Seconds()))
 	r := req.Clone(ctx)
 	t.c.propagator.Inject(ctx, propagation.HeaderCarrier(r.Header))
+	// Credentials go on the request Do made, not on redirects, which http.Client copies
+	// them to (or not, across hosts) by its own rules.
+	if co.auth != nil && req.Response == nil {
+		gen, err := t.c.auth.authorize(ctx, r)
+		if err != nil {
+			co.auth.authErr = err
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+			span.End()
+			_ = permit.Release(ctx, ratelimit.Outcome{Kind: ratelimit.Failed})
+			return nil, err
+		}
+		co.auth.gen = gen
+	}
 
 	began := time.Now()
 	resp, err := t.base.RoundTrip(r)

@@ -17,19 +17,6 @@ const forgetRatio = 1.1
 // target (relative to the rate), so the target is reached in finite time.
 const minStep = 0.01
 
-// okWindow is the time constant of the accepted-rate estimate.
-const okWindow = 4 * time.Second
-
-// accepted returns the decayed success count at now, and whether the estimate has seen
-// a full window (before that it underestimates the rate).
-func (s quotaState) accepted(now int64) (acc float64, warm bool) {
-	if s.OKSince == 0 {
-		return 0, false
-	}
-	dt := float64(now-s.OKAt) / float64(okWindow)
-	return s.OKAcc * math.Exp(-max(dt, 0)), now-s.OKSince >= int64(okWindow)
-}
-
 // forgetAfter: adaptive state untouched for this long is stale (the server's limits may
 // have changed since), and so is state learnt under another ceiling (the configuration
 // changed): both start over from StartRate.
@@ -42,31 +29,46 @@ func (l Limit) initial(s quotaState, now time.Time) quotaState {
 	if s.Rate <= 0 || s.Ceiling != c || now.UnixNano()-s.Updated > int64(forgetAfter) {
 		s.Rate = math.Min(l.StartRate, c)
 		s.Ceiling = c
-		s.Limit, s.LimitAt, s.Strikes = 0, 0, 0
-		s.OKAcc, s.OKAt, s.OKSince = 0, 0, 0
+		s.Limit, s.LimitAt, s.Sure, s.Hold, s.Strikes = 0, 0, false, 0, 0
+		s.RunRate, s.RunTime, s.ShortRun = 0, 0, false
 	}
 	s.Updated = now.UnixNano()
 	return s
 }
 
+// ran adds a reservation of n slots spaced interval (ns) apart to the current run: the
+// stretch of schedule since the last throttle. The run counts reserved time only, so
+// idle gaps (demand below the rate) do not count, and RunRate is the mean rate of its
+// last MinRun of reserved time (an exponential average over reserved time): the rate
+// the server took while demand filled the schedule, just before it throttled.
+func (s *quotaState) ran(n int, interval float64, window time.Duration) {
+	d := float64(n) * interval
+	rate := 1e9 / interval
+	if s.RunTime == 0 || window <= 0 {
+		s.RunRate = rate
+	} else {
+		s.RunRate += (rate - s.RunRate) * (1 - math.Exp(-d/float64(window)))
+	}
+	s.RunTime += int64(d)
+}
+
 // grow applies n successful calls to s: additive increase. Growth is per second of full
 // use (n calls at rate r are n/r seconds), so it does not depend on how many replicas
-// report, and an idle quota does not climb. Below a remembered limit it closes a
-// Recovery fraction of the gap to Limit×(1−Margin) per second; there it holds for Hold,
-// then probes above it by Probe per second; with no limit known it climbs by Climb per
-// second. The result never exceeds the ceiling.
+// report, and an idle quota does not climb.
+//
+// Below a limit learnt near a throttle (Sure) the rate closes a Recovery fraction of the
+// gap to Limit×(1−Margin) per second: the pause already paid for the excess, so
+// recovery takes seconds. It holds there for the limit's hold, then probes above it by
+// Probe per second (a limit at the configured ceiling has Headroom for margin: the
+// target is the ceiling). Below a limit that is only an upper bound (a far throttle) it
+// climbs by Climb per second, as with no limit known. The result never exceeds the
+// ceiling; a limit is forgotten once the rate passed it by forgetRatio.
 func (l Limit) grow(s quotaState, n int, now time.Time) quotaState {
 	s = l.initial(s, now)
 	if n <= 0 {
 		return s
 	}
 	s.Strikes = 0
-	nowN := now.UnixNano()
-	acc, _ := s.accepted(nowN)
-	s.OKAcc, s.OKAt = acc+float64(n), nowN
-	if s.OKSince == 0 {
-		s.OKSince = nowN
-	}
 	a := l.Adaptive
 	if a.Disabled {
 		s.Rate = l.ceiling()
@@ -74,30 +76,45 @@ func (l Limit) grow(s quotaState, n int, now time.Time) quotaState {
 	}
 	r := s.Rate
 	secs := float64(n) / r
-	switch target := s.Limit * (1 - a.Margin); {
-	case s.Limit > 0 && r < target:
+	target := s.Limit * (1 - a.Margin)
+	if target >= l.ceiling()*(1-a.Margin) {
+		// A throttle at the configured rate: its Headroom is the margin already.
+		target = l.ceiling()
+	}
+	switch {
+	case s.Limit > 0 && s.Sure && r < target:
 		g := math.Max((target-r)*a.Recovery, r*minStep)
 		r = math.Min(r+g*secs, target)
-	case s.Limit > 0 && now.Sub(time.Unix(0, s.LimitAt)) < a.Hold:
+	case s.Limit > 0 && s.Sure && now.Sub(time.Unix(0, s.LimitAt)) < time.Duration(s.Hold):
 		// hold just below the limit that throttled us
-	case s.Limit > 0:
+	case s.Limit > 0 && s.Sure:
 		r += r * a.Probe * secs
-		if r > s.Limit*forgetRatio {
-			s.Limit, s.LimitAt = 0, 0
-		}
 	default:
 		r += r * a.Climb * secs
+	}
+	if s.Limit > 0 && r > s.Limit*forgetRatio {
+		s.Limit, s.LimitAt, s.Sure, s.Hold = 0, 0, false, 0
 	}
 	s.Rate = math.Min(r, l.ceiling())
 	return s
 }
 
 // throttle applies one throttle (HTTP 429) of a permit issued at issuedRate in epoch
-// issuedEpoch: multiplicative decrease, once per epoch, plus a shared pause. A throttle
+// issuedEpoch: a shared pause and a multiplicative decrease, once per epoch. A throttle
 // from an older epoch was caused before the last decrease took effect: it extends the
 // pause by its Retry-After but does not decrease again (one decrease per round trip, as
 // in TCP). Without Retry-After the pause is an exponential backoff over consecutive
 // throttles with jitter; jitter is a number in [0, 1).
+//
+// How far to decrease depends on what the run that ended here says about the server's
+// limit. A server with a token bucket of rate L and burst b takes a run at rate r > L
+// for T = b/(r−L) before it throttles (r = L + b/T): after a run of at least MinRun of
+// full use the rate was close to the limit, and the mean rate of the run's last MinRun
+// is the estimate.
+// A throttle after a short run is near only when it is isolated and at a limit we
+// trust: the one learnt, or the configured ceiling before anything is learnt. Near, the
+// rate drops by NearBackoff below the estimate, which becomes a Sure limit to recover
+// to; far, it halves (Backoff) and the throttled rate is only an upper bound.
 func (l Limit) throttle(s quotaState, issuedEpoch uint64, issuedRate float64, retryAfter time.Duration, now time.Time, jitter float64) quotaState {
 	s = l.initial(s, now)
 	s.Throttled++
@@ -111,30 +128,44 @@ func (l Limit) throttle(s quotaState, issuedEpoch uint64, issuedRate float64, re
 	}
 	s.Epoch++
 	s.Strikes++
+	pause := float64(retryAfter)
 	if retryAfter <= 0 {
 		d := float64(a.PauseBase) * math.Pow(2, float64(min(s.Strikes-1, 30)))
-		d = math.Min(d, float64(a.PauseMax)) * (0.5 + 0.5*jitter)
-		s.Pause = max(s.Pause, nowN+int64(d))
+		pause = math.Min(d, float64(a.PauseMax)) * (0.5 + 0.5*jitter)
+		s.Pause = max(s.Pause, nowN+int64(pause))
 	}
+	runRate, runTime := s.RunRate, time.Duration(s.RunTime)
+	s.RunRate, s.RunTime = 0, 0 // the next run starts after the pause
 	if a.Disabled {
 		return s
 	}
 	if issuedRate <= 0 {
 		issuedRate = s.Rate
 	}
-	beta := a.NearBackoff
-	if s.Limit == 0 || issuedRate < s.Limit*farRatio || s.Strikes > 1 {
-		beta = a.Backoff
+	long := runTime >= a.MinRun && runTime > 0
+	trusted := l.ceiling() // nothing learnt yet: the configured rate
+	if s.Limit > 0 {
+		trusted = 0
+		if s.Sure {
+			trusted = s.Limit
+		}
 	}
-	rate, limit := issuedRate*beta, issuedRate
-	// While throttled, the server accepts exactly its quota: once the estimate of the
-	// accepted rate covers a full window, it is the better guess of the limit (kept
-	// within [issuedRate×Backoff, issuedRate] against bursts and idle periods).
-	if acc, warm := s.accepted(nowN); warm {
-		limit = math.Min(issuedRate, math.Max(acc/okWindow.Seconds(), issuedRate*a.Backoff))
-		rate = math.Min(rate, limit*a.NearBackoff)
+	est, near := issuedRate, false
+	switch {
+	case long:
+		est, near = math.Min(issuedRate, math.Max(runRate, issuedRate*a.Backoff)), true
+	case trusted > 0 && issuedRate >= trusted*farRatio && !s.ShortRun && s.Strikes == 1:
+		near = true
 	}
-	s.Limit, s.LimitAt = limit, nowN
+	s.ShortRun = !long
+	rate := est * a.Backoff
+	if near {
+		rate = est * a.NearBackoff
+		// Ski rental: holding Margin below the limit costs as much as one more
+		// throttle's pause after pause/Margin; probing sooner is cheaper than that.
+		s.Hold = int64(math.Min(float64(a.Hold), pause/a.Margin))
+	}
+	s.Limit, s.LimitAt, s.Sure = est, nowN, near
 	s.Rate = math.Max(l.MinRate, math.Min(s.Rate, rate))
 	return s
 }

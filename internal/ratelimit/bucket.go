@@ -226,6 +226,7 @@ func (b *bucket) reserve(ctx context.Context) error {
 		}
 		st.TAT = start + int64(float64(n)*interval)
 		st.Issued += uint64(n)
+		st.ran(n, interval, b.lim.Adaptive.MinRun)
 		val, err := json.Marshal(st)
 		if err != nil {
 			return fmt.Errorf("encode quota state: %w", err)

@@ -25,12 +25,13 @@ const (
 	DefaultMaxBatch    = 64
 	DefaultHeadroom    = 0.02
 	DefaultBackoff     = 0.5
-	DefaultNearBackoff = 0.85
+	DefaultNearBackoff = 0.9
 	DefaultMargin      = 0.03
-	DefaultRecovery    = 0.5
+	DefaultRecovery    = 1.0
 	DefaultClimb       = 0.10
 	DefaultProbe       = 0.02
 	DefaultHold        = 2 * time.Minute
+	DefaultMinRun      = time.Second
 	DefaultPauseBase   = 250 * time.Millisecond
 	DefaultPauseMax    = 30 * time.Second
 )
@@ -116,9 +117,17 @@ type Adaptive struct {
 	// Probe is the relative growth per second of full use above the remembered limit,
 	// once Hold has passed without a throttle (DefaultProbe).
 	Probe float64
-	// Hold is how long the rate stays at the target below a remembered limit before it
-	// probes above it (DefaultHold).
+	// Hold bounds how long the rate stays at the target below a remembered limit before
+	// it probes above it (DefaultHold). The hold is the pause of the throttle divided by
+	// Margin when that is shorter: by then the margin has cost as much throughput as the
+	// pause of one more throttle would.
 	Hold time.Duration
+	// MinRun is the least time of full use between two throttles for the mean rate of
+	// that run to count as an estimate of the server's limit (DefaultMinRun). A server
+	// with a burst of b calls lets a run at rate r above its limit L last b/(r−L), and
+	// the run's mean rate overestimates L by b/T; a throttle after a shorter run says
+	// only that the rate was above the limit.
+	MinRun time.Duration
 	// PauseBase and PauseMax bound the shared exponential pause (with jitter) taken on
 	// a throttle without Retry-After (DefaultPauseBase, DefaultPauseMax).
 	PauseBase time.Duration
@@ -187,6 +196,9 @@ func (a Adaptive) WithDefaults() Adaptive {
 	set(&a.Probe, DefaultProbe)
 	if a.Hold == 0 {
 		a.Hold = DefaultHold
+	}
+	if a.MinRun == 0 {
+		a.MinRun = DefaultMinRun
 	}
 	if a.PauseBase == 0 {
 		a.PauseBase = DefaultPauseBase
@@ -306,6 +318,9 @@ func (a Adaptive) validate(path string) []error {
 	}
 	if a.Hold < 0 {
 		bad("Hold: %v is negative", a.Hold)
+	}
+	if a.MinRun < 0 {
+		bad("MinRun: %v is negative", a.MinRun)
 	}
 	if a.PauseBase < 0 {
 		bad("PauseBase: %v is negative", a.PauseBase)

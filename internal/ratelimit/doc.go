@@ -78,20 +78,42 @@
 //
 // A throttle report decreases r once per epoch: throttles of permits issued in an older
 // epoch were caused before the last decrease and only extend the pause (one decrease per
-// round trip, as in TCP). The decrease is Backoff (×0.5) far from the remembered limit
-// and NearBackoff (×0.85) near it; the rate that was throttled becomes the remembered
-// limit L. Once a few seconds of successes have been counted, the limit is instead the
-// accepted rate (an exponentially decayed count of successes): while a server throttles,
-// it accepts exactly its quota, so this finds an unknown quota in two or three throttles.
-// Retry-After becomes a shared pause (all replicas stop: the pause bumps the epoch, so
-// slots already handed out are void and their waiters queue again); without Retry-After
-// the pause is an exponential backoff over consecutive throttles with jitter.
+// round trip, as in TCP). Retry-After becomes a shared pause (all replicas stop: the
+// pause bumps the epoch, so slots already handed out are void and their waiters queue
+// again); without Retry-After the pause is an exponential backoff over consecutive
+// throttles with jitter. The pause already costs every replica its length, and the
+// server's bucket refills meanwhile, so the decrease need not pay for the excess again.
 //
-// Successes raise r, counted per second of full use (n successes at rate r = n/r s), so
-// the climb does not depend on the number of replicas and an idle quota does not climb:
-// below L it closes half the gap to L×(1−Margin) per second, holds there for Hold, then
-// probes above L by 2%/s; with no limit known it climbs by 10%/s up to the ceiling. The
-// successes of a replica ride on its next reservation write, so they cost no writes.
+// How far r drops depends on what the run that ended in the throttle says about the
+// server's limit L. Every reservation adds its slots to the run (the schedule since the
+// last throttle, counted in reserved time, so idle gaps where demand was below r do not
+// count). A token bucket of rate L and burst b lets a run at r > L last b/(r−L) before
+// it throttles, so:
+//   - after a run of at least MinRun (1 s) of full use, r was close to L: the mean rate
+//     of the run's last MinRun is the estimate of L;
+//   - after a shorter run the throttle is near only if it is isolated (the run before
+//     was long, or this is the first throttle) and at a limit we trust: the one
+//     learnt, or the configured ceiling before anything is learnt. A 429 caused by
+//     scheduling jitter at the configured quota is such a throttle;
+//   - otherwise r was far above L, and the throttled rate is only an upper bound.
+//
+// Near, r drops to the estimate × NearBackoff (0.9), and the estimate becomes the
+// remembered limit: r recovers to L×(1−Margin) closing Recovery (all) of the gap per
+// second of full use, so within seconds (to the ceiling when L is the ceiling: its
+// Headroom is the margin). It holds there for pause/Margin (at most Hold): by then the
+// margin has given up as much throughput as one more throttle's pause would, so probing
+// sooner would not pay and later would waste (ski rental). Then it probes above L by
+// 2%/s and forgets L at 1.1 L. Far, r halves (Backoff) and climbs by 10%/s (Climb), as
+// with no limit known, until the next throttle or past the bound. Growth is counted
+// per second of full use (n successes at rate r = n/r s), so the climb does not depend
+// on the number of replicas and an idle quota does not climb. The successes and the
+// run of a replica ride on its next reservation write, so they cost no writes.
+//
+// Started 4× above a quota of 100/s with burst 5 (TestControllerDynamics), it takes
+// one near and two far throttles (392 → 353 → 177 → 89), climbs to the limit in about
+// two seconds and learns it from that run (≈100.4/s), then throttles once per hold
+// (about 35 s) when it probes: 93% of the quota over two minutes. At the quota, one
+// jitter throttle costs the one-second pause and a dip of a second or two.
 //
 // Measured with BenchmarkSharedQuota (3 replicas × 8 workers against a GCRA token
 // bucket of Q/s, burst 2Q, Retry-After in whole seconds, embedded NATS, N = 20 s of

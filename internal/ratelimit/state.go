@@ -16,10 +16,16 @@ type quotaState struct {
 	Ceiling float64 `json:"c"`
 	// Updated is when the state was last written.
 	Updated int64 `json:"u"`
-	// Limit is the rate at which the last throttle was caused; 0 when unknown.
+	// Limit is the estimated limit of the server, learnt from the last throttle; 0 when
+	// unknown. Sure says it was learnt near the limit (a long run, or an isolated
+	// throttle at a trusted limit): the rate recovers to it quickly. Otherwise it is only
+	// an upper bound (the rate was far above the limit) and the rate climbs towards it.
 	Limit float64 `json:"l,omitempty"`
-	// LimitAt is when Limit was learnt.
+	Sure  bool    `json:"ls,omitempty"`
+	// LimitAt is when Limit was learnt; Hold is how long (ns) the rate holds below it
+	// before probing above.
 	LimitAt int64 `json:"la,omitempty"`
+	Hold    int64 `json:"lh,omitempty"`
 	// TAT (theoretical arrival time) is the end of the last reserved slot: the next slot
 	// of the shared schedule cannot start before it.
 	TAT int64 `json:"t"`
@@ -30,12 +36,13 @@ type quotaState struct {
 	Epoch uint64 `json:"e"`
 	// Strikes counts throttles since the last reported success.
 	Strikes int `json:"s,omitempty"`
-	// OKAcc is an exponentially decayed count of reported successes (time constant
-	// okWindow) as of OKAt; OKSince is when the first success was reported. OKAcc/okWindow
-	// estimates the rate the server accepts, which is the quota while throttling.
-	OKAcc   float64 `json:"oc,omitempty"`
-	OKAt    int64   `json:"oa,omitempty"`
-	OKSince int64   `json:"os,omitempty"`
+	// RunTime is the schedule time (ns) reserved since the last throttle, idle gaps
+	// excluded, and RunRate the mean rate of its last MinRun: the rate the server took
+	// while demand filled the schedule. ShortRun says the run that ended at the last
+	// throttle was shorter than MinRun.
+	RunRate  float64 `json:"rr,omitempty"`
+	RunTime  int64   `json:"rt,omitempty"`
+	ShortRun bool    `json:"rs,omitempty"`
 	// Issued and Throttled count slots reserved and throttles reported (for metrics).
 	Issued    uint64 `json:"i"`
 	Throttled uint64 `json:"x,omitempty"`
