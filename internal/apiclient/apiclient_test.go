@@ -583,3 +583,67 @@ func TestAuthorizeAfterThePermit(t *testing.T) {
 		t.Errorf("%d requests sent, %d authorizations; want 1, 2 (no retry of an Authorize error)", srv.count(), len(a.issued))
 	}
 }
+
+// fetchAuth fetches its token through a governed client, with the context it is given,
+// as a Login-with-Amazon style Authorizer does.
+type fetchAuth struct {
+	tokens *http.Client
+	url    string
+	mu     sync.Mutex
+	token  string
+}
+
+func (a *fetchAuth) Authorize(ctx context.Context, req *http.Request) error {
+	if !strings.HasSuffix(req.URL.Path, "/api") {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.token == "" {
+		r, err := http.NewRequestWithContext(ctx, http.MethodPost, a.url+"/token", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := a.tokens.Do(r)
+		if err != nil {
+			return err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		a.token = string(b)
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	return nil
+}
+
+func (a *fetchAuth) Refresh(context.Context) error { return nil }
+
+// An Authorize that fetches a token through the governed client gets a call of its
+// own, not a recursive authorization of its token request.
+func TestAuthorizeFetchesThroughTheGovernedClient(t *testing.T) {
+	t.Parallel()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/token" {
+			if r.Header.Get("Authorization") != "" {
+				t.Errorf("token request authorized: %q", r.Header.Get("Authorization"))
+			}
+			fmt.Fprint(w, "t1")
+			return
+		}
+		fmt.Fprint(w, r.Header.Get("Authorization"))
+	}))
+	defer ts.Close()
+	gov := newGovernor(t)
+	tokens := newClient(t, Config{Quota: "api"}, gov)
+	a := &fetchAuth{tokens: tokens.HTTPClient(), url: ts.URL}
+	c := newClient(t, fastConfig, gov, WithAuthorizer(a))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := c.Do(ctx, get(t, ts.URL+"/api"), WithQuota("api"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, resp); got != "Bearer t1" {
+		t.Errorf("authorization %q", got)
+	}
+}

@@ -82,7 +82,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// Credentials go on the request Do made, not on redirects, which http.Client copies
 	// them to (or not, across hosts) by its own rules.
 	if co.auth != nil && req.Response == nil {
-		gen, err := t.c.auth.authorize(ctx, r)
+		// A token request made by Authorize is a call of its own, not of this one's
+		// options (quota, key, credentials).
+		gen, err := t.c.auth.authorize(context.WithValue(ctx, callKey{}, callOptions{}), r)
 		if err != nil {
 			co.auth.authErr = err
 			span.RecordError(err)
