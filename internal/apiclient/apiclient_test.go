@@ -570,8 +570,8 @@ func TestAuthorizeAfterThePermit(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if len(a.issued) != 1 || a.issued[0] == 0 {
-		t.Errorf("slots issued when authorizing: %v, want one call after a slot was issued", a.issued)
+	if len(a.issued) != 2 || a.issued[0] != 0 || a.issued[1] == 0 {
+		t.Errorf("slots issued when authorizing: %v, want one call before the wait and one after a slot was issued", a.issued)
 	}
 
 	a.err = errors.New("no credentials")
@@ -579,8 +579,8 @@ func TestAuthorizeAfterThePermit(t *testing.T) {
 	if !errors.Is(err, a.err) {
 		t.Errorf("err = %v, want the Authorize error", err)
 	}
-	if srv.count() != 1 || len(a.issued) != 2 {
-		t.Errorf("%d requests sent, %d authorizations; want 1, 2 (no retry of an Authorize error)", srv.count(), len(a.issued))
+	if srv.count() != 1 || len(a.issued) != 3 {
+		t.Errorf("%d requests sent, %d authorizations; want 1, 3 (no retry of an Authorize error)", srv.count(), len(a.issued))
 	}
 }
 

@@ -184,6 +184,14 @@ func (c *Client) Do(ctx context.Context, req *http.Request, opts ...CallOption) 
 		if r.Header.Get("User-Agent") == "" {
 			r.Header.Set("User-Agent", c.cfg.UserAgent)
 		}
+		if c.auth != nil {
+			// Credentials are set after the permit (below, in the transport), but
+			// fetched before the wait: a token fetch while holding a permit would send
+			// the calls whose slots passed meanwhile in one burst.
+			if _, err := c.auth.authorize(ctx, r.Clone(ctx)); err != nil {
+				return nil, fmt.Errorf("%s %s: %w", req.Method, redactedURL(req), err)
+			}
+		}
 		resp, err := c.http.Do(r)
 		gen := att.gen
 		var wait time.Duration
