@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -71,6 +72,15 @@ func runLoad(ctx context.Context, env *Env) error {
 	b := &loadBench{env: env, sc: sc, p: p, pool: pool, specs: specs, suffix: randHex(3)}
 	defer b.dropTables(context.WithoutCancel(ctx))
 
+	// BENCH_LOAD_PHASES=load,e2e runs only some phases, while working on one of them.
+	phases := map[string]bool{}
+	for _, ph := range strings.Split(os.Getenv("BENCH_LOAD_PHASES"), ",") {
+		if ph != "" {
+			phases[ph] = true
+		}
+	}
+	want := func(ph string) bool { return len(phases) == 0 || phases[ph] }
+
 	ceiling, err := b.ceiling(ctx)
 	if err != nil {
 		return fmt.Errorf("ceiling: %w", err)
@@ -80,23 +90,32 @@ func runLoad(ctx context.Context, env *Env) error {
 		env.Logf("%s: %.0f rows/s", name, rowsPerS)
 		env.Emit(name, round3(rowsPerS/ceiling))
 	}
-	single, err := b.singleRow(ctx)
-	if err != nil {
-		return fmt.Errorf("single-row baseline: %w", err)
+	if want("single") {
+		single, err := b.singleRow(ctx)
+		if err != nil {
+			return fmt.Errorf("single-row baseline: %w", err)
+		}
+		ratio("single_row_ratio", single)
 	}
-	ratio("single_row_ratio", single)
-	load, err := b.loaderAlone(ctx)
-	if err != nil {
-		return fmt.Errorf("loader alone: %w", err)
+	if want("load") {
+		load, err := b.loaderAlone(ctx)
+		if err != nil {
+			return fmt.Errorf("loader alone: %w", err)
+		}
+		ratio("load_ratio", load)
 	}
-	ratio("load_ratio", load)
-	e2e, replay, err := b.endToEnd(ctx)
-	if err != nil {
-		return fmt.Errorf("end to end: %w", err)
+	if want("e2e") {
+		e2e, replay, err := b.endToEnd(ctx)
+		if err != nil {
+			return fmt.Errorf("end to end: %w", err)
+		}
+		ratio("e2e_ratio", e2e)
+		ratio("replay_ratio", replay)
 	}
-	ratio("e2e_ratio", e2e)
-	ratio("replay_ratio", replay)
-	return b.largeReport(ctx)
+	if want("rss") {
+		return b.largeReport(ctx)
+	}
+	return nil
 }
 
 type loadBench struct {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sluice-dev/sluice/internal/blob"
 	"github.com/sluice-dev/sluice/internal/bus"
@@ -59,11 +61,14 @@ func (b *loadBench) loaderAlone(ctx context.Context) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	loader, err := b.p.start("sluice-loader")
+	prof := newProfiler(b.env.Logf)
+	loader, err := b.p.start("sluice-loader", prof.env()...)
 	if err != nil {
 		return 0, err
 	}
 	defer loader.Stop(30 * time.Second) //nolint:errcheck
+	prof.start(ctx, "load", 5*time.Second, procs.Group{loader})
+	defer prof.wait()
 	first, end, err := b.p.drained(ctx, 10*time.Minute, []procWatch{{loader}}, b.rowCount(sp.Table, b.sc.rows), consumerRef{bus.StreamRows, "loader", last})
 	if err != nil {
 		return 0, err
@@ -87,6 +92,10 @@ func (b *loadBench) lastSeq(ctx context.Context, stream string) (uint64, error) 
 func (b *loadBench) rowCount(table string, want int64) func(context.Context) (bool, error) {
 	return func(ctx context.Context) (bool, error) {
 		n, err := b.count(ctx, table)
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "42P01" {
+			return false, nil // the loader has not created it yet
+		}
 		return n == want, err
 	}
 }
@@ -125,11 +134,14 @@ func (b *loadBench) endToEnd(ctx context.Context) (e2e, replay float64, err erro
 	if err != nil {
 		return 0, 0, err
 	}
-	group, err := b.startServices()
+	prof := newProfiler(b.env.Logf)
+	group, err := b.startServices(prof.env()...)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer group.Stop(30 * time.Second) //nolint:errcheck
+	prof.start(ctx, "e2e", 10*time.Second, group)
+	defer prof.wait()
 	watch := watchAll(group)
 	first, end, err := b.p.drained(ctx, 20*time.Minute, watch, b.rowCount(sp.Table, b.sc.rows),
 		consumerRef{bus.StreamRaw, "staging-store", rawLast}, consumerRef{bus.StreamStaged, "transformer", 0}, consumerRef{bus.StreamRows, "loader", 0})
@@ -159,10 +171,10 @@ func (b *loadBench) endToEnd(ctx context.Context) (e2e, replay float64, err erro
 	return e2e, float64(b.sc.rows) / end.Sub(start).Seconds(), nil
 }
 
-func (b *loadBench) startServices() (procs.Group, error) {
+func (b *loadBench) startServices(extraEnv ...string) (procs.Group, error) {
 	var g procs.Group
 	for _, name := range []string{"sluice-staging-store", "sluice-transformer", "sluice-loader"} {
-		p, err := b.p.start(name)
+		p, err := b.p.start(name, extraEnv...)
 		if err != nil {
 			_ = g.Stop(10 * time.Second)
 			return nil, err

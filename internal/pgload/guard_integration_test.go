@@ -104,7 +104,7 @@ func TestDatabaseRefusalIsPermanent(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := batch(t, name, "r", time.Now(), []string{"id", "name"}, []*sluicev1.Value{i64(1), str("good")}, []*sluicev1.Value{i64(2), str("bad")})
-	tu, err := pgload.NewTuples(tb, time.Now())
+	tu, err := pgload.NewTuples(tb, time.Now(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,7 +73,7 @@ func load(t *testing.T, l *pgload.Loader, tb pgload.Table, batches ...*pgload.Ba
 	if err := l.Ensure(ctx, tb); err != nil {
 		t.Fatal(err)
 	}
-	tu, err := pgload.NewTuples(tb, time.Now())
+	tu, err := pgload.NewTuples(tb, time.Now(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestRowsThatCannotBeConvertedAreRefused(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tu, err := pgload.NewTuples(tb, time.Now())
+			tu, err := pgload.NewTuples(tb, time.Now(), 0)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -29,12 +29,13 @@ type Tuples struct {
 	key       []byte
 }
 
-// NewTuples starts an empty set of rows for t; loadedAt fills the _loaded_at column.
-func NewTuples(t Table, loadedAt time.Time) (*Tuples, error) {
+// NewTuples starts an empty set of rows for t; loadedAt fills the _loaded_at column and
+// sizeHint, the expected bytes of the encoded rows, avoids regrowing the buffer.
+func NewTuples(t Table, loadedAt time.Time, sizeHint int) (*Tuples, error) {
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
-	ts := &Tuples{table: t, loadedAt: pgMicros(loadedAt), keys: map[string]int{}}
+	ts := &Tuples{table: t, loadedAt: pgMicros(loadedAt), keys: map[string]int{}, buf: make([]byte, 0, max(sizeHint, 0))}
 	for _, c := range t.Columns {
 		ts.types = append(ts.types, colTypes[c.Type])
 	}

@@ -106,7 +106,7 @@ func FuzzParseAndEncode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		ts, err := NewTuples(tb, time.Now())
+		ts, err := NewTuples(tb, time.Now(), 0)
 		if err != nil {
 			t.Fatal(err)
 		}

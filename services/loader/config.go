@@ -19,6 +19,7 @@ type serviceConfig struct {
 	MaxAckPending int
 	MaxDeliver    int
 	AckWait       time.Duration
+	Pprof         bool
 }
 
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (serviceConfig, error) {
@@ -27,12 +28,13 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 	c.Service.Register(fs)
 	fs.StringVar(&c.PostgresURL, "postgres-url", "SLUICE_POSTGRES_URL", "", "PostgreSQL URL, e.g. postgres://user:pass@host:5432/db")
 	fs.IntVar(&c.MaxConns, "postgres-max-conns", "SLUICE_POSTGRES_MAX_CONNS", 4, "connections to PostgreSQL")
-	fs.IntVar(&c.Batch.MaxMessages, "batch-size", "SLUICE_BATCH_SIZE", 512, "row-batch messages per load transaction")
-	fs.IntVar(&c.Batch.MaxBytes, "batch-bytes", "SLUICE_BATCH_BYTES", 32<<20, "bytes of row batches per load transaction")
+	fs.IntVar(&c.Batch.MaxMessages, "batch-size", "SLUICE_BATCH_SIZE", 64, "row-batch messages per load transaction (also how many are fetched ahead)")
+	fs.IntVar(&c.Batch.MaxBytes, "batch-bytes", "SLUICE_BATCH_BYTES", 16<<20, "bytes of row batches per load transaction")
 	fs.DurationVar(&c.Batch.MaxWait, "batch-wait", "SLUICE_BATCH_WAIT", 200*time.Millisecond, "longest wait to fill a load transaction")
 	fs.IntVar(&c.MaxAckPending, "max-ack-pending", "SLUICE_MAX_ACK_PENDING", 2048, "messages delivered but not yet acked")
 	fs.IntVar(&c.MaxDeliver, "max-deliver", "SLUICE_MAX_DELIVER", 8, "deliveries before a message goes to the DLQ")
 	fs.DurationVar(&c.AckWait, "ack-wait", "SLUICE_ACK_WAIT", 2*time.Minute, "redelivery timeout of an unacked message")
+	fs.BoolVar(&c.Pprof, "pprof", "SLUICE_PPROF", false, "serve Go profiles under /debug/pprof/ on --http-addr")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

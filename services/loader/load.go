@@ -63,64 +63,97 @@ type item struct {
 	err   error
 }
 
-// handle loads a batch of messages: one transaction per table (tables in parallel), rows
-// that cannot be loaded isolated and dead-lettered, each message acked (by returning nil)
-// only after the transaction holding its rows has committed.
-func (l *loader) handle(ctx context.Context, msgs []jetstream.Msg) []error {
-	start := time.Now()
-	items := make([]*item, len(msgs))
-	groups := map[string][]*item{}
-	var order []string
+// batch is one loader batch on its way through the pipeline: prepared (decoded, grouped
+// by table, tables migrated, rows encoded), then committed.
+type batch struct {
+	items  []*item
+	groups []*group
+	ctx    context.Context // carries the batch span, which links every record
+	span   trace.Span
+	start  time.Time
+}
+
+// group is the rows of one table in a batch: one transaction.
+type group struct {
+	items   []*item
+	ts      *pgload.Tuples
+	origins []origin
+	// err applies to every item of the group (e.g. the spec is not registered yet).
+	err error
+}
+
+// prepare decodes msgs, starts each record's load span and the batch span linking them,
+// migrates each table to the newest spec and encodes the rows. Rows that cannot be
+// converted go to the DLQ here; database work other than migrations waits for commit.
+func (l *loader) prepare(ctx context.Context, msgs []jetstream.Msg) *batch {
+	b := &batch{items: make([]*item, len(msgs)), start: time.Now()}
+	byTable := map[string]*group{}
 	links := make([]trace.Link, 0, len(msgs))
 	for i, msg := range msgs {
 		mctx, span := bus.StartSpan(ctx, l.tracer, "load", msg)
 		links = append(links, trace.LinkFromContext(mctx))
 		it := &item{msg: msg, ctx: mctx, span: span}
-		items[i] = it
-		b, err := pgload.ParseBatch(msg.Data())
+		b.items[i] = it
+		rb, err := pgload.ParseBatch(msg.Data())
 		if err != nil {
 			it.err = bus.Permanent(fmt.Errorf("decode row batch on %s: %w", msg.Subject(), err))
 			continue
 		}
-		it.batch = b
-		span.SetAttributes(attribute.String("sluice.table", b.Table), attribute.Int("sluice.rows", len(b.Rows)))
-		if _, ok := groups[b.Table]; !ok {
-			order = append(order, b.Table)
+		it.batch = rb
+		span.SetAttributes(attribute.String("sluice.table", rb.Table), attribute.Int("sluice.rows", len(rb.Rows)))
+		g, ok := byTable[rb.Table]
+		if !ok {
+			g = &group{}
+			byTable[rb.Table] = g
+			b.groups = append(b.groups, g)
 		}
-		groups[b.Table] = append(groups[b.Table], it)
+		g.items = append(g.items, it)
 	}
-	bctx, bspan := l.tracer.Start(ctx, "load batch", trace.WithLinks(links...), trace.WithAttributes(
-		attribute.Int("sluice.messages", len(msgs)), attribute.Int("sluice.tables", len(order))))
+	b.ctx, b.span = l.tracer.Start(ctx, "load batch", trace.WithLinks(links...), trace.WithAttributes(
+		attribute.Int("sluice.messages", len(msgs)), attribute.Int("sluice.tables", len(b.groups))))
+	for _, g := range b.groups {
+		g.err = l.encode(b.ctx, g)
+	}
+	return b
+}
+
+// commit upserts each table's rows (tables in parallel), ends the spans and returns one
+// error per message: nil once the transaction holding its rows has committed.
+func (l *loader) commit(ctx context.Context, b *batch) []error {
+	ctx = trace.ContextWithSpan(ctx, b.span)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, l.parallel)
-	for _, table := range order {
+	for _, g := range b.groups {
+		if g.err != nil {
+			continue
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			group := groups[table]
-			if err := l.loadTable(bctx, group); err != nil {
-				for _, it := range group {
-					if it.err == nil {
-						it.err = err
-					}
-				}
-			}
+			g.err = l.upsert(ctx, g.ts, g.ts.Live(), g.origins)
 		}()
 	}
 	wg.Wait()
-	bspan.End()
-	errs := make([]error, len(items))
-	for i, it := range items {
+	for _, g := range b.groups {
+		for _, it := range g.items {
+			if g.err != nil && it.err == nil {
+				it.err = g.err
+			}
+		}
+	}
+	b.span.End()
+	errs := make([]error, len(b.items))
+	for i, it := range b.items {
 		errs[i] = it.err
-		it.span.AddLink(trace.LinkFromContext(bctx))
+		it.span.AddLink(trace.LinkFromContext(b.ctx))
 		if it.err != nil {
 			it.span.RecordError(it.err)
 			it.span.SetStatus(codes.Error, it.err.Error())
 		}
 		it.span.End()
 	}
-	l.duration.Record(ctx, time.Since(start).Seconds())
+	l.duration.Record(ctx, time.Since(b.start).Seconds())
 	return errs
 }
 
@@ -130,10 +163,11 @@ type origin struct {
 	row int
 }
 
-// loadTable migrates the table to the newest spec, encodes every row of items (rows that
-// cannot be converted go to the DLQ at once) and upserts them. The error it returns
-// applies to every item of the group; item-level failures are set on the item.
-func (l *loader) loadTable(ctx context.Context, items []*item) error {
+// encode migrates the group's table to the newest spec and encodes every row of its items;
+// rows that cannot be converted go to the DLQ at once. The error it returns applies to
+// every item of the group; item-level failures are set on the item.
+func (l *loader) encode(ctx context.Context, g *group) error {
+	items := g.items
 	first := items[0].batch
 	version := first.SpecVersion
 	for _, it := range items {
@@ -153,11 +187,15 @@ func (l *loader) loadTable(ctx context.Context, items []*item) error {
 		}
 		return err
 	}
-	ts, err := pgload.NewTuples(t, time.Now())
+	size := 0
+	for _, it := range items {
+		size += len(it.msg.Data())
+	}
+	ts, err := pgload.NewTuples(t, time.Now(), size+size/4)
 	if err != nil {
 		return bus.Permanent(err)
 	}
-	var origins []origin
+	g.ts = ts
 	for _, it := range items {
 		bind, err := t.Bind(it.batch.Columns)
 		if err != nil {
@@ -169,12 +207,10 @@ func (l *loader) loadTable(ctx context.Context, items []*item) error {
 				l.reject(ctx, t, it, r, err)
 				continue
 			}
-			origins = append(origins, origin{it, r})
+			g.origins = append(g.origins, origin{it, r})
 		}
 	}
-	live := ts.Live()
-	l.skipped.Add(ctx, int64(ts.Len()-len(live)), metric.WithAttributes(attribute.String("table", t.Name)))
-	return l.upsert(ctx, ts, live, origins)
+	return nil
 }
 
 // upsert loads sel. When the database refuses the data (a permanent error) it bisects

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/pgload"
@@ -21,6 +22,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	rt, err := service.Start(ctx, "loader", cfg.Service, stderr)
 	if err != nil {
 		return err
+	}
+	if cfg.Pprof {
+		servePprof(rt.Endpoint)
 	}
 	pcfg, err := pgxpool.ParseConfig(cfg.PostgresURL)
 	if err != nil {
@@ -41,20 +45,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	cons, err := bus.NewConsumer(rt.JS, bus.ConsumerConfig{
+	cc := bus.ConsumerConfig{
 		Stream: bus.StreamRows, Durable: "loader", Stage: "load",
 		MaxAckPending: cfg.MaxAckPending, MaxDeliver: cfg.MaxDeliver, AckWait: cfg.AckWait,
 		Workers: 1, DrainTimeout: cfg.Service.ShutdownTimeout,
-	}, rt.Telemetry.Tracer, rt.Log)
-	if err != nil {
-		return err
 	}
-	l, err := newLoader(rt, pgload.New(pool), specs, cons.DeadLetters(), cfg.MaxConns)
+	l, err := newLoader(rt, pgload.New(pool), specs, bus.NewDeadLetters(rt.JS, cc.Stage), cfg.MaxConns)
 	if err != nil {
 		return err
 	}
 	return rt.Run(ctx, func(ctx context.Context) error {
-		go func() { _ = specs.Watch(ctx, rt.Log) }()
-		return cons.RunBatches(ctx, cfg.Batch, l.handle)
+		g, ctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return specs.Watch(ctx, rt.Log) })
+		g.Go(func() error { return l.consume(ctx, rt.JS, cc, cfg.Batch) })
+		return g.Wait()
 	})
 }

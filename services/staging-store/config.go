@@ -18,6 +18,7 @@ type serviceConfig struct {
 	MaxAckPending int
 	MaxDeliver    int
 	AckWait       time.Duration
+	Pprof         bool
 	// Retention is how long staged documents are kept (0: forever); RetentionInterval is
 	// how often expired ones are deleted.
 	Retention         time.Duration
@@ -39,6 +40,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 	fs.DurationVar(&c.AckWait, "ack-wait", "SLUICE_ACK_WAIT", time.Minute, "redelivery timeout of an unacked record")
 	fs.DurationVar(&c.Retention, "retention", "SLUICE_STAGING_RETENTION", 0, "delete staged documents older than this (e.g. 2160h); 0 keeps them forever, and replay needs them")
 	fs.DurationVar(&c.RetentionInterval, "retention-interval", "SLUICE_STAGING_RETENTION_INTERVAL", time.Hour, "how often expired documents are deleted")
+	fs.BoolVar(&c.Pprof, "pprof", "SLUICE_PPROF", false, "serve Go profiles under /debug/pprof/ on --http-addr")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

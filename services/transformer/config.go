@@ -19,6 +19,7 @@ type serviceConfig struct {
 	MaxAckPending int
 	MaxDeliver    int
 	AckWait       time.Duration
+	Pprof         bool
 }
 
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (serviceConfig, error) {
@@ -37,6 +38,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 	fs.IntVar(&c.MaxAckPending, "max-ack-pending", "SLUICE_MAX_ACK_PENDING", 64, "records delivered but not yet acked")
 	fs.IntVar(&c.MaxDeliver, "max-deliver", "SLUICE_MAX_DELIVER", 8, "deliveries before a record goes to the DLQ")
 	fs.DurationVar(&c.AckWait, "ack-wait", "SLUICE_ACK_WAIT", 2*time.Minute, "redelivery timeout of an unacked record")
+	fs.BoolVar(&c.Pprof, "pprof", "SLUICE_PPROF", false, "serve Go profiles under /debug/pprof/ on --http-addr")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+)
+
+// exportLag is bus's gauge export (internal/bus/lag.go) for the loader's own consume loop,
+// so dashboards see the loader's lag like every other consumer's. It publishes the
+// consumer's backlog as gauges, read from the server at most once
+// per second: sluice.consumer.pending (messages not yet delivered: the lag),
+// sluice.consumer.ack_pending (delivered, not yet acked) and sluice.consumer.redelivered.
+// Attributes follow the messaging semantic conventions: messaging.system "nats",
+// messaging.destination.name the stream, messaging.consumer.group.name the durable
+// consumer that all replicas of a service share.
+// It uses the global meter provider that telemetry.Setup installs.
+func exportLag(cons jetstream.Consumer, stream, durable string) (func(), error) {
+	m := otel.GetMeterProvider().Meter("github.com/sluice-dev/sluice/internal/bus")
+	pending, err := m.Int64ObservableGauge("sluice.consumer.pending", metric.WithUnit("{message}"),
+		metric.WithDescription("messages in the stream not yet delivered to the consumer (its lag)"))
+	if err != nil {
+		return nil, err
+	}
+	ackPending, err := m.Int64ObservableGauge("sluice.consumer.ack_pending", metric.WithUnit("{message}"),
+		metric.WithDescription("messages delivered and not yet acknowledged"))
+	if err != nil {
+		return nil, err
+	}
+	redelivered, err := m.Int64ObservableGauge("sluice.consumer.redelivered", metric.WithUnit("{message}"),
+		metric.WithDescription("messages delivered more than once and not yet acknowledged"))
+	if err != nil {
+		return nil, err
+	}
+	attrs := metric.WithAttributes(semconv.MessagingSystemKey.String("nats"),
+		semconv.MessagingDestinationName(stream), semconv.MessagingConsumerGroupName(durable))
+	var mu sync.Mutex
+	var last time.Time
+	var info *jetstream.ConsumerInfo
+	reg, err := m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(last) > time.Second {
+			ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if i, err := cons.Info(ictx); err == nil {
+				info, last = i, time.Now()
+			}
+			cancel()
+		}
+		if info == nil {
+			return nil
+		}
+		o.ObserveInt64(pending, int64(info.NumPending), attrs)
+		o.ObserveInt64(ackPending, int64(info.NumAckPending), attrs)
+		o.ObserveInt64(redelivered, int64(info.NumRedelivered), attrs)
+		return nil
+	}, pending, ackPending, redelivered)
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = reg.Unregister() }, nil
+}
