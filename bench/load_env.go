@@ -173,9 +173,19 @@ func (p *pipeline) start(name string, extra ...string) (*procs.Proc, error) {
 // the last one drained.
 func (p *pipeline) drained(ctx context.Context, timeout time.Duration, watch []procWatch, check func(context.Context) (bool, error), consumers ...consumerRef) (first, last time.Time, err error) {
 	deadline := time.Now().Add(timeout)
+	finished := make([]time.Duration, len(consumers))
+	defer func() {
+		if err == nil && len(consumers) > 1 {
+			var parts []string
+			for i, c := range consumers {
+				parts = append(parts, fmt.Sprintf("%s %v", c.durable, finished[i].Round(time.Millisecond)))
+			}
+			p.env.Logf("  consumers drained after: %s", strings.Join(parts, ", "))
+		}
+	}()
 	for {
 		done := true
-		for _, c := range consumers {
+		for i, c := range consumers {
 			info, err := p.js.Consumer(ctx, c.stream, c.durable)
 			if err != nil {
 				if errors.Is(err, jetstream.ErrConsumerNotFound) {
@@ -190,6 +200,9 @@ func (p *pipeline) drained(ctx context.Context, timeout time.Duration, watch []p
 			}
 			if ci.NumPending > 0 || ci.NumAckPending > 0 || ci.AckFloor.Stream < c.minSeq {
 				done = false
+				finished[i] = 0
+			} else if finished[i] == 0 && !first.IsZero() {
+				finished[i] = time.Since(first)
 			}
 		}
 		if done && check != nil {

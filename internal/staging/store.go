@@ -28,6 +28,9 @@ type Config struct {
 	// WriteConcern is "majority" or a number of nodes ("1"); staging acks a record only
 	// once the store has acknowledged it at this level.
 	WriteConcern string
+	// PayloadCodec compresses inline payloads written by Insert: "zstd", or "" / "none".
+	// Reading works whatever the codec a document was written with.
+	PayloadCodec string
 }
 
 // Validate names the wrong field.
@@ -41,6 +44,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.writeConcern(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.PayloadCodec != "" && c.PayloadCodec != "none" && c.PayloadCodec != CodecZstd {
+		errs = append(errs, fmt.Errorf("--payload-codec %q: want zstd or none", c.PayloadCodec))
 	}
 	return errors.Join(errs...)
 }
@@ -63,6 +69,7 @@ func (c Config) writeConcern() (*writeconcern.WriteConcern, error) {
 type Store struct {
 	client *mongo.Client
 	db     *mongo.Database
+	comp   *compressor
 }
 
 // Open connects and pings.
@@ -71,6 +78,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	wc, _ := cfg.writeConcern()
+	comp, err := newCompressor(cfg.PayloadCodec)
+	if err != nil {
+		return nil, err
+	}
 	client, err := mongo.Connect(options.Client().ApplyURI(cfg.URI).SetWriteConcern(wc))
 	if err != nil {
 		return nil, fmt.Errorf("connect document store: %w", err)
@@ -81,7 +92,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("ping document store: %w", err)
 	}
-	return &Store{client: client, db: client.Database(cfg.Database)}, nil
+	return &Store{client: client, db: client.Database(cfg.Database), comp: comp}, nil
 }
 
 // Close disconnects.
@@ -163,6 +174,9 @@ type Document struct {
 	SHA256          string            `bson:"sha256"`
 	Attributes      map[string]string `bson:"attributes,omitempty"`
 	TraceID         string            `bson:"trace_id,omitempty"`
+	// PayloadCodec says how Payload is compressed in the collection. Documents this
+	// package returns always hold the payload decompressed, with PayloadCodec empty.
+	PayloadCodec string `bson:"payload_codec,omitempty"`
 }
 
 // FromRecord converts an envelope to its document.
@@ -233,7 +247,7 @@ func (s *Store) Insert(ctx context.Context, provider string, docs []Document) In
 	}
 	batch := make([]any, len(docs))
 	for i := range docs {
-		batch[i] = docs[i]
+		batch[i] = s.comp.store(docs[i])
 	}
 	_, err := s.Collection(provider).InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
 	if err == nil {

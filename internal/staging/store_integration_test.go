@@ -6,8 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/sluice-dev/sluice/internal/envelope"
 	"github.com/sluice-dev/sluice/internal/staging"
@@ -22,7 +25,7 @@ func openStore(t *testing.T) *staging.Store {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	ctx := context.Background()
-	s, err := staging.Open(ctx, staging.Config{URI: env.MongoURI, Database: "sluice_test_" + hex.EncodeToString(b[:]), WriteConcern: "1"})
+	s, err := staging.Open(ctx, staging.Config{URI: env.MongoURI, Database: "sluice_test_" + hex.EncodeToString(b[:]), WriteConcern: "1", PayloadCodec: staging.CodecZstd})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,5 +187,65 @@ func TestDeleteStagedBefore(t *testing.T) {
 	}
 	if !slices.Equal(providers, []string{"acme"}) {
 		t.Errorf("Providers = %v", providers)
+	}
+}
+
+func TestPayloadsAreStoredCompressedAndReadBackExactly(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	big := strings.Repeat(`{"campaignId":1,"name":"a fairly repetitive report row"},`, 200)
+	small := `[{"id":1}]`
+	gz := string([]byte{0x1f, 0x8b, 8, 0}) + strings.Repeat("x", 2000) // already encoded by the provider
+	recs := []*sluicev1.Record{record("orders", "big", "r", time.Now(), big), record("orders", "small", "r", time.Now(), small)}
+	enc := envelope.NewInline(envelope.Source{Provider: "acme", Dataset: "orders", SourceKey: "gz", ExtractedAt: time.Now(), ContentType: "application/json", ContentEncoding: "gzip"}, []byte(gz))
+	recs = append(recs, enc)
+	var docs []staging.Document
+	for _, r := range recs {
+		docs = append(docs, staging.FromRecord(r, "", time.Now()))
+	}
+	if res := s.Insert(ctx, "acme", docs); res.Inserted != 3 {
+		t.Fatalf("insert: %+v", res)
+	}
+	var raw []struct {
+		Key     string `bson:"source_key"`
+		Codec   string `bson:"payload_codec"`
+		Payload []byte `bson:"payload"`
+	}
+	cur, err := s.Collection("acme").Find(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cur.All(ctx, &raw); err != nil {
+		t.Fatal(err)
+	}
+	stored := map[string]string{}
+	for _, r := range raw {
+		stored[r.Key] = r.Codec
+		if r.Key == "big" && len(r.Payload) >= len(big)/4 {
+			t.Errorf("big payload stored in %d bytes of %d", len(r.Payload), len(big))
+		}
+	}
+	if stored["big"] != staging.CodecZstd || stored["small"] != "" || stored["gz"] != "" {
+		t.Errorf("codecs %v: want zstd only for the large uncompressed payload", stored)
+	}
+	// Every way of reading gives the exact bytes back.
+	for _, r := range recs {
+		d, err := s.Get(ctx, "acme", r.GetId())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := r.GetInline(); string(d.Payload) != string(want) {
+			t.Errorf("%s: payload differs after the round trip", d.SourceKey)
+		}
+		if err := envelope.Validate(d.Record()); err != nil {
+			t.Errorf("%s: %v", d.SourceKey, err)
+		}
+	}
+	var viaDriver staging.Document
+	if err := s.Collection("acme").FindOne(ctx, bson.D{{Key: "source_key", Value: "big"}}).Decode(&viaDriver); err != nil {
+		t.Fatal(err)
+	}
+	if string(viaDriver.Payload) != big {
+		t.Error("decoding with the driver into a Document does not decompress")
 	}
 }
