@@ -134,7 +134,7 @@ func (t *transformer) open(ctx context.Context, rec *sluicev1.Record) (io.ReadCl
 	return r, nil
 }
 
-// batcher accumulates rows into RowBatch messages of bounded size.
+// batcher encodes rows into RowBatch messages of bounded size as they are produced.
 type batcher struct {
 	t      *transformer
 	ctx    context.Context
@@ -142,29 +142,39 @@ type batcher struct {
 	sp     *spec.Spec
 	replay string
 	pub    *bus.Batch
-	cur    *sluicev1.RowBatch
-	size   int
-	part   int32
+	// head is the encoded header (table … columns), the same for every part of a record.
+	head    []byte
+	buf     []byte
+	scratch []byte
+	rows    int
+	part    int32
 }
 
 func (b *batcher) add(row *sluicev1.Row) error {
-	if b.cur == nil {
-		b.cur = &sluicev1.RowBatch{
+	if b.head == nil {
+		head, err := proto.Marshal(&sluicev1.RowBatch{
 			Table: b.sp.Table, Provider: b.rec.GetProvider(), Dataset: b.rec.GetDataset(),
 			SpecVersion: b.sp.Version, RecordId: b.rec.GetId(), TraceId: telemetry.TraceID(b.ctx),
-			ExtractedAt: b.rec.GetExtractedAt(), Columns: b.sp.ColumnNames(), Part: b.part,
+			ExtractedAt: b.rec.GetExtractedAt(), Columns: b.sp.ColumnNames(),
+		})
+		if err != nil {
+			return fmt.Errorf("encode row batch header: %w", err)
 		}
+		b.head = head
 	}
-	b.cur.Rows = append(b.cur.Rows, row)
-	b.size += proto.Size(row)
-	if len(b.cur.Rows) >= b.t.cfg.RowsPerBatch || b.size >= b.t.cfg.BytesPerBatch {
+	if b.rows == 0 {
+		b.buf = append(b.buf[:0], b.head...)
+	}
+	b.buf, b.scratch = appendRowField(b.buf, b.scratch, row)
+	b.rows++
+	if b.rows >= b.t.cfg.RowsPerBatch || len(b.buf) >= b.t.cfg.BytesPerBatch {
 		return b.flush()
 	}
 	return nil
 }
 
 func (b *batcher) flush() error {
-	if b.cur == nil {
+	if b.rows == 0 {
 		return nil
 	}
 	// The id makes a redelivered record's parts dedupe; a new spec version or a replay
@@ -174,10 +184,10 @@ func (b *batcher) flush() error {
 		id += ":replay:" + b.replay
 	}
 	err := b.pub.Add(b.ctx, bus.Message{
-		Subject: bus.RowsSubject(b.sp.Table), MsgID: id, Body: b.cur,
+		Subject: bus.RowsSubject(b.sp.Table), MsgID: id, Body: encodedRowBatch(appendPart(b.buf, b.part)),
 		RecordID: b.rec.GetId(), Provider: b.rec.GetProvider(), Dataset: b.rec.GetDataset(),
 	})
-	b.cur, b.size = nil, 0
+	b.rows = 0
 	b.part++
 	if err != nil {
 		return err
