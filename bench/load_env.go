@@ -138,7 +138,9 @@ func newPipeline(ctx context.Context, env *Env) (*pipeline, error) {
 func (p *pipeline) close() {
 	p.nc.Close()
 	p.nats.stop()
-	_ = os.RemoveAll(filepath.Dir(p.logDir))
+	if os.Getenv("BENCH_KEEP_LOGS") == "" {
+		_ = os.RemoveAll(filepath.Dir(p.logDir))
+	}
 }
 
 // serviceEnv is the environment every service process gets.

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -218,10 +220,14 @@ func (b *loadBench) largeReport(ctx context.Context) error {
 		}
 		defer blobs.Client().DeleteObject(context.WithoutCancel(ctx), deleteInput(obj)) //nolint:errcheck
 		rows := stream.Rows()
-		group, err := b.startServices()
+		prof := newProfiler(b.env.Logf)
+		group, err := b.startServices(append(prof.env(), strings.Fields(os.Getenv("BENCH_RSS_ENV"))...)...)
 		if err != nil {
 			return err
 		}
+		hctx, stopHeaps := context.WithCancel(ctx)
+		defer stopHeaps()
+		prof.heaps(hctx, "rss"+strconv.Itoa(i), 500*time.Millisecond, group[2])
 		rec := envelope.NewClaimCheck(envelope.Source{
 			Provider: benchProvider, Dataset: sp.Dataset, SourceKey: "profile=1000/report=" + strconv.Itoa(i), RunID: "bench",
 			ExtractedAt: time.Now().UTC(), ContentType: "application/json",
@@ -239,6 +245,8 @@ func (b *loadBench) largeReport(ctx context.Context) error {
 			_ = group.Stop(10 * time.Second)
 			return err
 		}
+		stopHeaps()
+		prof.wait()
 		var rss [3]float64
 		for j, p := range group {
 			if rss[j], err = peakRSSMB(p.Pid()); err != nil {
@@ -248,6 +256,11 @@ func (b *loadBench) largeReport(ctx context.Context) error {
 		}
 		if err := group.Stop(30 * time.Second); err != nil {
 			b.env.Logf("stop services: %v", err)
+		}
+		if os.Getenv("BENCH_KEEP_LOGS") != "" {
+			for _, p := range group {
+				b.env.Logf("log of %s: %s", p.Name, p.LogPath)
+			}
 		}
 		b.env.Logf("report of %d MiB (%d rows) in %v: peak RSS stage %.0f MiB, transform %.0f MiB, load %.0f MiB",
 			size>>20, rows, end.Sub(start).Round(time.Millisecond), rss[0], rss[1], rss[2])

@@ -53,20 +53,61 @@ func (p *profiler) start(ctx context.Context, phase string, d time.Duration, g p
 	}
 }
 
-func (p *profiler) profile(ctx context.Context, phase string, d time.Duration, proc *procs.Proc) error {
-	var addr string
-	for deadline := time.Now().Add(10 * time.Second); addr == ""; {
+// addr finds the HTTP address a service logged at start.
+func (p *profiler) addr(proc *procs.Proc) (string, error) {
+	for deadline := time.Now().Add(10 * time.Second); ; {
 		data, _ := os.ReadFile(proc.LogPath)
 		if m := httpAddrPattern.FindSubmatch(data); m != nil {
-			addr = string(m[1])
-			break
+			return string(m[1]), nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no http address in %s", proc.LogPath)
+			return "", fmt.Errorf("no http address in %s", proc.LogPath)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())), nil)
+}
+
+func (p *profiler) profile(ctx context.Context, phase string, d time.Duration, proc *procs.Proc) error {
+	addr, err := p.addr(proc)
+	if err != nil {
+		return err
+	}
+	name := proc.Name
+	if i := strings.LastIndex(name, "-"); i > 0 {
+		name = name[:i]
+	}
+	return p.fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())), filepath.Join(p.dir, phase+"-"+name+".cpu.pprof"))
+}
+
+// heaps saves a heap profile of proc every interval until ctx ends, numbered, to find
+// what is live when memory peaks.
+func (p *profiler) heaps(ctx context.Context, phase string, every time.Duration, proc *procs.Proc) {
+	if p.dir == "" {
+		return
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		addr, err := p.addr(proc)
+		if err != nil {
+			p.logf("heap profile %s: %v", proc.Name, err)
+			return
+		}
+		for i := 0; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(every):
+			}
+			if err := p.fetch(ctx, "http://"+addr+"/debug/pprof/heap", filepath.Join(p.dir, fmt.Sprintf("%s-heap-%03d.pprof", phase, i))); err != nil {
+				return
+			}
+		}
+	}()
+}
+
+func (p *profiler) fetch(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
@@ -75,11 +116,7 @@ func (p *profiler) profile(ctx context.Context, phase string, d time.Duration, p
 		return err
 	}
 	defer resp.Body.Close()
-	name := proc.Name
-	if i := strings.LastIndex(name, "-"); i > 0 {
-		name = name[:i]
-	}
-	f, err := os.Create(filepath.Join(p.dir, phase+"-"+name+".cpu.pprof"))
+	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}

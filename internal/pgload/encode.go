@@ -43,6 +43,11 @@ func appendText(b, s []byte) []byte {
 	return append(b, s...)
 }
 
+func appendString(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
 func appendInt64(b []byte, v int64) []byte {
 	b = binary.BigEndian.AppendUint32(b, 8)
 	return binary.BigEndian.AppendUint64(b, uint64(v))

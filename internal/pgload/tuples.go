@@ -15,27 +15,50 @@ import (
 // a redelivery, a replay or a provider repeating a row. Encoding once, up front, means a
 // row that cannot be converted is found before anything is sent, and bisecting a batch
 // re-sends bytes instead of re-encoding.
+//
+// Memory is about the size of the data columns: tuples live in fixed-size chunks (no
+// doubling slack, no copying on growth), and the lineage columns, the same for every row
+// of a record, are written when the rows are streamed to the server.
 type Tuples struct {
-	table     Table
-	types     []colType
-	pk        []int
-	loadedAt  int64
-	buf       []byte
-	starts    []int
-	extracted []int64
-	live      []bool
-	keys      map[string]int
-	vals      [][]byte
-	key       []byte
+	table    Table
+	types    []colType
+	pk       []int
+	loadedAt int64
+	chunks   [][]byte
+	refs     []tupleRef
+	lineage  []lineage
+	live     []bool
+	keys     map[string]int
+	vals     [][]byte
+	key      []byte
+	enc      []byte
 }
 
+// tupleRef locates a tuple's data columns.
+type tupleRef struct {
+	chunk, off, n int32
+	lineage       int32
+}
+
+// lineage is what a record's rows carry in the lineage columns.
+type lineage struct {
+	batch     *Batch
+	extracted int64
+}
+
+// chunkBytes is the size of the chunks tuples are stored in.
+const chunkBytes = 1 << 20
+
 // NewTuples starts an empty set of rows for t; loadedAt fills the _loaded_at column and
-// sizeHint, the expected bytes of the encoded rows, avoids regrowing the buffer.
+// sizeHint, the expected bytes of the encoded rows, sizes the bookkeeping.
 func NewTuples(t Table, loadedAt time.Time, sizeHint int) (*Tuples, error) {
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
-	ts := &Tuples{table: t, loadedAt: pgMicros(loadedAt), keys: map[string]int{}, buf: make([]byte, 0, max(sizeHint, 0))}
+	ts := &Tuples{table: t, loadedAt: pgMicros(loadedAt), keys: map[string]int{}}
+	if sizeHint > 0 {
+		ts.refs = make([]tupleRef, 0, sizeHint/128)
+	}
 	for _, c := range t.Columns {
 		ts.types = append(ts.types, colTypes[c.Type])
 	}
@@ -80,7 +103,7 @@ func (t Table) Bind(columns []string) (Binding, error) {
 func (ts *Tuples) Table() Table { return ts.table }
 
 // Len is the number of rows appended, live or not.
-func (ts *Tuples) Len() int { return len(ts.starts) }
+func (ts *Tuples) Len() int { return len(ts.refs) }
 
 // RowError says why one row cannot be loaded whatever the database state.
 type RowError struct {
@@ -106,50 +129,46 @@ func (ts *Tuples) Append(b *Batch, bind Binding, r WireRow) (int, error) {
 	if len(vals) != bind.n {
 		return -1, &RowError{Reason: fmt.Sprintf("%d values for %d columns", len(vals), bind.n)}
 	}
-	start := len(ts.buf)
-	buf := binary.BigEndian.AppendUint16(ts.buf, uint16(len(ts.types)+4))
+	enc := binary.BigEndian.AppendUint16(ts.enc[:0], uint16(len(ts.types)+4))
 	ts.key = ts.key[:0]
 	pk := 0
 	for i, typ := range ts.types {
-		fieldStart := len(buf)
+		fieldStart := len(enc)
 		if p := bind.pos[i]; p < 0 {
-			buf = appendNull(buf)
+			enc = appendNull(enc)
 		} else {
 			v, err := decodeValue(vals[p])
 			if err == nil {
-				buf, err = typ.encode(buf, v)
+				enc, err = typ.encode(enc, v)
 			}
 			if err != nil {
-				ts.buf = buf[:start]
+				ts.enc = enc
 				return -1, &RowError{Column: ts.table.Columns[i].Name, Reason: err.Error()}
 			}
 		}
 		if pk < len(ts.pk) && ts.pk[pk] == i {
-			if binary.BigEndian.Uint32(buf[fieldStart:]) == math.MaxUint32 {
-				ts.buf = buf[:start]
+			if binary.BigEndian.Uint32(enc[fieldStart:]) == math.MaxUint32 {
+				ts.enc = enc
 				return -1, &RowError{Column: ts.table.Columns[i].Name, Reason: "null in a primary key column"}
 			}
-			ts.key = append(ts.key, buf[fieldStart:]...)
+			ts.key = append(ts.key, enc[fieldStart:]...)
 			pk++
 		}
 	}
-	extracted := pgMicros(b.ExtractedAt)
-	buf = appendText(buf, []byte(b.RecordID))
-	if b.TraceID == "" {
-		buf = appendNull(buf)
-	} else {
-		buf = appendText(buf, []byte(b.TraceID))
+	ts.enc = enc
+	if len(ts.lineage) == 0 || ts.lineage[len(ts.lineage)-1].batch != b {
+		ts.lineage = append(ts.lineage, lineage{batch: b, extracted: pgMicros(b.ExtractedAt)})
 	}
-	buf = appendInt64(buf, extracted)
-	buf = appendInt64(buf, ts.loadedAt)
-	ts.buf = buf
+	lin := int32(len(ts.lineage) - 1)
+	ref := ts.store(enc)
+	ref.lineage = lin
+	extracted := ts.lineage[lin].extracted
 
-	idx := len(ts.starts)
-	ts.starts = append(ts.starts, start)
-	ts.extracted = append(ts.extracted, extracted)
+	idx := len(ts.refs)
+	ts.refs = append(ts.refs, ref)
 	ts.live = append(ts.live, true)
 	if prev, ok := ts.keys[string(ts.key)]; ok {
-		if ts.extracted[prev] <= extracted {
+		if ts.lineage[ts.refs[prev].lineage].extracted <= extracted {
 			ts.live[prev] = false
 			ts.keys[string(ts.key)] = idx
 		} else {
@@ -159,6 +178,18 @@ func (ts *Tuples) Append(b *Batch, bind Binding, r WireRow) (int, error) {
 		ts.keys[string(ts.key)] = idx
 	}
 	return idx, nil
+}
+
+// store copies an encoded tuple into the chunks.
+func (ts *Tuples) store(enc []byte) tupleRef {
+	last := len(ts.chunks) - 1
+	if last < 0 || len(ts.chunks[last])+len(enc) > cap(ts.chunks[last]) {
+		ts.chunks = append(ts.chunks, make([]byte, 0, max(chunkBytes, len(enc))))
+		last++
+	}
+	off := len(ts.chunks[last])
+	ts.chunks[last] = append(ts.chunks[last], enc...)
+	return tupleRef{chunk: int32(last), off: int32(off), n: int32(len(enc))}
 }
 
 // Live returns the positions of the rows that survived deduplication, in order.
@@ -172,12 +203,19 @@ func (ts *Tuples) Live() []int {
 	return out
 }
 
-func (ts *Tuples) tuple(i int) []byte {
-	end := len(ts.buf)
-	if i+1 < len(ts.starts) {
-		end = ts.starts[i+1]
+// appendTuple appends the whole COPY tuple of row i: its data columns, then lineage.
+func (ts *Tuples) appendTuple(buf []byte, i int) []byte {
+	ref := ts.refs[i]
+	buf = append(buf, ts.chunks[ref.chunk][ref.off:ref.off+ref.n]...)
+	lin := ts.lineage[ref.lineage]
+	buf = appendString(buf, lin.batch.RecordID)
+	if lin.batch.TraceID == "" {
+		buf = appendNull(buf)
+	} else {
+		buf = appendString(buf, lin.batch.TraceID)
 	}
-	return ts.buf[ts.starts[i]:end]
+	buf = appendInt64(buf, lin.extracted)
+	return appendInt64(buf, ts.loadedAt)
 }
 
 // copyHeader starts a binary COPY stream: signature, flags, header extension length.
@@ -193,6 +231,7 @@ type copyReader struct {
 	sel     []int
 	next    int
 	pending []byte
+	buf     []byte
 	done    bool
 }
 
@@ -202,7 +241,8 @@ func (r *copyReader) Read(p []byte) (int, error) {
 		if len(r.pending) == 0 {
 			switch {
 			case r.next < len(r.sel):
-				r.pending = r.ts.tuple(r.sel[r.next])
+				r.buf = r.ts.appendTuple(r.buf[:0], r.sel[r.next])
+				r.pending = r.buf
 				r.next++
 			case !r.done:
 				r.pending, r.done = []byte{0xff, 0xff}, true

@@ -29,7 +29,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 	fs.StringVar(&c.PostgresURL, "postgres-url", "SLUICE_POSTGRES_URL", "", "PostgreSQL URL, e.g. postgres://user:pass@host:5432/db")
 	fs.IntVar(&c.MaxConns, "postgres-max-conns", "SLUICE_POSTGRES_MAX_CONNS", 4, "connections to PostgreSQL")
 	fs.IntVar(&c.Batch.MaxMessages, "batch-size", "SLUICE_BATCH_SIZE", 64, "row-batch messages per load transaction (also how many are fetched ahead)")
-	fs.IntVar(&c.Batch.MaxBytes, "batch-bytes", "SLUICE_BATCH_BYTES", 16<<20, "bytes of row batches per load transaction")
+	fs.IntVar(&c.Batch.MaxBytes, "batch-bytes", "SLUICE_BATCH_BYTES", 4<<20, "bytes of row batches per load transaction; memory is a small multiple of it")
 	fs.DurationVar(&c.Batch.MaxWait, "batch-wait", "SLUICE_BATCH_WAIT", 200*time.Millisecond, "longest wait to fill a load transaction")
 	fs.IntVar(&c.MaxAckPending, "max-ack-pending", "SLUICE_MAX_ACK_PENDING", 2048, "messages delivered but not yet acked")
 	fs.IntVar(&c.MaxDeliver, "max-deliver", "SLUICE_MAX_DELIVER", 8, "deliveries before a message goes to the DLQ")

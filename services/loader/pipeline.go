@@ -18,8 +18,9 @@ import (
 // into batches bounded by count, bytes and time, as bus.Consumer.RunBatches does, but
 // overlaps the steps of consecutive batches: while batch k is in its PostgreSQL
 // transaction, batch k+1 is decoded and encoded and batch k+2 is being fetched, so the
-// database is not left idle while the loader works. At most three batches are in flight,
-// and the fetch buffer is bounded in bytes, which bounds memory whatever the backlog.
+// database is not left idle while the loader works. Each step holds at most one batch
+// (plus one waiting at each hand-over) and the fetch buffer is bounded in bytes, so memory
+// is a small multiple of the batch bytes whatever the backlog or the report size.
 // Every message is settled (acked, nakked or dead-lettered) by the commit step, after the
 // transaction holding its rows has committed. On shutdown it stops fetching, lets the
 // batches in flight finish within cc.DrainTimeout, and returns.
@@ -51,8 +52,9 @@ func (l *loader) consume(ctx context.Context, js jetstream.JetStream, cc bus.Con
 	stopDrain := context.AfterFunc(ctx, it.Drain)
 	defer stopDrain()
 
-	fetched := make(chan []jetstream.Msg, 1)
-	prepared := make(chan *batch, 1)
+	// Unbuffered: each step holds one batch and hands it over when the next is free.
+	fetched := make(chan []jetstream.Msg)
+	prepared := make(chan *batch)
 	g := new(errgroup.Group)
 	g.Go(func() error {
 		defer close(fetched)
