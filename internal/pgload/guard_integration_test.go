@@ -121,3 +121,30 @@ func TestDatabaseRefusalIsPermanent(t *testing.T) {
 		t.Fatalf("Upsert of the good row alone = %d, %v", n, err)
 	}
 }
+
+func TestATableDroppedUnderTheLoaderIsRecreated(t *testing.T) {
+	pool, name := fixture(t)
+	l := pgload.New(pool)
+	tb := itemsTable(name)
+	t1 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	load(t, l, tb, batch(t, name, "r", t1, []string{"id", "name"}, []*sluicev1.Value{i64(1), str("one")}))
+	if _, err := pool.Exec(context.Background(), "DROP TABLE "+name); err != nil {
+		t.Fatal(err)
+	}
+	b := batch(t, name, "r", t1, []string{"id", "name"}, []*sluicev1.Value{i64(2), str("two")})
+	tu, err := pgload.NewTuples(tb, time.Now(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bind, _ := tb.Bind(b.Columns)
+	if _, err := tu.Append(b, bind, b.Rows[0]); err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.Upsert(context.Background(), tu, tu.Live())
+	if err == nil || pgload.IsPermanent(err) {
+		t.Fatalf("Upsert into a dropped table = %v, want a transient error (not a reason to dead-letter rows)", err)
+	}
+	// The retry migrates again.
+	load(t, l, tb, b)
+	assertRows(t, query(t, pool, "SELECT id::text, name FROM "+name), [][]string{{"2", "two"}})
+}

@@ -82,6 +82,9 @@ func (l *Loader) Upsert(ctx context.Context, ts *Tuples, sel []int) (int64, erro
 	// catalog churn per transaction.
 	tmp := t.stageName()
 	if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s INCLUDING DEFAULTS) ON COMMIT DELETE ROWS", quote(tmp), quote(t.Name))); err != nil {
+		if schemaChanged(err) {
+			l.forget(t.Name)
+		}
 		return 0, fmt.Errorf("load %s: temp table: %w", t.Name, err)
 	}
 	copySQL := fmt.Sprintf("COPY %s (%s) FROM STDIN WITH (FORMAT binary)", quote(tmp), quoteAll(t.allColumns()))
@@ -90,6 +93,9 @@ func (l *Loader) Upsert(ctx context.Context, ts *Tuples, sel []int) (int64, erro
 	}
 	tag, err := tx.Exec(ctx, t.upsertSQL(tmp))
 	if err != nil {
+		if schemaChanged(err) {
+			l.forget(t.Name)
+		}
 		return 0, fmt.Errorf("load %s: upsert: %w", t.Name, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -98,15 +104,30 @@ func (l *Loader) Upsert(ctx context.Context, ts *Tuples, sel []int) (int64, erro
 	return tag.RowsAffected(), nil
 }
 
-// IsPermanent reports whether a load error is caused by the data (a constraint or type
-// violation) rather than the database being unavailable: retrying the same rows cannot help.
+// IsPermanent reports whether a load error is caused by the data (class 22, a data
+// exception, or 23, an integrity constraint violation): retrying the same rows cannot help,
+// and bisecting finds the rows at fault. Anything else (the server unavailable, a lock
+// timeout, a table dropped or altered under the loader, missing privileges) concerns the
+// whole statement and is retried.
 func IsPermanent(err error) bool {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		return false
 	}
-	// Class 22: data exception; 23: integrity constraint violation; 42: syntax or access rule.
-	return strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23") || strings.HasPrefix(pe.Code, "42")
+	return strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")
+}
+
+// schemaChanged reports an error that says the table is not what Ensure left (dropped, or
+// a column removed), so the next attempt must migrate again.
+func schemaChanged(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "42P01" || pe.Code == "42703")
+}
+
+func (l *Loader) forget(table string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.ensured, table)
 }
 
 // Reason describes why the database refused data, for a dead letter: the server's message
