@@ -33,7 +33,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 	fs.StringVar(&c.Mongo.Database, "mongo-database", "SLUICE_MONGO_DATABASE", "sluice", "document store database")
 	fs.StringVar(&c.Mongo.WriteConcern, "mongo-write-concern", "SLUICE_MONGO_WRITE_CONCERN", "majority", "write concern: majority or a number of nodes")
 	fs.StringVar(&c.Mongo.PayloadCodec, "payload-codec", "SLUICE_STAGING_PAYLOAD_CODEC", "zstd", "compression of inline payloads in the document store: zstd or none")
-	fs.IntVar(&c.Batch.MaxMessages, "batch-size", "SLUICE_BATCH_SIZE", 256, "records per bulk insert")
+	fs.IntVar(&c.Batch.MaxMessages, "batch-size", "SLUICE_BATCH_SIZE", 64, "records per bulk insert, also how many are fetched ahead: at the 512 KiB inline limit, 64 keep the fetch buffer at 32 MiB")
 	fs.IntVar(&c.Batch.MaxBytes, "batch-bytes", "SLUICE_BATCH_BYTES", 16<<20, "bytes per bulk insert")
 	fs.DurationVar(&c.Batch.MaxWait, "batch-wait", "SLUICE_BATCH_WAIT", 50*time.Millisecond, "longest wait to fill a batch")
 	fs.IntVar(&c.MaxAckPending, "max-ack-pending", "SLUICE_MAX_ACK_PENDING", 1024, "records delivered but not yet acked")

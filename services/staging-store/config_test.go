@@ -17,7 +17,7 @@ func TestParseConfig(t *testing.T) {
 		check   func(t *testing.T, c serviceConfig)
 	}{
 		{name: "defaults", check: func(t *testing.T, c serviceConfig) {
-			if c.Retention != 0 || c.Mongo.WriteConcern != "majority" || c.Batch.MaxMessages != 256 {
+			if c.Retention != 0 || c.Mongo.WriteConcern != "majority" || c.Batch.MaxMessages != 64 {
 				t.Errorf("defaults: %+v", c)
 			}
 		}},
