@@ -555,9 +555,9 @@ func (a *permitAuth) Authorize(ctx context.Context, req *http.Request) error {
 
 func (a *permitAuth) Refresh(context.Context) error { return nil }
 
-// Credentials are set once the permit is granted, so a long wait cannot outlive them;
-// an Authorize error ends the call without sending it.
-func TestAuthorizeAfterThePermit(t *testing.T) {
+// Credentials are set before the wait, and again once the permit is granted after a
+// long wait; an Authorize error ends the call without sending it.
+func TestAuthorizeAroundThePermit(t *testing.T) {
 	t.Parallel()
 	srv := &scripted{script: []func(http.ResponseWriter){status(200)}}
 	ts := httptest.NewServer(srv)
@@ -565,13 +565,24 @@ func TestAuthorizeAfterThePermit(t *testing.T) {
 	gov := newGovernor(t)
 	a := &permitAuth{gov: gov}
 	c := newClient(t, fastConfig, gov, WithAuthorizer(a))
+	c.reauthorizeAfter = time.Hour
 	resp, err := c.Do(context.Background(), get(t, ts.URL), WithQuota("api"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if len(a.issued) != 2 || a.issued[0] != 0 || a.issued[1] == 0 {
-		t.Errorf("slots issued when authorizing: %v, want one call before the wait and one after a slot was issued", a.issued)
+	if len(a.issued) != 1 || a.issued[0] != 0 {
+		t.Errorf("slots issued when authorizing: %v, want one call before the wait", a.issued)
+	}
+
+	c.reauthorizeAfter = 0 // every wait is long
+	resp, err = c.Do(context.Background(), get(t, ts.URL), WithQuota("api"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if len(a.issued) != 3 || a.issued[2] <= a.issued[1] {
+		t.Errorf("slots issued when authorizing: %v, want a second call after the permit", a.issued)
 	}
 
 	a.err = errors.New("no credentials")
@@ -579,8 +590,8 @@ func TestAuthorizeAfterThePermit(t *testing.T) {
 	if !errors.Is(err, a.err) {
 		t.Errorf("err = %v, want the Authorize error", err)
 	}
-	if srv.count() != 1 || len(a.issued) != 3 {
-		t.Errorf("%d requests sent, %d authorizations; want 1, 3 (no retry of an Authorize error)", srv.count(), len(a.issued))
+	if srv.count() != 2 || len(a.issued) != 4 {
+		t.Errorf("%d requests sent, %d authorizations; want 2, 4 (no retry of an Authorize error)", srv.count(), len(a.issued))
 	}
 }
 
@@ -637,6 +648,7 @@ func TestAuthorizeFetchesThroughTheGovernedClient(t *testing.T) {
 	tokens := newClient(t, Config{Quota: "api"}, gov)
 	a := &fetchAuth{tokens: tokens.HTTPClient(), url: ts.URL}
 	c := newClient(t, fastConfig, gov, WithAuthorizer(a))
+	c.reauthorizeAfter = 0
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	resp, err := c.Do(ctx, get(t, ts.URL+"/api"), WithQuota("api"))

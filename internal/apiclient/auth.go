@@ -16,11 +16,10 @@ const refreshTimeout = time.Minute
 // safe for concurrent use.
 type Authorizer interface {
 	// Authorize sets the credentials of req (for example its Authorization header). It
-	// is called for every attempt twice: before the wait for a permit, on a copy of the
-	// request, so that a token is fetched without holding a permit, and once the permit
-	// is granted, right before the request is sent, so that a long wait cannot let the
-	// credentials expire. A token fetch it makes draws a permit of its own: keep the
-	// token endpoint out of a concurrency cap that the calls being authorized can fill.
+	// is called before every attempt waits for its permit, and again once the permit is
+	// granted when the wait was long, so that the credentials sent have not expired. A
+	// token fetch it makes draws a permit of its own: keep the token endpoint out of a
+	// concurrency cap that the calls being authorized can fill.
 	Authorize(ctx context.Context, req *http.Request) error
 	// Refresh obtains new credentials after a 401. The client calls it once for all
 	// concurrent requests rejected with the same credentials (single flight), then

@@ -18,6 +18,12 @@ import (
 	"github.com/sluice-dev/sluice/internal/ratelimit"
 )
 
+// reauthorizeAfter: a call that waited this long for its permit is authorized again
+// before it is sent, so credentials set before the wait cannot have expired. Shorter
+// waits keep them: an Authorizer that fetches a token blocks its callers meanwhile, and
+// callers blocked while holding permits would burst when the token arrives.
+const reauthorizeAfter = time.Second
+
 // drainLimit is how much of a body is read before closing it on a retry, so that the
 // connection can be reused; larger bodies are just closed.
 const drainLimit = 64 << 10
@@ -34,6 +40,8 @@ type Client struct {
 	propagator propagation.TextMapPropagator
 	metrics    *instruments
 	log        *slog.Logger
+	// reauthorizeAfter is the wait for a permit after which a call is authorized again.
+	reauthorizeAfter time.Duration
 }
 
 // Option configures a Client.
@@ -114,6 +122,8 @@ func New(cfg Config, gov *ratelimit.Governor, opts ...Option) (*Client, error) {
 		propagator: o.propagator,
 		metrics:    in,
 		log:        o.log.With("component", "apiclient"),
+
+		reauthorizeAfter: reauthorizeAfter,
 	}
 	if o.auth != nil {
 		c.auth = &auth{a: o.auth}
@@ -164,8 +174,8 @@ func (c *Client) Do(ctx context.Context, req *http.Request, opts ...CallOption) 
 	var lastErr error
 	for attempt := 1; ; attempt++ {
 		co.resend = attempt - 1
-		// The transport authorizes the request once its permit is granted, so that
-		// credentials are fresh however long it waited, and reports back here.
+		// The transport authorizes the request again when its permit took long, so
+		// that credentials are fresh however long it waited, and reports back here.
 		att := &attemptAuth{}
 		if c.auth != nil {
 			co.auth = att
@@ -185,12 +195,14 @@ func (c *Client) Do(ctx context.Context, req *http.Request, opts ...CallOption) 
 			r.Header.Set("User-Agent", c.cfg.UserAgent)
 		}
 		if c.auth != nil {
-			// Credentials are set after the permit (below, in the transport), but
-			// fetched before the wait: a token fetch while holding a permit would send
-			// the calls whose slots passed meanwhile in one burst.
-			if _, err := c.auth.authorize(ctx, r.Clone(ctx)); err != nil {
+			// Credentials are set before the wait for the permit: a token fetch while
+			// holding permits would let their slots pass and then send those calls in
+			// one burst. The transport sets them again after a long wait.
+			g, err := c.auth.authorize(ctx, r)
+			if err != nil {
 				return nil, fmt.Errorf("%s %s: %w", req.Method, redactedURL(req), err)
 			}
+			att.gen = g
 		}
 		resp, err := c.http.Do(r)
 		gen := att.gen

@@ -31,7 +31,7 @@ type callOptions struct {
 	noRetry bool
 	resend  int
 	// auth, set by Do when the client has an Authorizer, asks the transport to
-	// authorize the first hop after its permit is granted and to report back.
+	// authorize the first hop again when its permit took long, and to report back.
 	auth *attemptAuth
 }
 
@@ -81,7 +81,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.c.propagator.Inject(ctx, propagation.HeaderCarrier(r.Header))
 	// Credentials go on the request Do made, not on redirects, which http.Client copies
 	// them to (or not, across hosts) by its own rules.
-	if co.auth != nil && req.Response == nil {
+	if co.auth != nil && req.Response == nil && permit.Waited() >= t.c.reauthorizeAfter {
 		// A token request made by Authorize is a call of its own, not of this one's
 		// options (quota, key, credentials).
 		gen, err := t.c.auth.authorize(context.WithValue(ctx, callKey{}, callOptions{}), r)
