@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluice-dev/sluice/internal/procs"
+	"github.com/sluice-dev/sluice/internal/staging"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 )
 
@@ -136,6 +137,12 @@ func newPipeline(ctx context.Context, env *Env) (*pipeline, error) {
 }
 
 func (p *pipeline) close() {
+	if store, err := staging.Open(context.Background(), staging.Config{URI: p.infra.MongoURI, Database: p.mongoDB}); err == nil {
+		if err := store.Drop(context.Background()); err != nil {
+			p.env.Logf("drop %s: %v", p.mongoDB, err)
+		}
+		_ = store.Close(context.Background())
+	}
 	p.nc.Close()
 	p.nats.stop()
 	if os.Getenv("BENCH_KEEP_LOGS") == "" {
