@@ -44,10 +44,10 @@ func (c *Consumer) RunBatches(ctx context.Context, bc BatchConfig, h BatchHandle
 	if err != nil {
 		return err
 	}
-	if unregister, err := exportLag(cons, c.cfg.Stream, c.cfg.Durable); err == nil {
+	if unregister, err := ExportLag(cons, c.cfg.Stream, c.cfg.Durable); err == nil {
 		defer unregister()
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(bc.MaxMessages))
+	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(bc.MaxMessages, min(max(2*bc.MaxBytes, 4<<20), 2*prefetchBytes)))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", c.cfg.Durable, err)
 	}

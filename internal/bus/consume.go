@@ -72,6 +72,11 @@ func (c ConsumerConfig) ensure(ctx context.Context, js jetstream.JetStream) (jet
 	return cons, nil
 }
 
+// prefetchBytes bounds what a consumer buffers ahead of its handlers: well below the NATS
+// client's 64 MiB pending limit (overflowing it stalls the consumer until AckWait) and
+// above the largest message (1 MiB by default).
+const prefetchBytes = 16 << 20
+
 // Handler processes one message. It returns nil when the message's effect is durable,
 // a Permanent error when retrying cannot help, any other error to retry later.
 type Handler func(ctx context.Context, msg jetstream.Msg) error
@@ -104,10 +109,10 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	if err != nil {
 		return err
 	}
-	if unregister, err := exportLag(cons, c.cfg.Stream, c.cfg.Durable); err == nil {
+	if unregister, err := ExportLag(cons, c.cfg.Stream, c.cfg.Durable); err == nil {
 		defer unregister()
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * c.cfg.Workers))
+	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(2*c.cfg.Workers, prefetchBytes))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", c.cfg.Durable, err)
 	}

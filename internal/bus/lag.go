@@ -11,14 +11,14 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 )
 
-// exportLag publishes the consumer's backlog as gauges, read from the server at most once
+// ExportLag publishes the consumer's backlog as gauges, read from the server at most once
 // per second: sluice.consumer.pending (messages not yet delivered: the lag),
 // sluice.consumer.ack_pending (delivered, not yet acked) and sluice.consumer.redelivered.
 // Attributes follow the messaging semantic conventions: messaging.system "nats",
 // messaging.destination.name the stream, messaging.consumer.group.name the durable
 // consumer that all replicas of a service share.
 // It uses the global meter provider that telemetry.Setup installs.
-func exportLag(cons jetstream.Consumer, stream, durable string) (func(), error) {
+func ExportLag(cons jetstream.Consumer, stream, durable string) (func(), error) {
 	m := otel.GetMeterProvider().Meter("github.com/sluice-dev/sluice/internal/bus")
 	pending, err := m.Int64ObservableGauge("sluice.consumer.pending", metric.WithUnit("{message}"),
 		metric.WithDescription("messages in the stream not yet delivered to the consumer (its lag)"))

@@ -40,7 +40,7 @@ func (l *loader) consume(ctx context.Context, js jetstream.JetStream, cc bus.Con
 	if err != nil {
 		return fmt.Errorf("consumer %s on %s: %w", cc.Durable, cc.Stream, err)
 	}
-	if unregister, err := exportLag(cons, cc.Stream, cc.Durable); err == nil {
+	if unregister, err := bus.ExportLag(cons, cc.Stream, cc.Durable); err == nil {
 		defer unregister()
 	}
 	it, err := cons.Messages(jetstream.PullMaxBytes(bc.MaxBytes))
