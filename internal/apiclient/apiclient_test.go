@@ -481,7 +481,7 @@ func TestTelemetryUserAgentAndPropagation(t *testing.T) {
 	}
 	attrs := map[string]string{}
 	for _, kv := range s.Attributes() {
-		attrs[string(kv.Key)] = kv.Value.Emit()
+		attrs[string(kv.Key)] = kv.Value.String()
 	}
 	if attrs["http.request.method"] != "GET" || attrs["http.response.status_code"] != "200" || attrs["server.address"] != "127.0.0.1" {
 		t.Errorf("span attributes %v", attrs)

@@ -223,27 +223,27 @@ func (l Limit) ceiling() float64 {
 func (c Config) Validate() error {
 	var errs []error
 	if c.Namespace == "" {
-		errs = append(errs, errors.New("Namespace: required"))
+		errs = append(errs, errors.New("ratelimit config: Namespace: required"))
 	}
 	if len(c.Quotas) == 0 {
-		errs = append(errs, errors.New("Quotas: at least one quota is required"))
+		errs = append(errs, errors.New("ratelimit config: Quotas: at least one quota is required"))
 	}
 	if c.HostConcurrency < 0 {
-		errs = append(errs, fmt.Errorf("HostConcurrency: %d is negative", c.HostConcurrency))
+		errs = append(errs, fmt.Errorf("ratelimit config: HostConcurrency: %d is negative", c.HostConcurrency))
 	}
 	for h, n := range c.Hosts {
 		if n < 0 {
-			errs = append(errs, fmt.Errorf("Hosts[%q]: %d is negative", h, n))
+			errs = append(errs, fmt.Errorf("ratelimit config: Hosts[%q]: %d is negative", h, n))
 		}
 	}
 	if c.LeaseTTL < 0 || (c.LeaseTTL > 0 && c.LeaseTTL < 100*time.Millisecond) {
-		errs = append(errs, fmt.Errorf("LeaseTTL: %v is below 100ms", c.LeaseTTL))
+		errs = append(errs, fmt.Errorf("ratelimit config: LeaseTTL: %v is below 100ms", c.LeaseTTL))
 	}
 	if c.Lookahead < 0 {
-		errs = append(errs, fmt.Errorf("Lookahead: %v is negative", c.Lookahead))
+		errs = append(errs, fmt.Errorf("ratelimit config: Lookahead: %v is negative", c.Lookahead))
 	}
 	if c.MaxBatch < 0 {
-		errs = append(errs, fmt.Errorf("MaxBatch: %d is negative", c.MaxBatch))
+		errs = append(errs, fmt.Errorf("ratelimit config: MaxBatch: %d is negative", c.MaxBatch))
 	}
 	names := make([]string, 0, len(c.Quotas))
 	for name := range c.Quotas {
@@ -253,7 +253,7 @@ func (c Config) Validate() error {
 	for _, name := range names {
 		q := c.Quotas[name]
 		if name == "" {
-			errs = append(errs, errors.New(`Quotas[""]: a quota needs a name`))
+			errs = append(errs, errors.New(`ratelimit config: Quotas[""]: a quota needs a name`))
 		}
 		path := fmt.Sprintf("Quotas[%q].", name)
 		errs = append(errs, q.Limit.validate(path)...)
