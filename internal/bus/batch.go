@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 )
 
 // BatchConfig bounds a batch by count, bytes and time.
@@ -31,8 +33,8 @@ func (b BatchConfig) Validate() error {
 type BatchHandler func(ctx context.Context, msgs []jetstream.Msg) []error
 
 // RunBatches delivers batches to h one at a time until ctx ends; the next batch is being
-// fetched while h works. On shutdown it stops fetching, hands the last partial batch to h
-// (within DrainTimeout) and returns.
+// gathered while h works. On shutdown it stops fetching, hands the batches already fetched
+// to h (within DrainTimeout) and returns.
 func (c *Consumer) RunBatches(ctx context.Context, bc BatchConfig, h BatchHandler) error {
 	if err := bc.Validate(); err != nil {
 		return err
@@ -40,7 +42,7 @@ func (c *Consumer) RunBatches(ctx context.Context, bc BatchConfig, h BatchHandle
 	if c.cfg.MaxAckPending < bc.MaxMessages {
 		return fmt.Errorf("consumer %s: max ack pending %d is below the batch size %d; batches could never fill", c.cfg.Durable, c.cfg.MaxAckPending, bc.MaxMessages)
 	}
-	cons, err := c.cfg.ensure(ctx, c.js)
+	cons, err := c.cfg.Ensure(ctx, c.js)
 	if err != nil {
 		return err
 	}
@@ -51,20 +53,19 @@ func (c *Consumer) RunBatches(ctx context.Context, bc BatchConfig, h BatchHandle
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", c.cfg.Durable, err)
 	}
-	work, stopWork := c.workContext(ctx)
+	work, stopWork := WorkContext(ctx, c.cfg.DrainTimeout)
 	defer stopWork()
-	go func() {
-		<-ctx.Done()
-		it.Drain()
-	}()
+	stopDrain := context.AfterFunc(ctx, it.Drain)
+	defer stopDrain()
 
-	batch := make([]jetstream.Msg, 0, bc.MaxMessages)
-	size := 0
-	var deadline time.Time
-	flush := func() {
-		if len(batch) == 0 {
-			return
-		}
+	batches := make(chan []jetstream.Msg)
+	var g errgroup.Group
+	g.Go(func() error {
+		defer close(batches)
+		Gather(ctx, it, bc, batches, c.log)
+		return nil
+	})
+	for batch := range batches {
 		errs := h(work, batch)
 		for i, msg := range batch {
 			var err error
@@ -75,7 +76,23 @@ func (c *Consumer) RunBatches(ctx context.Context, bc BatchConfig, h BatchHandle
 			}
 			Settle(work, msg, err, c.cfg.MaxDeliver, c.dlq, c.log)
 		}
-		batch, size = batch[:0], 0
+	}
+	_ = g.Wait()
+	it.Stop()
+	return nil
+}
+
+// Gather sends the messages of it to out in batches bounded by count, bytes and the time
+// since a batch's first message, until the iterator is drained and closed.
+func Gather(ctx context.Context, it jetstream.MessagesContext, bc BatchConfig, out chan<- []jetstream.Msg, log *slog.Logger) {
+	var batch []jetstream.Msg
+	size := 0
+	var deadline time.Time
+	flush := func() {
+		if len(batch) > 0 {
+			out <- batch
+			batch, size = nil, 0
+		}
 	}
 	for {
 		var msg jetstream.Msg
@@ -98,11 +115,12 @@ func (c *Consumer) RunBatches(ctx context.Context, bc BatchConfig, h BatchHandle
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
 				break
 			}
-			c.log.Warn("consumer fetch", "consumer", c.cfg.Durable, "err", err)
+			log.Warn("consumer fetch", "err", err)
 			continue
 		}
 		if len(batch) == 0 {
 			deadline = time.Now().Add(bc.MaxWait)
+			batch = make([]jetstream.Msg, 0, bc.MaxMessages)
 		}
 		batch = append(batch, msg)
 		size += len(msg.Data())
@@ -111,6 +129,4 @@ func (c *Consumer) RunBatches(ctx context.Context, bc BatchConfig, h BatchHandle
 		}
 	}
 	flush()
-	it.Stop()
-	return nil
 }

@@ -56,7 +56,8 @@ func (c ConsumerConfig) Validate() error {
 	return nil
 }
 
-func (c ConsumerConfig) ensure(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+// Ensure creates or updates the durable consumer on the server.
+func (c ConsumerConfig) Ensure(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
 	cons, err := js.CreateOrUpdateConsumer(ctx, c.Stream, jetstream.ConsumerConfig{
 		Durable:        c.Durable,
 		AckPolicy:      jetstream.AckExplicitPolicy,
@@ -105,7 +106,7 @@ func (c *Consumer) DeadLetters() *DeadLetters { return c.dlq }
 // fetching, lets in-flight handlers finish within DrainTimeout (their context outlives ctx
 // by that much), naks what was fetched but not started, and returns.
 func (c *Consumer) Run(ctx context.Context, h Handler) error {
-	cons, err := c.cfg.ensure(ctx, c.js)
+	cons, err := c.cfg.Ensure(ctx, c.js)
 	if err != nil {
 		return err
 	}
@@ -116,12 +117,10 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", c.cfg.Durable, err)
 	}
-	work, stopWork := c.workContext(ctx)
+	work, stopWork := WorkContext(ctx, c.cfg.DrainTimeout)
 	defer stopWork()
-	go func() {
-		<-ctx.Done()
-		it.Drain()
-	}()
+	stopDrain := context.AfterFunc(ctx, it.Drain)
+	defer stopDrain()
 
 	msgs := make(chan jetstream.Msg)
 	var wg sync.WaitGroup
@@ -159,11 +158,12 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	return nil
 }
 
-// workContext outlives ctx by DrainTimeout so in-flight work can finish after shutdown.
-func (c *Consumer) workContext(ctx context.Context) (context.Context, context.CancelFunc) {
+// WorkContext returns a context that outlives ctx by drain, so work in flight can finish
+// after shutdown begins.
+func WorkContext(ctx context.Context, drain time.Duration) (context.Context, context.CancelFunc) {
 	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(c.cfg.DrainTimeout, cancel)
+		t := time.AfterFunc(drain, cancel)
 		<-work.Done()
 		t.Stop()
 	})

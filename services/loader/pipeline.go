@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
@@ -28,17 +25,9 @@ func (l *loader) consume(ctx context.Context, js jetstream.JetStream, cc bus.Con
 	if err := errors.Join(cc.Validate(), bc.Validate()); err != nil {
 		return err
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, cc.Stream, jetstream.ConsumerConfig{
-		Durable:        cc.Durable,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		FilterSubjects: cc.FilterSubjects,
-		MaxAckPending:  cc.MaxAckPending,
-		MaxDeliver:     cc.MaxDeliver,
-		AckWait:        cc.AckWait,
-	})
+	cons, err := cc.Ensure(ctx, js)
 	if err != nil {
-		return fmt.Errorf("consumer %s on %s: %w", cc.Durable, cc.Stream, err)
+		return err
 	}
 	if unregister, err := bus.ExportLag(cons, cc.Stream, cc.Durable); err == nil {
 		defer unregister()
@@ -47,7 +36,7 @@ func (l *loader) consume(ctx context.Context, js jetstream.JetStream, cc bus.Con
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", cc.Durable, err)
 	}
-	work, stopWork := workContext(ctx, cc.DrainTimeout)
+	work, stopWork := bus.WorkContext(ctx, cc.DrainTimeout)
 	defer stopWork()
 	stopDrain := context.AfterFunc(ctx, it.Drain)
 	defer stopDrain()
@@ -58,7 +47,7 @@ func (l *loader) consume(ctx context.Context, js jetstream.JetStream, cc bus.Con
 	g := new(errgroup.Group)
 	g.Go(func() error {
 		defer close(fetched)
-		gather(ctx, it, bc, fetched, l.rt.Log)
+		bus.Gather(ctx, it, bc, fetched, l.rt.Log)
 		return nil
 	})
 	g.Go(func() error {
@@ -80,63 +69,4 @@ func (l *loader) consume(ctx context.Context, js jetstream.JetStream, cc bus.Con
 	err = g.Wait()
 	it.Stop()
 	return err
-}
-
-// gather sends batches of messages to out until the iterator is drained and closed.
-func gather(ctx context.Context, it jetstream.MessagesContext, bc bus.BatchConfig, out chan<- []jetstream.Msg, log *slog.Logger) {
-	var batch []jetstream.Msg
-	size := 0
-	var deadline time.Time
-	flush := func() {
-		if len(batch) > 0 {
-			out <- batch
-			batch, size = nil, 0
-		}
-	}
-	for {
-		var msg jetstream.Msg
-		var err error
-		if len(batch) == 0 {
-			msg, err = it.Next()
-		} else {
-			wait := time.Until(deadline)
-			if wait <= 0 {
-				flush()
-				continue
-			}
-			msg, err = it.Next(jetstream.NextMaxWait(wait))
-		}
-		if err != nil {
-			if errors.Is(err, nats.ErrTimeout) {
-				flush()
-				continue
-			}
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
-				break
-			}
-			log.Warn("consumer fetch", "err", err)
-			continue
-		}
-		if len(batch) == 0 {
-			deadline = time.Now().Add(bc.MaxWait)
-			batch = make([]jetstream.Msg, 0, bc.MaxMessages)
-		}
-		batch = append(batch, msg)
-		size += len(msg.Data())
-		if len(batch) >= bc.MaxMessages || size >= bc.MaxBytes {
-			flush()
-		}
-	}
-	flush()
-}
-
-// workContext outlives ctx by drain so work in flight can finish after shutdown begins.
-func workContext(ctx context.Context, drain time.Duration) (context.Context, context.CancelFunc) {
-	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(drain, cancel)
-		<-work.Done()
-		t.Stop()
-	})
-	return work, func() { stop(); cancel() }
 }
