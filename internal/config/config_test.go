@@ -87,3 +87,24 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		}
 	}
 }
+
+func TestDeliveryValidate(t *testing.T) {
+	t.Parallel()
+	ok := Delivery{MaxAckPending: 64, MaxDeliver: 3, AckWait: time.Minute}
+	cases := []struct {
+		name    string
+		d       Delivery
+		wantErr string
+	}{
+		{"valid", ok, ""},
+		{"below in-flight", Delivery{MaxAckPending: 10, MaxDeliver: 3, AckWait: time.Minute}, "--batch-size 32"},
+		{"no delivery", Delivery{MaxAckPending: 64, AckWait: time.Minute}, "SLUICE_MAX_DELIVER"},
+		{"short ack wait", Delivery{MaxAckPending: 64, MaxDeliver: 3, AckWait: time.Millisecond}, "SLUICE_ACK_WAIT"},
+	}
+	for _, c := range cases {
+		err := c.d.Validate(32, "--batch-size")
+		if c.wantErr == "" && err != nil || c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)) {
+			t.Errorf("%s: Validate() = %v, want %q", c.name, err, c.wantErr)
+		}
+	}
+}

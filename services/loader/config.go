@@ -12,14 +12,12 @@ import (
 )
 
 type serviceConfig struct {
-	Service       config.Service
-	PostgresURL   string
-	MaxConns      int
-	Batch         bus.BatchConfig
-	MaxAckPending int
-	MaxDeliver    int
-	AckWait       time.Duration
-	Pprof         bool
+	Service     config.Service
+	PostgresURL string
+	MaxConns    int
+	Batch       bus.BatchConfig
+	Delivery    config.Delivery
+	Pprof       bool
 }
 
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (serviceConfig, error) {
@@ -31,9 +29,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 	fs.IntVar(&c.Batch.MaxMessages, "batch-size", "SLUICE_BATCH_SIZE", 64, "row-batch messages per load transaction (also how many are fetched ahead)")
 	fs.IntVar(&c.Batch.MaxBytes, "batch-bytes", "SLUICE_BATCH_BYTES", 4<<20, "bytes of row batches per load transaction; memory is a small multiple of it")
 	fs.DurationVar(&c.Batch.MaxWait, "batch-wait", "SLUICE_BATCH_WAIT", 200*time.Millisecond, "longest wait to fill a load transaction")
-	fs.IntVar(&c.MaxAckPending, "max-ack-pending", "SLUICE_MAX_ACK_PENDING", 2048, "messages delivered but not yet acked")
-	fs.IntVar(&c.MaxDeliver, "max-deliver", "SLUICE_MAX_DELIVER", 8, "deliveries before a message goes to the DLQ")
-	fs.DurationVar(&c.AckWait, "ack-wait", "SLUICE_ACK_WAIT", 2*time.Minute, "redelivery timeout of an unacked message")
+	c.Delivery.Register(fs, config.Delivery{MaxAckPending: 2048, MaxDeliver: 8, AckWait: 2 * time.Minute}, "row batches")
 	fs.BoolVar(&c.Pprof, "pprof", "SLUICE_PPROF", false, "serve Go profiles under /debug/pprof/ on --http-addr")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -49,15 +45,7 @@ func (c serviceConfig) Validate() error {
 	if c.MaxConns < 1 {
 		errs = append(errs, fmt.Errorf("--postgres-max-conns %d: must be at least 1", c.MaxConns))
 	}
-	if c.MaxAckPending < c.Batch.MaxMessages {
-		errs = append(errs, fmt.Errorf("--max-ack-pending %d must be at least --batch-size %d", c.MaxAckPending, c.Batch.MaxMessages))
-	}
-	if c.MaxDeliver < 1 {
-		errs = append(errs, fmt.Errorf("--max-deliver %d: must be at least 1", c.MaxDeliver))
-	}
-	if c.AckWait < time.Second {
-		errs = append(errs, fmt.Errorf("--ack-wait %v: must be at least 1s", c.AckWait))
-	}
+	errs = append(errs, c.Delivery.Validate(c.Batch.MaxMessages, "--batch-size"))
 	return errors.Join(errs...)
 }
 

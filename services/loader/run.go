@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cc := bus.ConsumerConfig{
 		Stream: bus.StreamRows, Durable: "loader", Stage: "load",
-		MaxAckPending: cfg.MaxAckPending, MaxDeliver: cfg.MaxDeliver, AckWait: cfg.AckWait,
+		MaxAckPending: cfg.Delivery.MaxAckPending, MaxDeliver: cfg.Delivery.MaxDeliver, AckWait: cfg.Delivery.AckWait,
 		Workers: 1, DrainTimeout: cfg.Service.ShutdownTimeout,
 	}
 	l, err := newLoader(rt, pgload.New(pool), specs, bus.NewDeadLetters(rt.JS, cc.Stage), cfg.MaxConns)

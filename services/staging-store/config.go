@@ -12,13 +12,11 @@ import (
 )
 
 type serviceConfig struct {
-	Service       config.Service
-	Mongo         staging.Config
-	Batch         bus.BatchConfig
-	MaxAckPending int
-	MaxDeliver    int
-	AckWait       time.Duration
-	Pprof         bool
+	Service  config.Service
+	Mongo    staging.Config
+	Batch    bus.BatchConfig
+	Delivery config.Delivery
+	Pprof    bool
 	// Retention is how long staged documents are kept (0: forever); RetentionInterval is
 	// how often expired ones are deleted.
 	Retention         time.Duration
@@ -36,9 +34,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 	fs.IntVar(&c.Batch.MaxMessages, "batch-size", "SLUICE_BATCH_SIZE", 64, "records per bulk insert, also how many are fetched ahead: at the 512 KiB inline limit, 64 keep the fetch buffer at 32 MiB")
 	fs.IntVar(&c.Batch.MaxBytes, "batch-bytes", "SLUICE_BATCH_BYTES", 16<<20, "bytes per bulk insert")
 	fs.DurationVar(&c.Batch.MaxWait, "batch-wait", "SLUICE_BATCH_WAIT", 50*time.Millisecond, "longest wait to fill a batch")
-	fs.IntVar(&c.MaxAckPending, "max-ack-pending", "SLUICE_MAX_ACK_PENDING", 1024, "records delivered but not yet acked")
-	fs.IntVar(&c.MaxDeliver, "max-deliver", "SLUICE_MAX_DELIVER", 8, "deliveries before a record goes to the DLQ")
-	fs.DurationVar(&c.AckWait, "ack-wait", "SLUICE_ACK_WAIT", time.Minute, "redelivery timeout of an unacked record")
+	c.Delivery.Register(fs, config.Delivery{MaxAckPending: 1024, MaxDeliver: 8, AckWait: time.Minute}, "records")
 	fs.DurationVar(&c.Retention, "retention", "SLUICE_STAGING_RETENTION", 0, "delete staged documents older than this (e.g. 2160h); 0 keeps them forever, and replay needs them")
 	fs.DurationVar(&c.RetentionInterval, "retention-interval", "SLUICE_STAGING_RETENTION_INTERVAL", time.Hour, "how often expired documents are deleted")
 	fs.BoolVar(&c.Pprof, "pprof", "SLUICE_PPROF", false, "serve Go profiles under /debug/pprof/ on --http-addr")
@@ -50,15 +46,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 
 func (c serviceConfig) Validate() error {
 	errs := []error{c.Service.Validate(), c.Mongo.Validate(), c.Batch.Validate()}
-	if c.MaxAckPending < c.Batch.MaxMessages {
-		errs = append(errs, fmt.Errorf("--max-ack-pending %d must be at least --batch-size %d", c.MaxAckPending, c.Batch.MaxMessages))
-	}
-	if c.MaxDeliver < 1 {
-		errs = append(errs, fmt.Errorf("--max-deliver %d must be at least 1", c.MaxDeliver))
-	}
-	if c.AckWait < time.Second {
-		errs = append(errs, fmt.Errorf("--ack-wait %v must be at least 1s", c.AckWait))
-	}
+	errs = append(errs, c.Delivery.Validate(c.Batch.MaxMessages, "--batch-size"))
 	if c.Retention < 0 {
 		errs = append(errs, fmt.Errorf("--retention %v must not be negative", c.Retention))
 	}

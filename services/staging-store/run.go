@@ -44,7 +44,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	cons, err := bus.NewConsumer(rt.JS, bus.ConsumerConfig{
 		Stream: bus.StreamRaw, Durable: "staging-store", Stage: "stage",
-		MaxAckPending: cfg.MaxAckPending, MaxDeliver: cfg.MaxDeliver, AckWait: cfg.AckWait,
+		MaxAckPending: cfg.Delivery.MaxAckPending, MaxDeliver: cfg.Delivery.MaxDeliver, AckWait: cfg.Delivery.AckWait,
 		Workers: 1, DrainTimeout: cfg.Service.ShutdownTimeout,
 	}, rt.Telemetry.Tracer, rt.Log)
 	if err != nil {

@@ -16,9 +16,7 @@ type serviceConfig struct {
 	Workers       int
 	RowsPerBatch  int
 	BytesPerBatch int
-	MaxAckPending int
-	MaxDeliver    int
-	AckWait       time.Duration
+	Delivery      config.Delivery
 	Pprof         bool
 }
 
@@ -35,9 +33,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 	fs.IntVar(&c.Workers, "workers", "SLUICE_WORKERS", 4, "records transformed at once")
 	fs.IntVar(&c.RowsPerBatch, "rows-per-batch", "SLUICE_ROWS_PER_BATCH", 2000, "rows per published row batch")
 	fs.IntVar(&c.BytesPerBatch, "bytes-per-batch", "SLUICE_BYTES_PER_BATCH", 512<<10, "approximate bytes per published row batch (below the NATS message limit)")
-	fs.IntVar(&c.MaxAckPending, "max-ack-pending", "SLUICE_MAX_ACK_PENDING", 64, "records delivered but not yet acked")
-	fs.IntVar(&c.MaxDeliver, "max-deliver", "SLUICE_MAX_DELIVER", 8, "deliveries before a record goes to the DLQ")
-	fs.DurationVar(&c.AckWait, "ack-wait", "SLUICE_ACK_WAIT", 2*time.Minute, "redelivery timeout of an unacked record")
+	c.Delivery.Register(fs, config.Delivery{MaxAckPending: 64, MaxDeliver: 8, AckWait: 2 * time.Minute}, "records")
 	fs.BoolVar(&c.Pprof, "pprof", "SLUICE_PPROF", false, "serve Go profiles under /debug/pprof/ on --http-addr")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -56,14 +52,6 @@ func (c serviceConfig) Validate() error {
 	if c.BytesPerBatch < 1024 || c.BytesPerBatch > 900<<10 {
 		errs = append(errs, fmt.Errorf("--bytes-per-batch %d: want 1 KiB..900 KiB", c.BytesPerBatch))
 	}
-	if c.MaxAckPending < c.Workers {
-		errs = append(errs, fmt.Errorf("--max-ack-pending %d must be at least --workers %d", c.MaxAckPending, c.Workers))
-	}
-	if c.MaxDeliver < 1 {
-		errs = append(errs, fmt.Errorf("--max-deliver %d: must be at least 1", c.MaxDeliver))
-	}
-	if c.AckWait < time.Second {
-		errs = append(errs, fmt.Errorf("--ack-wait %v: must be at least 1s", c.AckWait))
-	}
+	errs = append(errs, c.Delivery.Validate(c.Workers, "--workers"))
 	return errors.Join(errs...)
 }

@@ -33,7 +33,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cons, err := bus.NewConsumer(rt.JS, bus.ConsumerConfig{
 		Stream: bus.StreamStaged, Durable: "transformer", Stage: "transform",
-		MaxAckPending: cfg.MaxAckPending, MaxDeliver: cfg.MaxDeliver, AckWait: cfg.AckWait,
+		MaxAckPending: cfg.Delivery.MaxAckPending, MaxDeliver: cfg.Delivery.MaxDeliver, AckWait: cfg.Delivery.AckWait,
 		Workers: cfg.Workers, DrainTimeout: cfg.Service.ShutdownTimeout,
 	}, rt.Telemetry.Tracer, rt.Log)
 	if err != nil {
