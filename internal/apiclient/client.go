@@ -98,6 +98,9 @@ func New(cfg Config, gov *ratelimit.Governor, opts ...Option) (*Client, error) {
 	if o.transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.ResponseHeaderTimeout = cfg.ResponseHeaderTimeout
+		// Governed calls go mostly to a few hosts: keep their connections, so a call sent
+		// on its slot does not wait for a dial (the default keeps 2 idle per host).
+		t.MaxIdleConnsPerHost = 64
 		o.transport = t
 	}
 	if o.tracer == nil {

@@ -22,6 +22,16 @@ const minStep = 0.01
 // changed): both start over from StartRate.
 const forgetAfter = 10 * time.Minute
 
+// proofRuns × MinRun of full use without a throttle proves a rate: a token bucket of
+// rate L and burst b lets a run at r last only b/(r−L), so a long run at r shows L is
+// at least about r.
+const proofRuns = 5
+
+// maxExcused is how many throttles at or below the proven rate are taken as bursts
+// before the next proof. A limit that really dropped below the proven rate throttles
+// again within seconds and is decreased at the next throttle after these.
+const maxExcused = 2
+
 // initial returns s with the adaptive part reset when the entry is new or stale. The
 // schedule (TAT, pause, epoch) is kept: it is what keeps replicas apart.
 func (l Limit) initial(s quotaState, now time.Time) quotaState {
@@ -31,6 +41,7 @@ func (l Limit) initial(s quotaState, now time.Time) quotaState {
 		s.Ceiling = c
 		s.Limit, s.LimitAt, s.Sure, s.Hold, s.Strikes = 0, 0, false, 0, 0
 		s.RunRate, s.RunTime, s.ShortRun = 0, 0, false
+		s.ProofMin, s.ProofTime, s.Proven, s.Excused = 0, 0, 0, 0
 	}
 	s.Updated = now.UnixNano()
 	return s
@@ -41,6 +52,11 @@ func (l Limit) initial(s quotaState, now time.Time) quotaState {
 // idle gaps (demand below the rate) do not count, and RunRate is the mean rate of its
 // last MinRun of reserved time (an exponential average over reserved time): the rate
 // the server took while demand filled the schedule, just before it throttled.
+//
+// The proof counts the same reserved time since the last decrease (bursts forgiven do
+// not end it) in periods of proofRuns windows: a period completed is proof that the
+// server took the lowest rate reserved in it, which becomes Proven, and one forgiven
+// burst is credited back.
 func (s *quotaState) ran(n int, interval float64, window time.Duration) {
 	d := float64(n) * interval
 	rate := 1e9 / interval
@@ -50,6 +66,17 @@ func (s *quotaState) ran(n int, interval float64, window time.Duration) {
 		s.RunRate += (rate - s.RunRate) * (1 - math.Exp(-d/float64(window)))
 	}
 	s.RunTime += int64(d)
+	if window <= 0 {
+		return
+	}
+	if s.ProofTime == 0 || rate < s.ProofMin {
+		s.ProofMin = rate
+	}
+	s.ProofTime += int64(d)
+	if proof := int64(proofRuns * window); s.ProofTime >= proof {
+		s.Proven, s.Excused = s.ProofMin, max(s.Excused-1, 0)
+		s.ProofTime, s.ProofMin = 0, 0
+	}
 }
 
 // grow applies n successful calls to s: additive increase. Growth is per second of full
@@ -115,6 +142,13 @@ func (l Limit) grow(s quotaState, n int, now time.Time) quotaState {
 // trust: the one learnt, or the configured ceiling before anything is learnt. Near, the
 // rate drops by NearBackoff below the estimate, which becomes a Sure limit to recover
 // to; far, it halves (Backoff) and the throttled rate is only an upper bound.
+//
+// A throttle at or below the Proven rate (held for a proof period without a decrease)
+// is a burst: arrivals bunched by scheduling or network jitter, since a token bucket
+// takes that rate. It pauses (Retry-After or backoff) and restarts the run but keeps
+// the rate and the limit, as long as fewer than maxExcused such bursts are outstanding
+// (one is credited back per proof period); a throttle beyond that decreases as usual
+// and voids the proof.
 func (l Limit) throttle(s quotaState, issuedEpoch uint64, issuedRate float64, retryAfter time.Duration, now time.Time, jitter float64) quotaState {
 	s = l.initial(s, now)
 	s.Throttled++
@@ -142,6 +176,14 @@ func (l Limit) throttle(s quotaState, issuedEpoch uint64, issuedRate float64, re
 	if issuedRate <= 0 {
 		issuedRate = s.Rate
 	}
+	if s.Proven > 0 && issuedRate <= s.Proven {
+		if s.Excused < maxExcused {
+			s.Excused++
+			return s
+		}
+		s.Proven, s.Excused = 0, 0 // throttled again and again: the limit dropped
+	}
+	s.ProofMin, s.ProofTime = 0, 0
 	long := runTime >= a.MinRun && runTime > 0
 	trusted := l.ceiling() // nothing learnt yet: the configured rate
 	if s.Limit > 0 {

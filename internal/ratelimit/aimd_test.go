@@ -69,6 +69,9 @@ func TestThrottle(t *testing.T) {
 		wantEpoch  uint64
 		wantPause  time.Duration // from now; 0: none
 		wantHold   time.Duration // checked when not zero
+		// wantProven is checked when not zero (-1: none); wantExcused always.
+		wantProven  float64
+		wantExcused int
 	}{
 		{name: "first throttle at the configured rate: near, it is trusted", st: quotaState{Rate: 100}, issued: 100, retryAfter: time.Second,
 			wantRate: 100 * DefaultNearBackoff, wantLimit: 100, wantSure: true, wantEpoch: 1, wantPause: time.Second, wantHold: skiHold},
@@ -105,6 +108,18 @@ func TestThrottle(t *testing.T) {
 			wantRate: 90, wantLimit: 100, wantSure: true, wantEpoch: 1, wantPause: time.Hour, wantHold: DefaultHold},
 		{name: "floor at MinRate", st: quotaState{Rate: 1.5}, issued: 1.5, retryAfter: time.Second,
 			wantRate: 1, wantLimit: 1.5, wantEpoch: 1, wantPause: time.Second},
+		{name: "burst at the proven rate: pause, keep rate and limit", st: quotaState{Rate: 98, Limit: 100, Sure: true, Proven: 98, Epoch: 3}, epoch: 3, issued: 98, retryAfter: time.Second,
+			wantRate: 98, wantLimit: 100, wantSure: true, wantEpoch: 4, wantPause: time.Second, wantExcused: 1},
+		{name: "burst below the proven rate, nothing learnt: keep", st: quotaState{Rate: 60, Proven: 98, Excused: 1, Epoch: 3}, epoch: 3, issued: 60, retryAfter: time.Second,
+			wantRate: 60, wantLimit: 0, wantEpoch: 4, wantPause: time.Second, wantExcused: 2},
+		{name: "burst without Retry-After: backoff, keep the rate", st: quotaState{Rate: 98, Proven: 98}, issued: 98, jitter: 1,
+			wantRate: 98, wantEpoch: 1, wantPause: DefaultPauseBase, wantExcused: 1},
+		{name: "bursts used up: decrease, forget the proof", st: quotaState{Rate: 98, Proven: 98, Excused: maxExcused, Epoch: 3}, epoch: 3, issued: 98, retryAfter: time.Second,
+			wantRate: 98 * DefaultNearBackoff, wantLimit: 98, wantSure: true, wantEpoch: 4, wantPause: time.Second, wantProven: -1},
+		{name: "above the proven rate: a limit", st: quotaState{Rate: 104, Limit: 100, Sure: true, Proven: 97, Epoch: 3}, epoch: 3, issued: 104, retryAfter: time.Second,
+			wantRate: 104 * DefaultNearBackoff, wantLimit: 104, wantSure: true, wantEpoch: 4, wantPause: time.Second, wantProven: 97},
+		{name: "stale epoch below the proven rate: pause only, no excuse spent", st: quotaState{Rate: 98, Proven: 98, Epoch: 3}, epoch: 2, issued: 98, retryAfter: time.Second,
+			wantRate: 98, wantEpoch: 3, wantPause: time.Second},
 		{name: "fresh state takes the start rate", st: quotaState{}, issued: 0, retryAfter: time.Second,
 			wantRate: 90, wantLimit: 100, wantSure: true, wantEpoch: 1, wantPause: time.Second},
 	}
@@ -125,6 +140,12 @@ func TestThrottle(t *testing.T) {
 			if tt.wantHold != 0 && time.Duration(got.Hold) != tt.wantHold {
 				t.Errorf("hold %v, want %v", time.Duration(got.Hold), tt.wantHold)
 			}
+			if tt.wantProven != 0 && got.Proven != max(tt.wantProven, 0) {
+				t.Errorf("proven %v, want %v", got.Proven, max(tt.wantProven, 0))
+			}
+			if got.Excused != tt.wantExcused {
+				t.Errorf("excused %d, want %d", got.Excused, tt.wantExcused)
+			}
 			if got.Throttled != tt.st.Throttled+1 {
 				t.Errorf("throttled count %d", got.Throttled)
 			}
@@ -132,6 +153,43 @@ func TestThrottle(t *testing.T) {
 				t.Errorf("run not restarted: %v/s for %v", got.RunRate, time.Duration(got.RunTime))
 			}
 		})
+	}
+}
+
+// Every proofRuns × MinRun of full use proves the lowest rate reserved in it, so a rate
+// still climbing is proven only where it started.
+func TestRanProves(t *testing.T) {
+	t.Parallel()
+	const window = time.Second
+	steps := func(rates ...float64) quotaState {
+		var s quotaState
+		s.Proven, s.Excused = 50, 2
+		for _, r := range rates {
+			for range int(r) { // one second at r, slot by slot
+				s.ran(1, 1e9/r, window)
+			}
+		}
+		return s
+	}
+	tests := []struct {
+		name        string
+		st          quotaState
+		wantProven  float64
+		wantExcused int
+	}{
+		{"short run: the old proof stands", steps(98, 98, 98), 50, 2},
+		{"one proof period: proven at its rate, one burst credited back", steps(98, 98, 98, 98, 98, 98), 98, 1},
+		{"two proof periods: all credited back", steps(98, 98, 98, 98, 98, 98, 98, 98, 98, 98, 98), 98, 0},
+		{"climbing run: proven where the period started", steps(60, 70, 80, 90, 100, 110), 60, 1},
+	}
+	for _, tt := range tests {
+		got := tt.st
+		if !approx(got.Proven, tt.wantProven) {
+			t.Errorf("%s: proven %v, want %v", tt.name, got.Proven, tt.wantProven)
+		}
+		if got.Excused != tt.wantExcused {
+			t.Errorf("%s: excused %d, want %d", tt.name, got.Excused, tt.wantExcused)
+		}
 	}
 }
 
@@ -240,7 +298,9 @@ func TestControllerDynamics(t *testing.T) {
 	}{
 		{"configured at the quota", Limit{Rate: quota}, nil, 0.975, 0},
 		{"configured at the quota, one jitter throttle", Limit{Rate: quota}, []time.Duration{10 * time.Second}, 0.95, 1},
+		{"configured at the quota, a jitter throttle every 6 s", Limit{Rate: quota}, everyN(6*time.Second, 6*time.Second, d), 0.8, 20},
 		{"configured at 4× the quota", Limit{Rate: 4 * quota}, nil, 0.9, 8},
+		{"configured at 4× the quota, jitter throttles every 10 s", Limit{Rate: 4 * quota}, everyN(10*time.Second, 20*time.Second, d), 0.78, 16},
 		{"configured at 20× the quota", Limit{Rate: 20 * quota}, nil, 0.88, 10},
 	}
 	for _, tt := range tests {
@@ -257,3 +317,12 @@ func TestControllerDynamics(t *testing.T) {
 }
 
 const debugSim = false
+
+// everyN lists times every, from first until d.
+func everyN(every, first, d time.Duration) []time.Duration {
+	var out []time.Duration
+	for at := first; at < d; at += every {
+		out = append(out, at)
+	}
+	return out
+}

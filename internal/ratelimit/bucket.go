@@ -146,6 +146,15 @@ func (b *bucket) take(ctx context.Context) (grant, error) {
 					t.Stop()
 					return grant{}, ctx.Err()
 				}
+				// A timer that fired late (the process was descheduled, a GC pause)
+				// would send this slot together with the next ones: a burst the
+				// server's bucket pays for. The slot is void like any stale slot.
+				if late := time.Now().UnixNano() - s; late > tol {
+					b.g.metrics.late(ctx, b)
+					b.mu.Lock()
+					b.waiting++
+					continue
+				}
 			}
 			return gr, nil
 		}

@@ -20,6 +20,7 @@ type metrics struct {
 	throttles metric.Int64Counter
 	wait      metric.Float64Histogram
 	writes    metric.Int64Counter
+	lateSlots metric.Int64Counter
 	reg       metric.Registration
 }
 
@@ -41,6 +42,8 @@ func newMetrics(g *Governor, mp metric.MeterProvider) (*metrics, error) {
 	out.wait, err = m.Float64Histogram("sluice.ratelimit.wait.duration", metric.WithDescription("Time Acquire waited for a permit."), metric.WithUnit("s"))
 	add(err)
 	out.writes, err = m.Int64Counter("sluice.ratelimit.kv.writes", metric.WithDescription("Compare-and-set writes of shared limit state, by result."), metric.WithUnit("{write}"))
+	add(err)
+	out.lateSlots, err = m.Int64Counter("sluice.ratelimit.late", metric.WithDescription("Slots void because their waiter woke too late to use them on time."), metric.WithUnit("{slot}"))
 	add(err)
 	rate, err := m.Float64ObservableGauge("sluice.ratelimit.rate", metric.WithDescription("Allowed rate of the quota, shared by all replicas."), metric.WithUnit("{request}/s"))
 	add(err)
@@ -105,4 +108,8 @@ func (m *metrics) write(ctx context.Context, err error) {
 		result = "error"
 	}
 	m.writes.Add(ctx, 1, metric.WithAttributes(attribute.String("result", result)))
+}
+
+func (m *metrics) late(ctx context.Context, b *bucket) {
+	m.lateSlots.Add(ctx, 1, metric.WithAttributes(attribute.String("quota", b.quota)))
 }

@@ -43,6 +43,17 @@ type quotaState struct {
 	RunRate  float64 `json:"rr,omitempty"`
 	RunTime  int64   `json:"rt,omitempty"`
 	ShortRun bool    `json:"rs,omitempty"`
+	// ProofTime is the schedule time (ns) reserved in the current proof period (proofRuns
+	// × MinRun of full use, idle gaps excluded) since the last decrease, and ProofMin the
+	// lowest rate reserved in it. Proven is the ProofMin of the last period completed
+	// without a decrease: the server took that rate for the whole period, so a throttle
+	// at or below it is a burst (arrivals bunched by jitter), not a lower limit. Excused
+	// counts bursts forgiven; one is credited back per proof period, and a throttle at
+	// or below Proven with maxExcused outstanding decreases as usual.
+	ProofMin  float64 `json:"pm,omitempty"`
+	ProofTime int64   `json:"pt,omitempty"`
+	Proven    float64 `json:"pv,omitempty"`
+	Excused   int     `json:"px,omitempty"`
 	// Issued and Throttled count slots reserved and throttles reported (for metrics).
 	Issued    uint64 `json:"i"`
 	Throttled uint64 `json:"x,omitempty"`
