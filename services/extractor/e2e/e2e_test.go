@@ -126,12 +126,12 @@ func TestKillAndRestart(t *testing.T) {
 }
 
 // TestRidesOutThrottlingAndServerErrors: limits configured at 4× what the simulator
-// allows, 429s mostly without Retry-After, and 5% server errors: every row arrives.
+// allows, 429s mostly without Retry-After, and 15% server errors: every row arrives.
 func TestRidesOutThrottlingAndServerErrors(t *testing.T) {
 	scfg := quickSim(6)
 	scfg.Throttle.Create = sim.Limit{ClientRate: 2, ClientBurst: 1, NoRetryAfterRate: 1}
 	scfg.Throttle.Status = sim.Limit{ClientRate: 5, ClientBurst: 1, NoRetryAfterRate: 0.5}
-	scfg.Faults.ServerErrorRate, scfg.Faults.Endpoints = 0.05, []string{sim.ClassCreate, sim.ClassStatus, sim.ClassProfiles}
+	scfg.Faults.ServerErrorRate, scfg.Faults.Endpoints = 0.15, []string{sim.ClassCreate, sim.ClassStatus, sim.ClassProfiles}
 	e := newEnv(t, scfg)
 	e.staging()
 	c := e.providerConfig()
