@@ -42,6 +42,9 @@
 // n is also at least the local demand of the next Lookahead (a decayed count of recent
 // Acquire calls), so callers that come back for another permit find a slot already
 // reserved; a prefetched slot whose time passes unused is dropped, never used late.
+// Likewise a caller whose timer wakes later than the stale-slot tolerance (a stalled
+// process, GC) gives its slot up and queues for a fresh one, so late wake-ups cannot
+// leave together and spend the server's burst (counted as sluice.ratelimit.late).
 //
 // Cost per acquisition: one KV round trip (a JetStream publish with an expected-last-
 // subject-sequence header, ~0.2–1 ms on a LAN) per batch, so about 1/n of one per permit.
@@ -108,6 +111,12 @@
 // per second of full use (n successes at rate r = n/r s), so the climb does not depend
 // on the number of replicas and an idle quota does not climb. The successes and the
 // run of a replica ride on its next reservation write, so they cost no writes.
+//
+// Bursts are forgiven: each 5 s of full use without a decrease proves the lowest rate
+// reserved in it. A throttle at or below the proven rate is a burst (jitter), not the
+// limit: it still pauses (Retry-After, or backoff) but keeps the rate and the learned
+// limit. At most two such bursts may be outstanding, one credited back per 5 s; past
+// that the next throttle decreases as above and the proven rate is forgotten.
 //
 // Started 4× above a quota of 100/s with burst 5 (TestControllerDynamics), it takes
 // one near and two far throttles (392 → 353 → 177 → 89), climbs to the limit in about
