@@ -30,21 +30,9 @@ type privateNATS struct {
 	done chan struct{}
 }
 
-func natsServerBin() string {
-	if p := os.Getenv("SLUICE_NATS_SERVER_BIN"); p != "" {
-		return p
-	}
-	cache := os.Getenv("XDG_CACHE_HOME")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache")
-	}
-	return filepath.Join(cache, "sluice", "tools", "nats-server-v2.15.2", "bin", "nats-server")
-}
-
 // startNATS runs nats-server with JetStream in dir on a free loopback port.
 func startNATS(dir string) (*privateNATS, error) {
-	bin := natsServerBin()
+	bin := testinfra.NATSServerBin()
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("nats-server not found at %s; run `make infra-up`", bin)
 	}

@@ -10,8 +10,9 @@ import (
 	"time"
 )
 
-// natsServerBin is where deploy/local/infra.sh installs the pinned nats-server.
-func natsServerBin() string {
+// NATSServerBin is where deploy/local/infra.sh installs the pinned nats-server
+// (SLUICE_NATS_SERVER_BIN overrides it).
+func NATSServerBin() string {
 	if p := os.Getenv("SLUICE_NATS_SERVER_BIN"); p != "" {
 		return p
 	}
@@ -32,7 +33,7 @@ func PrivateNATS(t testing.TB) string {
 	if testing.Short() {
 		t.Skip("integration test: skipped with -short")
 	}
-	bin := natsServerBin()
+	bin := NATSServerBin()
 	if _, err := os.Stat(bin); err != nil {
 		msg := "integration test needs nats-server at " + bin + "; install it with `make infra-up` (deploy/local/infra.sh up)"
 		if os.Getenv("SLUICE_INTEGRATION") == "1" {
