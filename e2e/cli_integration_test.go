@@ -21,7 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluice-dev/sluice/e2e/harness"
-	"github.com/sluice-dev/sluice/internal/procs"
+	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/extractor/providers/demo"
 )
@@ -241,21 +241,14 @@ func startDemoPipeline(t *testing.T, ctx context.Context, env testinfra.Env, cfg
 	t.Helper()
 	suffix := strconv.FormatUint(rand.Uint64()%1e9, 36)
 	p := &demoPipeline{env: env, natsURL: testinfra.PrivateNATS(t), mongoDB: "sluice_cli_" + suffix, bucket: "sluice-e2e",
-		bin: t.TempDir(), logDir: t.TempDir()}
+		logDir: t.TempDir()}
 	var err error
 	dbName := "sluice_cli_" + suffix
 	if p.pgURL, err = harness.CreateDatabase(ctx, env.PostgresURL, dbName); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = harness.DropDatabase(context.Background(), env.PostgresURL, dbName) })
-	root, err := procs.RepoRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bins := append([]string{"sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice"}, extraBins...)
-	if err := procs.Build(ctx, root, p.bin, bins...); err != nil {
-		t.Fatal(err)
-	}
+	p.bin = servicetest.Binaries(t, append([]string{"sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice"}, extraBins...)...)
 	p.svc, err = harness.Start(harness.Config{
 		Bin: p.bin, LogDir: p.logDir, NATSURL: p.natsURL, PostgresURL: p.pgURL,
 		MongoURI: env.MongoURI, MongoDatabase: p.mongoDB,

@@ -20,7 +20,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/sluice-dev/sluice/e2e/harness"
-	"github.com/sluice-dev/sluice/internal/procs"
+	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/extractor/providers/demo"
 )
@@ -49,14 +49,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = harness.DropDatabase(context.Background(), env.PostgresURL, dbName) })
 
-	root, err := procs.RepoRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := t.TempDir()
-	if err := procs.Build(ctx, root, bin, "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice"); err != nil {
-		t.Fatal(err)
-	}
+	bin := servicetest.Binaries(t, "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice")
 	logDir := t.TempDir()
 	svc, err := harness.Start(harness.Config{
 		Bin: bin, LogDir: logDir, NATSURL: natsURL, PostgresURL: pgURL,

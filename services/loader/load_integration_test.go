@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -15,13 +14,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/procs"
+	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/spec"
 	"github.com/sluice-dev/sluice/internal/specstore"
 	"github.com/sluice-dev/sluice/internal/testinfra"
@@ -43,18 +42,11 @@ type harness struct {
 func startLoader(t *testing.T) *harness {
 	t.Helper()
 	env := testinfra.Require(t, testinfra.Postgres)
-	natsURL := testinfra.PrivateNATS(t)
+	natsURL, js := servicetest.JetStream(t)
 	ctx := context.Background()
-	wd, _ := os.Getwd()
-	root, err := procs.RepoRoot(wd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := t.TempDir()
-	if err := procs.Build(ctx, root, bin, "sluice-loader"); err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, table: "loader_" + randHex(4)}
+	bin := servicetest.Binaries(t, "sluice-loader")
+	h := &harness{t: t, js: js, table: "loader_" + randHex(4)}
+	var err error
 	if h.pool, err = pgxpool.New(ctx, env.PostgresURL); err != nil {
 		t.Fatal(err)
 	}
@@ -62,17 +54,6 @@ func startLoader(t *testing.T) *harness {
 		_, _ = h.pool.Exec(context.Background(), "DROP TABLE IF EXISTS "+h.table)
 		h.pool.Close()
 	})
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	if h.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.Provision(ctx, h.js, bus.DefaultProvision()); err != nil {
-		t.Fatal(err)
-	}
 	if h.specs, err = specstore.Open(ctx, h.js); err != nil {
 		t.Fatal(err)
 	}

@@ -15,12 +15,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/envelope"
 	"github.com/sluice-dev/sluice/internal/procs"
+	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/spec"
 	"github.com/sluice-dev/sluice/internal/specstore"
 	"github.com/sluice-dev/sluice/internal/staging"
@@ -46,17 +46,10 @@ type pipeline struct {
 func startPipeline(t *testing.T) *pipeline {
 	t.Helper()
 	infra := testinfra.Require(t, testinfra.Postgres, testinfra.Mongo)
-	natsURL := testinfra.PrivateNATS(t)
+	natsURL, js := servicetest.JetStream(t)
 	ctx := context.Background()
-	wd, _ := os.Getwd()
-	root, err := procs.RepoRoot(wd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &pipeline{t: t, natsURL: natsURL, bin: t.TempDir()}
-	if err := procs.Build(ctx, root, p.bin, "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice"); err != nil {
-		t.Fatal(err)
-	}
+	p := &pipeline{t: t, natsURL: natsURL, js: js, bin: servicetest.Binaries(t, "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice")}
+	var err error
 	db := "sluice_test_" + randomHex(4)
 	if p.store, err = staging.Open(ctx, staging.Config{URI: infra.MongoURI, Database: db, WriteConcern: "1"}); err != nil {
 		t.Fatal(err)
@@ -69,17 +62,6 @@ func startPipeline(t *testing.T) *pipeline {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.pool.Close)
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	if p.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.Provision(ctx, p.js, bus.DefaultProvision()); err != nil {
-		t.Fatal(err)
-	}
 	if p.specs, err = specstore.Open(ctx, p.js); err != nil {
 		t.Fatal(err)
 	}

@@ -5,13 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
@@ -19,6 +17,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/envelope"
 	"github.com/sluice-dev/sluice/internal/procs"
+	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/staging"
 	"github.com/sluice-dev/sluice/internal/telemetry"
 	"github.com/sluice-dev/sluice/internal/testinfra"
@@ -39,17 +38,9 @@ type harness struct {
 func startStagingStore(t *testing.T, extraEnv ...string) *harness {
 	t.Helper()
 	env := testinfra.Require(t, testinfra.Mongo)
-	natsURL := testinfra.PrivateNATS(t)
+	natsURL, js := servicetest.JetStream(t)
 	ctx := context.Background()
-	wd, _ := os.Getwd()
-	root, err := procs.RepoRoot(wd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := t.TempDir()
-	if err := procs.Build(ctx, root, bin, "sluice-staging-store"); err != nil {
-		t.Fatal(err)
-	}
+	bin := servicetest.Binaries(t, "sluice-staging-store")
 	db := "sluice_test_" + randHex(4)
 	store, err := staging.Open(ctx, staging.Config{URI: env.MongoURI, Database: db, WriteConcern: "1"})
 	if err != nil {
@@ -59,18 +50,6 @@ func startStagingStore(t *testing.T, extraEnv ...string) *harness {
 		_ = store.Drop(context.Background())
 		_ = store.Close(context.Background())
 	})
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.Provision(ctx, js, bus.DefaultProvision()); err != nil {
-		t.Fatal(err)
-	}
 	vars := append([]string{
 		"SLUICE_NATS_URL=" + natsURL, "SLUICE_HTTP_ADDR=127.0.0.1:0", "SLUICE_LOG_FORMAT=text",
 		"SLUICE_MONGO_URI=" + env.MongoURI, "SLUICE_MONGO_DATABASE=" + db, "SLUICE_MONGO_WRITE_CONCERN=1",

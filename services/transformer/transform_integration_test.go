@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,13 +15,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sluice-dev/sluice/internal/blob"
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/envelope"
 	"github.com/sluice-dev/sluice/internal/procs"
+	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/spec"
 	"github.com/sluice-dev/sluice/internal/specstore"
 	"github.com/sluice-dev/sluice/internal/testinfra"
@@ -40,7 +39,7 @@ func randHex(n int) string {
 // goes to the DLQ with its index, a redelivery re-publishes nothing new and a replay does.
 func TestClaimCheckedGzipReportBecomesRowBatches(t *testing.T) {
 	env := testinfra.Require(t, testinfra.S3)
-	natsURL := testinfra.PrivateNATS(t)
+	natsURL, js := servicetest.JetStream(t)
 	ctx := context.Background()
 
 	blobs, err := blob.New(blob.Config{Endpoint: env.S3Endpoint, Region: env.S3Region, Bucket: "sluice-test-" + randHex(4),
@@ -77,18 +76,6 @@ func TestClaimCheckedGzipReportBecomesRowBatches(t *testing.T) {
 		_, _ = c.DeleteBucket(context.Background(), &s3.DeleteBucketInput{Bucket: aws.String(obj.Bucket)})
 	})
 
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.Provision(ctx, js, bus.DefaultProvision()); err != nil {
-		t.Fatal(err)
-	}
 	specs, err := specstore.Open(ctx, js)
 	if err != nil {
 		t.Fatal(err)
@@ -106,15 +93,7 @@ func TestClaimCheckedGzipReportBecomesRowBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	wd, _ := os.Getwd()
-	root, err := procs.RepoRoot(wd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := t.TempDir()
-	if err := procs.Build(ctx, root, bin, "sluice-transformer"); err != nil {
-		t.Fatal(err)
-	}
+	bin := servicetest.Binaries(t, "sluice-transformer")
 	proc, err := procs.Start("transformer", filepath.Join(bin, "sluice-transformer"), nil, []string{
 		"SLUICE_NATS_URL=" + natsURL, "SLUICE_HTTP_ADDR=127.0.0.1:0", "SLUICE_LOG_FORMAT=text",
 		"SLUICE_S3_ENDPOINT=" + env.S3Endpoint, "SLUICE_S3_ACCESS_KEY=" + env.S3AccessKey, "SLUICE_S3_SECRET_KEY=" + env.S3SecretKey,

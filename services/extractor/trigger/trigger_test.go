@@ -5,11 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/sluice-dev/sluice/internal/bus"
-	"github.com/sluice-dev/sluice/internal/testinfra"
+	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/services/extractor/provider/checkpoint"
 )
 
@@ -75,16 +72,8 @@ func TestEventTrigger(t *testing.T) {
 
 // TestScheduleSlotPlannedOnce: three replicas firing the same slot plan one run.
 func TestScheduleSlotPlannedOnce(t *testing.T) {
-	nc, err := nats.Connect(testinfra.PrivateNATS(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := servicetest.JetStream(t)
 	ctx := context.Background()
-	if err := bus.Provision(ctx, js, bus.DefaultProvision()); err != nil {
-		t.Fatal(err)
-	}
 	kv, _ := js.KeyValue(ctx, bus.BucketCheckpoints)
 	claims, _ := checkpoint.New(kv, "demo")
 	slot := time.Date(2024, 6, 20, 6, 0, 0, 0, time.UTC)

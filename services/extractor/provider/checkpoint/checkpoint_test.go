@@ -5,11 +5,8 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/sluice-dev/sluice/internal/bus"
-	"github.com/sluice-dev/sluice/internal/testinfra"
+	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/services/extractor/provider/checkpoint"
 )
 
@@ -19,16 +16,8 @@ type cursor struct {
 }
 
 func TestSaveLoadConflictClaim(t *testing.T) {
-	nc, err := nats.Connect(testinfra.PrivateNATS(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := servicetest.JetStream(t)
 	ctx := context.Background()
-	if err := bus.Provision(ctx, js, bus.DefaultProvision()); err != nil {
-		t.Fatal(err)
-	}
 	kv, _ := js.KeyValue(ctx, bus.BucketCheckpoints)
 	s, err := checkpoint.New(kv, "sqlbackfill")
 	if err != nil {

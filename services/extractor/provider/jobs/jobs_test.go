@@ -8,12 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sluice-dev/sluice/internal/bus"
-	"github.com/sluice-dev/sluice/internal/testinfra"
+	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/services/extractor/provider/jobs"
 )
 
@@ -77,16 +75,8 @@ func (f *fakeAPI) Status(_ context.Context, j jobs.Job) (jobs.Report, error) {
 
 func newStore(t *testing.T, ttl time.Duration) *jobs.Store {
 	t.Helper()
-	nc, err := nats.Connect(testinfra.PrivateNATS(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	_, js := servicetest.JetStream(t)
 	ctx := context.Background()
-	if err := bus.Provision(ctx, js, bus.DefaultProvision()); err != nil {
-		t.Fatal(err)
-	}
 	kv, err := js.KeyValue(ctx, bus.BucketJobs)
 	if err != nil {
 		t.Fatal(err)

@@ -12,12 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sluice-dev/sluice/internal/bus"
-	"github.com/sluice-dev/sluice/internal/testinfra"
+	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/services/extractor/provider"
 	"github.com/sluice-dev/sluice/services/extractor/provider/jobs"
 	"github.com/sluice-dev/sluice/services/extractor/providers/amazonads"
@@ -49,26 +48,14 @@ func smallSim() sim.Config {
 
 func newTestbed(t *testing.T, scfg sim.Config) *testbed {
 	t.Helper()
-	natsURL := testinfra.PrivateNATS(t)
+	_, js := servicetest.JetStream(t)
 	srv, err := sim.New(scfg, sim.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() { srv.Close(); ts.Close() })
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	if err := bus.Provision(ctx, js, bus.DefaultProvision()); err != nil {
-		t.Fatal(err)
-	}
 	kv, err := js.KeyValue(ctx, bus.BucketJobs)
 	if err != nil {
 		t.Fatal(err)
