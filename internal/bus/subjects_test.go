@@ -41,3 +41,20 @@ func TestRetryDelayGrowsAndCaps(t *testing.T) {
 		}
 	}
 }
+
+func TestKVKey(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		parts []string
+		want  string
+	}{
+		{[]string{"amazonads", "run-1", "profile=42"}, "amazonads.run-1.profile=42"},
+		{[]string{"p", "2024-06-01..2024-07-01", ""}, "p.2024-06-01__2024-07-01._"},
+		{[]string{"p", "a b/c*>"}, "p.a_b_c__"},
+	}
+	for _, c := range cases {
+		if got := KVKey(c.parts...); got != c.want {
+			t.Errorf("KVKey(%q) = %q, want %q", c.parts, got, c.want)
+		}
+	}
+}

@@ -10,9 +10,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sluice-dev/sluice/internal/bus"
 )
 
 // ErrConflict is wrapped by Save when the cursor changed since it was loaded.
@@ -44,24 +45,7 @@ type Cursor[T any] struct {
 // Key builds a checkpoint key of the provider from parts; characters a bucket key cannot
 // hold become '_'.
 func (s *Store) Key(parts ...string) string {
-	out := []string{token(s.provider)}
-	for _, p := range parts {
-		out = append(out, token(p))
-	}
-	return strings.Join(out, ".")
-}
-
-func token(s string) string {
-	if s == "" {
-		return "_"
-	}
-	b := []byte(s)
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '=') {
-			b[i] = '_'
-		}
-	}
-	return string(b)
+	return bus.KVKey(append([]string{s.provider}, parts...)...)
 }
 
 // Load reads the cursor at key into a Cursor of T.

@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/sluice-dev/sluice/internal/bus"
 )
 
 // ErrNotFound is returned by Get for a job that was never recorded.
@@ -76,25 +77,7 @@ func New(kv jetstream.KeyValue, provider string, cfg Config, meter metric.Meter,
 // Key builds a job key of the provider from parts (run id, profile, report type, window
 // …). Characters a bucket key cannot hold become '_'.
 func (s *Store) Key(parts ...string) string {
-	out := make([]string, 0, len(parts)+1)
-	out = append(out, keyToken(s.provider))
-	for _, p := range parts {
-		out = append(out, keyToken(p))
-	}
-	return strings.Join(out, ".")
-}
-
-func keyToken(s string) string {
-	if s == "" {
-		return "_"
-	}
-	b := []byte(s)
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '=') {
-			b[i] = '_'
-		}
-	}
-	return string(b)
+	return bus.KVKey(append([]string{s.provider}, parts...)...)
 }
 
 // Get reads a job.
