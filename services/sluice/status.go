@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/config"
+	"github.com/sluice-dev/sluice/internal/ratelimit"
 )
 
 // stageStreams are the generic stages after extraction: the stream each consumes and the
@@ -222,20 +222,8 @@ func durableConsumers(ctx context.Context, js jetstream.JetStream, stream string
 	return out, nil
 }
 
-// limitState is the part status reads of a quota's shared state in sluice-limits, as
-// internal/ratelimit writes it (quotaState in state.go: one JSON document per quota, key
-// <namespace>.q.<quota>, or per key of a per-key limit, <namespace>.k.<quota>.<key>). The
-// namespace is the provider name.
-type limitState struct {
-	Rate      float64 `json:"r"`
-	Ceiling   float64 `json:"c"`
-	Pause     int64   `json:"p"`
-	Issued    uint64  `json:"i"`
-	Throttled uint64  `json:"x"`
-}
-
-// readQuotas reads every quota state in sluice-limits, by provider. A missing bucket
-// means no provider has used the governor yet.
+// readQuotas reads every quota state in sluice-limits, by provider (the governor's
+// namespace). A missing bucket means no provider has used the governor yet.
 func readQuotas(ctx context.Context, js jetstream.JetStream) (map[string][]quotaSample, error) {
 	kv, err := js.KeyValue(ctx, bus.BucketLimits)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
@@ -244,77 +232,18 @@ func readQuotas(ctx context.Context, js jetstream.JetStream) (map[string][]quota
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", bus.BucketLimits, err)
 	}
-	// A watch replays the latest value of every key in one pass, which scales to
-	// thousands of per-key entries better than a Get per key.
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	w, err := kv.WatchFiltered(wctx, []string{"*.q.*", "*.k.*.*"}, jetstream.IgnoreDeletes())
+	snaps, err := ratelimit.Snapshot(rctx, kv)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", bus.BucketLimits, err)
-	}
-	defer w.Stop()
-	byKey := map[[2]string]*quotaSample{}
-	for {
-		var e jetstream.KeyValueEntry
-		select {
-		case e = <-w.Updates():
-		case <-wctx.Done():
-			return nil, fmt.Errorf("read %s: %w", bus.BucketLimits, wctx.Err())
-		}
-		if e == nil {
-			break // all current values seen
-		}
-		parts := strings.Split(e.Key(), ".")
-		var st limitState
-		if json.Unmarshal(e.Value(), &st) != nil || len(parts) < 3 {
-			continue // not a quota entry
-		}
-		ns, quota := untoken(parts[0]), untoken(parts[2])
-		q := byKey[[2]string{ns, quota}]
-		if q == nil {
-			q = &quotaSample{Name: quota}
-			byKey[[2]string{ns, quota}] = q
-		}
-		switch parts[1] {
-		case "q":
-			q.Rate, q.Ceiling, q.Issued, q.Throttled = st.Rate, st.Ceiling, st.Issued, st.Throttled
-			if st.Pause > 0 {
-				q.PausedUntil = time.Unix(0, st.Pause)
-			}
-		case "k":
-			q.KeyThrottled += st.Throttled
-			q.Keys++
-		}
+		return nil, err
 	}
 	out := map[string][]quotaSample{}
-	for k, q := range byKey {
-		out[k[0]] = append(out[k[0]], *q)
-	}
-	for _, qs := range out {
-		sort.Slice(qs, func(i, j int) bool { return qs[i].Name < qs[j].Name })
+	for _, q := range snaps {
+		out[q.Namespace] = append(out[q.Namespace], quotaSample{
+			Name: q.Quota, Rate: q.Rate, Ceiling: q.Ceiling, Issued: q.Issued,
+			Throttled: q.Throttled, KeyThrottled: q.KeyThrottled, Keys: q.Keys, PausedUntil: q.PauseUntil,
+		})
 	}
 	return out, nil
-}
-
-// untoken reverses the ratelimit package's key encoding: "=" and two hex digits stand for
-// a byte that is not a letter, digit, '-' or '_'.
-func untoken(s string) string {
-	if !strings.Contains(s, "=") {
-		return s
-	}
-	if s == "=" {
-		return ""
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '=' && i+2 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 2
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

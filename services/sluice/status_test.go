@@ -115,17 +115,6 @@ func TestFormatETA(t *testing.T) {
 	}
 }
 
-func TestUntoken(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"amazonads": "amazonads", "=": "", "sp=2Ecampaigns": "sp.campaigns", "a=3Ab=": "a:b=", "x=zz": "x=zz",
-	} {
-		if got := untoken(in); got != want {
-			t.Errorf("untoken(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // twoSamples is a provider two seconds into a run, with a stalled loader.
 func twoSamples() (statusSample, statusSample) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
