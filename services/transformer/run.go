@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/sluice-dev/sluice/internal/blob"
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/service"
@@ -44,7 +46,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	return rt.Run(ctx, func(ctx context.Context) error {
-		go func() { _ = specs.Watch(ctx, rt.Log) }()
-		return cons.Run(ctx, tr.handle)
+		g, ctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return specs.Watch(ctx, rt.Log) })
+		g.Go(func() error { return cons.Run(ctx, tr.handle) })
+		return g.Wait()
 	})
 }
