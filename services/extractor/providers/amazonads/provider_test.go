@@ -2,6 +2,7 @@ package amazonads_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -122,11 +123,25 @@ func TestResumesAfterInterruption(t *testing.T) {
 
 	rctx, rcancel := context.WithTimeout(context.Background(), time.Minute)
 	defer rcancel()
+	// The restarted replica takes the redelivered tasks concurrently, as the runner does.
+	// A create whose answer was lost in the crash is then still generating, so the API's
+	// 425 names it and it is reused: a later sequential resume could find it finished,
+	// and the API (which cannot list reports) would accept a second request.
 	second := b.provider(c)
+	errs := make(chan error, len(tasks))
 	for _, task := range tasks {
 		task.RunID = trig.RunID
-		if err := second.Run(rctx, task, col); err != nil {
-			t.Fatalf("resumed %s: %v", task.Key, err)
+		go func() {
+			if err := second.Run(rctx, task, col); err != nil {
+				errs <- fmt.Errorf("resumed %s: %w", task.Key, err)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range tasks {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
 		}
 	}
 	st := b.sim.Stats()
