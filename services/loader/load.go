@@ -175,7 +175,8 @@ func (l *loader) encode(ctx context.Context, g *group) error {
 	}
 	sp, err := l.specs.GetAtLeast(ctx, first.Provider, first.Dataset, version)
 	if err != nil {
-		return err // not registered or not propagated yet: retry later
+		// Not registered or not propagated yet: wait for it without spending deliveries.
+		return bus.Unavailable("spec "+first.Provider+"/"+first.Dataset, err)
 	}
 	if sp.Table != first.Table {
 		return bus.Permanent(fmt.Errorf("rows for table %s, but spec %s v%d loads into %s", first.Table, sp.Key(), sp.Version, sp.Table))
