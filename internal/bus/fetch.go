@@ -27,7 +27,7 @@ func (b BatchConfig) Validate() error {
 
 // idleWait is how long one pull waits for a first message; it bounds how late a shutdown
 // or an outage is noticed by an idle consumer.
-const idleWait = 5 * time.Second
+const idleWait = 2 * time.Second
 
 // fetcher pulls batches with explicit requests, never ahead of the stage: nothing arrives
 // that no one will handle, so stopping (shutdown, outage) leaves nothing buffered in the
