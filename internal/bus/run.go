@@ -80,14 +80,7 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	}
 	g.Go(func() error {
 		defer close(msgs)
-		for {
-			batch, err := f.next(ctx, s.work)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return err
-			}
+		return c.feed(ctx, s, f, func(batch []jetstream.Msg) {
 			for _, m := range batch {
 				select {
 				case msgs <- m:
@@ -95,7 +88,7 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 					c.handBack(m)
 				}
 			}
-		}
+		})
 	})
 	return g.Wait()
 }
@@ -164,20 +157,13 @@ func RunPipeline[T any](ctx context.Context, c *Consumer, bc BatchConfig, p Pipe
 	var g errgroup.Group
 	g.Go(func() error {
 		defer close(fetched)
-		for {
-			batch, err := f.next(ctx, s.work)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return err
-			}
+		return c.feed(ctx, s, f, func(batch []jetstream.Msg) {
 			select {
 			case fetched <- batch:
 			case <-ctx.Done():
 				c.handBackAll(batch)
 			}
-		}
+		})
 	})
 	g.Go(func() error {
 		defer close(ready)
@@ -213,5 +199,20 @@ func RunPipeline[T any](ctx context.Context, c *Consumer, bc BatchConfig, p Pipe
 func (c *Consumer) handBackAll(msgs []jetstream.Msg) {
 	for _, m := range msgs {
 		c.handBack(m)
+	}
+}
+
+// feed passes each fetched batch to send until shutdown; it returns an error only when the
+// consumer cannot go on.
+func (c *Consumer) feed(ctx context.Context, s *session, f *fetcher, send func([]jetstream.Msg)) error {
+	for {
+		batch, err := f.next(ctx, s.work)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		send(batch)
 	}
 }
