@@ -45,7 +45,9 @@ func (in *inputReader) classify(err error) error {
 	case err == nil, errors.Is(err, io.EOF), errors.As(err, &rowErr), IsDataError(err):
 		return err
 	case in.err != nil && !IsDataError(in.err):
-		return err // the input failed (I/O): retryable
+		// The input failed (I/O): retryable. The parser's own message would blame the
+		// payload ("ends before the array is closed"), so name the failure first.
+		return fmt.Errorf("read payload: %w (the parser stopped with: %v)", in.err, err)
 	case in.err != nil:
 		return &DataError{Err: err} // the input's own content is bad (see Decode)
 	}
