@@ -75,7 +75,10 @@ func Decode(enc string, r io.Reader) (io.Reader, error) {
 		in := &inputReader{r: r}
 		zr, err := gzip.NewReader(in)
 		if err != nil {
-			return nil, in.classify(fmt.Errorf("gzip: %w", err))
+			if in.err != nil {
+				return nil, err // the input failed, not the gzip
+			}
+			return nil, &DataError{Err: fmt.Errorf("gzip: %w", err)}
 		}
 		return &gzipReader{zr: zr, in: in}, nil
 	}
@@ -89,8 +92,8 @@ type gzipReader struct {
 
 func (g *gzipReader) Read(p []byte) (int, error) {
 	n, err := g.zr.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) {
-		err = g.in.classify(fmt.Errorf("gzip: %w", err))
+	if err != nil && !errors.Is(err, io.EOF) && g.in.err == nil {
+		err = &DataError{Err: fmt.Errorf("gzip: %w", err)}
 	}
 	return n, err
 }
