@@ -1,6 +1,7 @@
 package pgload
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -119,4 +120,51 @@ func testBatch(t *testing.T, extracted time.Time, version int64, cols []string, 
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestOlderChainsVersionsNewestFirst: whatever the order rows arrive in, the versions of a
+// key chain from the survivor down by freshness, so the loader falls back to the next
+// freshest when the database refuses one.
+func TestOlderChainsVersionsNewestFirst(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	key := &sluicev1.Value{Kind: &sluicev1.Value_Int{Int: 1}}
+	tb := Table{Name: "t", PrimaryKey: []string{"k"}, Columns: []Column{{Name: "k", Type: "bigint"}}}
+	cases := []struct {
+		name     string
+		versions []int64 // data version of each row, in arrival order
+		want     []int   // positions from the survivor down
+	}{
+		{"ascending", []int64{1, 2, 3}, []int{2, 1, 0}},
+		{"descending", []int64{3, 2, 1}, []int{0, 1, 2}},
+		{"mixed", []int64{2, 5, 1, 4, 3}, []int{1, 3, 4, 0, 2}},
+		{"ties: later first", []int64{2, 2, 1}, []int{1, 0, 2}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			ts, err := NewTuples(tb, at, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range c.versions {
+				b := testBatch(t, at, v, []string{"k"}, []*sluicev1.Value{key})
+				bind, _ := tb.Bind(b.Columns)
+				if _, err := ts.Append(b, bind, b.Rows[0]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			live := ts.Live()
+			if len(live) != 1 {
+				t.Fatalf("live %v", live)
+			}
+			var got []int
+			for i := live[0]; i >= 0; i = ts.Older(i) {
+				got = append(got, i)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Errorf("chain %v, want %v", got, c.want)
+			}
+		})
+	}
 }

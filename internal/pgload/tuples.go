@@ -32,6 +32,9 @@ type Tuples struct {
 	refs     []tupleRef
 	lineage  []lineage
 	live     []bool
+	// older[i] is the next older version of row i's key in this batch, or -1: the
+	// versions of a key form a chain, newest (the live row) first.
+	older []int32
 	keys     map[string]int
 	vals     [][]byte
 	key      []byte
@@ -192,18 +195,34 @@ func (ts *Tuples) Append(b *rowbatch.Batch, bind Binding, r rowbatch.WireRow) (i
 	idx := len(ts.refs)
 	ts.refs = append(ts.refs, ref)
 	ts.live = append(ts.live, true)
+	ts.older = append(ts.older, -1)
+	cur := ts.lineage[lin]
 	if prev, ok := ts.keys[string(ts.key)]; ok {
-		if !ts.lineage[ts.refs[prev].lineage].newer(ts.lineage[lin]) {
+		if !ts.lineage[ts.refs[prev].lineage].newer(cur) {
 			ts.live[prev] = false
 			ts.keys[string(ts.key)] = idx
+			ts.older[idx] = int32(prev)
 		} else {
+			// Keep the chain ordered: after every version newer than this one.
 			ts.live[idx] = false
+			p := prev
+			for q := ts.older[p]; q >= 0 && ts.lineage[ts.refs[q].lineage].newer(cur); q = ts.older[q] {
+				p = int(q)
+			}
+			ts.older[idx], ts.older[p] = ts.older[p], int32(idx)
 		}
 	} else {
 		ts.keys[string(ts.key)] = idx
 	}
 	return idx, nil
 }
+
+// Older returns the next older version of row i's key in this batch, or -1. When the
+// database refuses the version of a key that survived deduplication, the loader loads
+// this one instead (and so on down the chain), so that a rejected newest version goes to
+// the DLQ with its reason without taking the key's other versions with it; the guard
+// still keeps the table's fresher rows.
+func (ts *Tuples) Older(i int) int { return int(ts.older[i]) }
 
 // store copies an encoded tuple into the chunks.
 func (ts *Tuples) store(enc []byte) tupleRef {

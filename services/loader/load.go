@@ -215,7 +215,8 @@ func (l *loader) encode(ctx context.Context, g *group) error {
 }
 
 // upsert loads sel. When the database refuses the data (a permanent error) it bisects
-// until each bad row is alone; bad rows go to the DLQ with the database's reason and every
+// until each bad row is alone; bad rows go to the DLQ with the database's reason, the
+// next older version of a bad row's key in the batch is tried in its place, and every
 // other row is loaded. A transient error fails the whole group, to be retried; what was
 // committed before it is committed again as a no-op.
 func (l *loader) upsert(ctx context.Context, ts *pgload.Tuples, sel []int, origins []origin) error {
@@ -235,6 +236,12 @@ func (l *loader) upsert(ctx context.Context, ts *pgload.Tuples, sel []int, origi
 	if len(sel) == 1 {
 		o := origins[sel[0]]
 		l.reject(ctx, ts.Table(), o.it, o.row, err)
+		// The refused row was the freshest version of its key in this batch; the next
+		// freshest (superseded, so far not sent) is loaded in its place, or the key's
+		// other versions would vanish with it.
+		if older := ts.Older(sel[0]); older >= 0 {
+			return l.upsert(ctx, ts, []int{older}, origins)
+		}
 		return nil
 	}
 	mid := len(sel) / 2
