@@ -35,10 +35,10 @@ type Tuples struct {
 	// older[i] is the next older version of row i's key in this batch, or -1: the
 	// versions of a key form a chain, newest (the live row) first.
 	older []int32
-	keys     map[string]int
-	vals     [][]byte
-	key      []byte
-	enc      []byte
+	keys  map[string]int
+	vals  [][]byte
+	key   []byte
+	enc   []byte
 }
 
 // tupleRef locates a tuple's data columns.
