@@ -171,6 +171,7 @@ func TestS3FailureMidRecordIsRetriedNotDeadLettered(t *testing.T) {
 		})
 		return proc
 	}
+	const dataVersion = 1733500000123456789 // the provider's data version, carried to every batch
 	rowsIn := func() (map[int64]bool, int) {
 		t.Helper()
 		s, err := js.Stream(ctx, bus.StreamRows)
@@ -191,6 +192,9 @@ func TestS3FailureMidRecordIsRetriedNotDeadLettered(t *testing.T) {
 			if err := proto.Unmarshal(m.Data, rb); err != nil {
 				t.Fatal(err)
 			}
+			if rb.GetDataVersion() != dataVersion {
+				t.Errorf("row batch %s carries data version %d, want the record's %d", m.Header.Get(bus.HeaderMsgID), rb.GetDataVersion(), int64(dataVersion))
+			}
 			for _, r := range rb.GetRows() {
 				seen[r.GetIndex()] = true
 			}
@@ -199,7 +203,7 @@ func TestS3FailureMidRecordIsRetriedNotDeadLettered(t *testing.T) {
 	}
 
 	rec := envelope.NewClaimCheck(envelope.Source{Provider: "acme", Dataset: "items", SourceKey: "report=1", RunID: "run",
-		ExtractedAt: time.Now().UTC(), ContentType: "application/json", ContentEncoding: "gzip"},
+		ExtractedAt: time.Now().UTC(), ContentType: "application/json", ContentEncoding: "gzip", DataVersion: dataVersion},
 		&sluicev1.ClaimCheck{Bucket: obj.Bucket, Key: obj.Key, Size: obj.Size, Sha256: obj.SHA256})
 	first := start(30)
 	if _, err := bus.Publish(ctx, js, bus.Message{Subject: bus.StagedSubject("acme", "items"), MsgID: rec.GetId(), Body: rec,
