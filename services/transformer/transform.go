@@ -66,11 +66,8 @@ func (t *transformer) handle(ctx context.Context, msg jetstream.Msg) error {
 		return bus.Permanent(err)
 	}
 	sp, err := t.specs.Get(ctx, rec.GetProvider(), rec.GetDataset())
-	if errors.Is(err, specstore.ErrNotFound) {
-		return bus.Unavailable("spec "+rec.GetProvider()+"/"+rec.GetDataset(), err)
-	}
 	if err != nil {
-		return err
+		return specError(rec, err)
 	}
 	prog, err := t.cache.Compile(sp)
 	if err != nil {
@@ -109,6 +106,16 @@ func (t *transformer) handle(ctx context.Context, msg jetstream.Msg) error {
 	}
 	t.rows.Add(ctx, stats.Emitted, metric.WithAttributes(attribute.String("dataset", sp.Key())))
 	return nil
+}
+
+// specError classifies a failure to get a record's spec: not registered yet is an outage
+// (the provider's extractor has not started; the consumer holds the record without
+// spending deliveries), anything else a transient failure.
+func specError(rec *sluicev1.Record, err error) error {
+	if errors.Is(err, specstore.ErrNotFound) {
+		return bus.Unavailable("spec "+rec.GetProvider()+"/"+rec.GetDataset(), err)
+	}
+	return err
 }
 
 // classify marks a failure to read a record permanent only when the payload's bytes are
