@@ -191,3 +191,35 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkEncoderAdd(b *testing.B) {
+	r := &sluicev1.Row{Index: 17, Values: []*sluicev1.Value{{Kind: &sluicev1.Value_Int{Int: 1234567}}, {Kind: &sluicev1.Value_String_{String_: "Campaign 1 - Brand Exact"}},
+		{Kind: &sluicev1.Value_Timestamp{Timestamp: timestamppb.Now()}}, {Kind: &sluicev1.Value_Decimal{Decimal: "12.34"}}, {Kind: &sluicev1.Value_Float{Float: 0.0123}}}}
+	enc, err := NewEncoder(&sluicev1.RowBatch{Table: "t", RecordId: "r", Columns: []string{"a", "b", "c", "d", "e"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; b.Loop(); i++ {
+		enc.Add(r)
+		if i%500 == 499 {
+			enc.Flush(0)
+		}
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	rb := &sluicev1.RowBatch{Table: "t", RecordId: "r", Columns: []string{"a", "b"}}
+	for i := range 500 {
+		rb.Rows = append(rb.Rows, &sluicev1.Row{Index: int64(i), Values: []*sluicev1.Value{{Kind: &sluicev1.Value_Int{Int: int64(i)}}, {Kind: &sluicev1.Value_String_{String_: "name"}}}})
+	}
+	data, err := proto.Marshal(rb)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := Parse(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
