@@ -45,6 +45,12 @@ func TestExtractsExactRows(t *testing.T) {
 			t.Errorf("source key %s does not name its rows", k)
 		}
 	}
+	// Every record carries its report's generation time as data version.
+	for k, r := range col.recs {
+		if v := time.Unix(0, r.DataVersion); r.DataVersion == 0 || v.Before(time.Now().Add(-2*time.Minute)) || v.After(time.Now()) {
+			t.Errorf("record %s: data version %d (%v), want the report's generation time", k, r.DataVersion, v)
+		}
+	}
 
 	// A second run of the same tasks finds the jobs done: no call, no record.
 	before := b.sim.Stats().ReportsCreated
