@@ -18,8 +18,10 @@ import (
 const fuzzMaxRow = 2048
 
 // checkReader reads data to its end and fails when the reader panics (the fuzzer reports
-// it), does not end, yields a row larger than the max row size, or allocates more than a
-// linear function of the payload size: memory must stay bounded whatever the input.
+// it), does not end, yields a row larger than the max row size, allocates more than a
+// linear function of the payload size (memory must stay bounded whatever the input), or
+// ends with an error that is not a DataError although its input (bytes in memory) cannot
+// fail: a payload's fault must always be classified as one, or it is retried forever.
 func checkReader(t *testing.T, f spec.Format, data []byte) {
 	f.MaxRowBytes = fuzzMaxRow
 	var before, after runtime.MemStats
@@ -35,6 +37,7 @@ func checkReader(t *testing.T, f spec.Format, data []byte) {
 			t.Fatalf("%d results from %d bytes: the reader does not make progress", results, len(data))
 		}
 		row, err := r.Next()
+		_ = r.Raw()
 		if err == nil {
 			if size := rowSize(row); size > 2*fuzzMaxRow+1024 {
 				t.Fatalf("row of about %d bytes passed a max row size of %d", size, fuzzMaxRow)
@@ -49,6 +52,9 @@ func checkReader(t *testing.T, f spec.Format, data []byte) {
 			continue
 		}
 		if !errors.Is(err, io.EOF) {
+			if !rowsource.IsDataError(err) {
+				t.Fatalf("fatal error %v over an input that cannot fail is not a DataError", err)
+			}
 			if _, again := r.Next(); again == nil {
 				t.Fatalf("Next returned a row after the fatal error %v", err)
 			}
