@@ -2,6 +2,7 @@ package rowsource_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"io"
 	"os"
@@ -140,5 +141,43 @@ func FuzzHTMLTable(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkReader(t, spec.Format{Type: spec.HTMLTable}, data)
 		checkReader(t, spec.Format{Type: spec.HTMLTable, TableID: "t", SkipRows: 1}, data)
+	})
+}
+
+// FuzzGzip feeds arbitrary bytes as a gzip payload: corrupt or truncated gzip must be a
+// DataError (dead-lettered), never an error that would be retried forever.
+func FuzzGzip(f *testing.F) {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	_, _ = w.Write([]byte(`[{"id":1},{"id":2}]`))
+	_ = w.Close()
+	f.Add(b.Bytes())
+	f.Add(b.Bytes()[:b.Len()/2])
+	f.Add([]byte{0x1f, 0x8b})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in, err := rowsource.Decode("gzip", bytes.NewReader(data))
+		if err != nil {
+			if !rowsource.IsDataError(err) {
+				t.Fatalf("gzip header error %v is not a DataError", err)
+			}
+			return
+		}
+		r, err := rowsource.Open(spec.Format{Type: spec.NDJSON, MaxRowBytes: fuzzMaxRow}, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range len(data) + 2 {
+			_, err := r.Next()
+			var rowErr *rowsource.RowError
+			switch {
+			case err == nil, errors.As(err, &rowErr):
+				continue
+			case errors.Is(err, io.EOF):
+				return
+			case !rowsource.IsDataError(err):
+				t.Fatalf("fatal error %v over an input that cannot fail is not a DataError", err)
+			}
+			return
+		}
 	})
 }
