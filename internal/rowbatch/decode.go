@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Batch is a RowBatch message (proto/sluice/v1) read without unmarshalling its rows: the
@@ -284,5 +283,3 @@ func DecodeValue(data []byte) (Value, error) {
 	}
 	return v, nil
 }
-
-func timestamp(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }

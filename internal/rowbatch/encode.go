@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	sluicev1 "github.com/sluice-dev/sluice/proto/sluice/v1"
 )
@@ -131,7 +132,7 @@ func SingleRow(b *Batch, r WireRow) ([]byte, error) {
 		RecordId: b.RecordID, TraceId: b.TraceID, Columns: b.Columns,
 	}
 	if !b.ExtractedAt.IsZero() {
-		head.ExtractedAt = timestamp(b.ExtractedAt)
+		head.ExtractedAt = timestamppb.New(b.ExtractedAt)
 	}
 	data, err := proto.Marshal(head)
 	if err != nil {
