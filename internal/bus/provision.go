@@ -27,9 +27,11 @@ type ProvisionConfig struct {
 	DuplicateWindow time.Duration
 }
 
-// DefaultDLQMaxBytes is the default bound of the DLQ stream: room for a few thousand dead
-// letters of whole records at the default 1 MiB NATS message size.
-const DefaultDLQMaxBytes = 4 << 30
+// DefaultDLQMaxBytes is the default bound of the DLQ stream: room for a thousand dead
+// letters of whole records at the default 1 MiB NATS message size (far more of single
+// rows), and small enough to fit beside the other streams on a modest JetStream volume,
+// where a server that reserves stream bounds would refuse a large one.
+const DefaultDLQMaxBytes = 1 << 30
 
 // minDLQMaxBytes keeps room for at least a few dead letters of the largest NATS message.
 const minDLQMaxBytes = 8 << 20
