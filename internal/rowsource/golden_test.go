@@ -35,6 +35,7 @@ func TestGolden(t *testing.T) {
 		{"array_not_array", "path.json", spec.Format{Type: spec.JSONArray}},
 		{"truncated", "truncated.json", spec.Format{Type: spec.JSONArray}},
 		{"corrupt", "corrupt.json", spec.Format{Type: spec.JSONArray}},
+		{"array_trailing", "trailing.json", spec.Format{Type: spec.JSONArray}},
 		{"bom_json", "bom.json", spec.Format{Type: spec.JSONArray}},
 		{"array_row_too_large", "large.json", spec.Format{Type: spec.JSONArray, MaxRowBytes: 1000}},
 		{"ndjson", "rows.ndjson", spec.Format{Type: spec.NDJSON}},

@@ -60,6 +60,10 @@ func (j *JSONArray) Next() (map[string]any, error) {
 			j.err = j.fatal(fmt.Sprintf("after row %d", j.index-1), start, err)
 			return nil, j.err
 		}
+		if err := j.end(); err != nil {
+			j.err = err
+			return nil, err
+		}
 		j.err = io.EOF
 		return nil, io.EOF
 	}
@@ -75,6 +79,25 @@ func (j *JSONArray) Next() (map[string]any, error) {
 		return nil, &RowError{Index: index, Offset: start, Err: fmt.Errorf("element is %s, want an object", jsonKind(v))}
 	}
 	return row, nil
+}
+
+// end checks that only whitespace follows a top-level array: data after it (a second
+// document glued on, a trailer) would otherwise be dropped without a word. After an array
+// at a path, the rest of the enclosing object is not rows and is not read.
+func (j *JSONArray) end() error {
+	if len(j.path) > 0 {
+		return nil
+	}
+	start := j.offset()
+	j.budget.startRow(j.dec.InputOffset())
+	tok, err := j.dec.Token()
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err == nil:
+		err = fmt.Errorf("%s follows the array; want nothing but whitespace", tokenKind(tok))
+	}
+	return j.fatal("after the array", start, err)
 }
 
 func (j *JSONArray) offset() int64 { return j.bom + j.dec.InputOffset() }
