@@ -36,6 +36,8 @@ func TestGolden(t *testing.T) {
 		{"truncated", "truncated.json", spec.Format{Type: spec.JSONArray}},
 		{"corrupt", "corrupt.json", spec.Format{Type: spec.JSONArray}},
 		{"array_trailing", "trailing.json", spec.Format{Type: spec.JSONArray}},
+		{"array_invalid_utf8", "utf8.json", spec.Format{Type: spec.JSONArray}},
+		{"ndjson_invalid_utf8", "utf8.ndjson", spec.Format{Type: spec.NDJSON}},
 		{"bom_json", "bom.json", spec.Format{Type: spec.JSONArray}},
 		{"array_row_too_large", "large.json", spec.Format{Type: spec.JSONArray, MaxRowBytes: 1000}},
 		{"ndjson", "rows.ndjson", spec.Format{Type: spec.NDJSON}},

@@ -16,6 +16,7 @@ import (
 // stay exact. An element that is not an object is a *RowError; a syntax error is fatal,
 // since a JSON array cannot be resynchronised.
 type JSONArray struct {
+	guard   *utf8Guard
 	budget  *budgetReader
 	dec     *json.Decoder
 	bom     int64
@@ -30,14 +31,15 @@ type JSONArray struct {
 func NewJSONArray(r io.Reader, f spec.Format) *JSONArray {
 	br := bufio.NewReaderSize(r, 32<<10)
 	bom := stripBOM(br)
-	budget := newBudgetReader(br, f.RowLimit())
+	guard := newUTF8Guard(br)
+	budget := newBudgetReader(guard, f.RowLimit())
 	dec := json.NewDecoder(budget)
 	dec.UseNumber()
 	var path []string
 	if f.Path != "" {
 		path = strings.Split(f.Path, ".")
 	}
-	return &JSONArray{budget: budget, dec: dec, bom: bom, path: path, maxRow: f.RowLimit()}
+	return &JSONArray{guard: guard, budget: budget, dec: dec, bom: bom, path: path, maxRow: f.RowLimit()}
 }
 
 // Next implements Reader.
@@ -74,6 +76,9 @@ func (j *JSONArray) Next() (map[string]any, error) {
 	}
 	index := j.index
 	j.index++
+	if at := j.guard.claim(start-j.bom, j.dec.InputOffset()); at >= 0 {
+		return nil, &RowError{Index: index, Offset: start, Err: fmt.Errorf("invalid UTF-8 at byte %d", j.bom+at)}
+	}
 	row, ok := v.(map[string]any)
 	if !ok {
 		return nil, &RowError{Index: index, Offset: start, Err: fmt.Errorf("element is %s, want an object", jsonKind(v))}
