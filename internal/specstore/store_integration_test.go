@@ -337,3 +337,50 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestWatchSurvivesLostBucket deletes the bucket under a watching reader, as a server
+// restarted without its store would: the watch's consumer cannot be recreated and the
+// client library only reports that asynchronously, so the watch goes silent without
+// ending. The reader must notice, fail readiness, and catch up once the bucket is
+// provisioned again.
+func TestWatchSurvivesLostBucket(t *testing.T) {
+	url := testinfra.PrivateNATS(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(t.Output(), nil))
+	nc, js, err := bus.Connect(ctx, url, "reader", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := bus.Provision(ctx, js, bus.DefaultProvision()); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := specstore.Open(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = reader.Watch(ctx, log) }()
+	waitFor(t, 10*time.Second, "the watch to become current", func() bool { return reader.Ready(ctx) == nil })
+	if err := reader.Register(ctx, items(t, 1, "")); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := js.DeleteKeyValue(ctx, bus.BucketSpecs); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "readiness to fail once the bucket is gone", func() bool { return reader.Ready(ctx) != nil })
+	t.Logf("without the bucket: %v", reader.Ready(ctx))
+	if err := bus.Provision(ctx, js, bus.DefaultProvision()); err != nil {
+		t.Fatal(err)
+	}
+	writer, err := specstore.Open(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writer.Register(ctx, items(t, 4, `, {"name": "n", "type": "text", "expr": "row.n"}`)); err != nil {
+		t.Fatal(err)
+	}
+	waitVersion(t, reader, 4)
+	waitFor(t, 30*time.Second, "readiness to return", func() bool { return reader.Ready(ctx) == nil })
+}
