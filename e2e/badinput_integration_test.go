@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,6 +24,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sluice-dev/sluice/e2e/harness"
+	"github.com/sluice-dev/sluice/internal/blob"
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/envelope"
 	"github.com/sluice-dev/sluice/internal/procs"
@@ -65,7 +67,8 @@ type badCase struct {
 }
 
 // badRecord is one raw record of a case. Its payload is Payload, PayloadB64 (bytes that are
-// not valid UTF-8) or Parts (text repeated: large payloads kept small in the corpus);
+// not valid UTF-8), Parts (text repeated: large payloads kept small in the corpus) or
+// NDJSONRows (Count lines with ids from 0, names of Pad bytes, the lines at Bad corrupt);
 // Members are gzipped one by one and concatenated. Gzip compresses the payload and Cut then
 // drops bytes from its end; Encoding labels the payload without compressing it.
 type badRecord struct {
@@ -73,13 +76,21 @@ type badRecord struct {
 	PayloadB64 string           `json:"payload_b64"`
 	Parts      [][2]interface{} `json:"parts"`
 	Members    []string         `json:"members"`
-	Gzip       bool             `json:"gzip"`
-	Cut        int              `json:"cut"`
-	Encoding   string           `json:"encoding"`
+	NDJSONRows *struct {
+		Count int   `json:"count"`
+		Pad   int   `json:"pad"`
+		Bad   []int `json:"bad"`
+	} `json:"ndjson_rows"`
+	Gzip     bool   `json:"gzip"`
+	Cut      int    `json:"cut"`
+	Encoding string `json:"encoding"`
 	// AgeS makes the record's extraction that many seconds older than the others'.
 	AgeS int `json:"age_s"`
 	// Tamper changes the inline payload after the record id and sha256 were computed.
 	Tamper bool `json:"tamper"`
+	// ClaimCheck puts the payload in S3 and sends its reference, as an extractor does with
+	// payloads larger than a NATS message.
+	ClaimCheck bool `json:"claim_check"`
 }
 
 func (r badRecord) bytes(t *testing.T) (data []byte, encoding string) {
@@ -96,6 +107,17 @@ func (r badRecord) bytes(t *testing.T) (data []byte, encoding string) {
 		var b bytes.Buffer
 		for _, p := range r.Parts {
 			b.WriteString(strings.Repeat(p[0].(string), int(p[1].(float64))))
+		}
+		data = b.Bytes()
+	case r.NDJSONRows != nil:
+		g := r.NDJSONRows
+		var b bytes.Buffer
+		for i := range g.Count {
+			if slices.Contains(g.Bad, i) {
+				fmt.Fprintf(&b, "{\"id\":%d,\"name\":\n", i)
+				continue
+			}
+			fmt.Fprintf(&b, "{\"id\":%d,\"name\":\"%s\"}\n", i, strings.Repeat("z", g.Pad))
 		}
 		data = b.Bytes()
 	case r.Members != nil:
@@ -161,7 +183,7 @@ func loadCorpus(t *testing.T) ([]*spec.Spec, []badCase) {
 // expected values, rows dead-lettered with a reason, records rejected with a reason, and
 // nothing else: no row lost, none dead-lettered that should load.
 func TestBadInputCorpus(t *testing.T) {
-	env := testinfra.Require(t, testinfra.Postgres, testinfra.Mongo)
+	env := testinfra.Require(t, testinfra.Postgres, testinfra.Mongo, testinfra.S3)
 	specs, cases := loadCorpus(t)
 	if len(cases) < 50 {
 		t.Fatalf("the corpus has %d cases, want at least 50", len(cases))
@@ -183,6 +205,14 @@ func TestBadInputCorpus(t *testing.T) {
 	}
 	t.Cleanup(pool.Close)
 
+	blobs, err := blob.New(blob.Config{Endpoint: env.S3Endpoint, Region: env.S3Region, Bucket: "sluice-badinput",
+		AccessKey: env.S3AccessKey, SecretKey: env.S3SecretKey, PartSize: 5 << 20, Concurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := blobs.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
 	store, err := specstore.Open(ctx, js)
 	if err != nil {
 		t.Fatal(err)
@@ -238,11 +268,19 @@ func TestBadInputCorpus(t *testing.T) {
 		}
 		for j, r := range c.Records {
 			data, encoding := r.bytes(t)
-			rec := envelope.NewInline(envelope.Source{
+			src := envelope.Source{
 				Provider: "badinput", Dataset: c.Dataset, SourceKey: fmt.Sprintf("%s/%d", c.Name, j), RunID: "corpus-" + suffix,
 				ExtractedAt: now.Add(-time.Duration(r.AgeS) * time.Second), ContentType: "application/octet-stream",
 				ContentEncoding: encoding, Attributes: map[string]string{"case": c.Name},
-			}, data)
+			}
+			rec := envelope.NewInline(src, data)
+			if r.ClaimCheck {
+				obj, err := blobs.Put(ctx, "badinput/"+suffix+"/"+src.SourceKey, src.ContentType, bytes.NewReader(data))
+				if err != nil {
+					t.Fatal(err)
+				}
+				rec = envelope.NewClaimCheck(src, &sluicev1.ClaimCheck{Bucket: obj.Bucket, Key: obj.Key, Size: obj.Size, Sha256: obj.SHA256})
+			}
 			if r.Tamper {
 				rec.Payload = &sluicev1.Record_Inline{Inline: append(data, ' ')}
 				rec.Size++

@@ -207,6 +207,14 @@ case("double_key_negative_zero", "ratios", "-0.0 and 0.0 are one key: one row, t
      rows(1, ["note"], [["positive"]]), payload='[{"d":-0.0,"note":"negative"},{"d":0.0,"note":"positive"}]')
 case("double_key_exponent_forms", "ratios", "1e0, 1.0 and 10e-1 are one double key", rows(1, ["note"], [["c"]]),
      payload='[{"d":1e0,"note":"a"},{"d":1.0,"note":"b"},{"d":10e-1,"note":"c"}]')
+# --- claim checks: payloads beyond a NATS message, read from S3 ----------------------------
+case("claim_check_many_rows", "events", "a 6 MB NDJSON report of 8000 rows, through S3, in many row batches", rows(8000),
+     ndjson_rows={"count": 8000, "pad": 700}, claim_check=True)
+case("claim_check_huge_fields", "items", "three rows with 900 KB fields each, through S3", rows(3),
+     parts=[['[{"id":1,"name":"', 1], ["a", 900000], ['"},{"id":2,"name":"', 1], ["b", 900000], ['"},{"id":3,"name":"', 1],
+            ["c", 900000], ['"}]', 1]], claim_check=True)
+case("claim_check_gzip_bad_row", "events", "a gzipped report through S3 with one bad line in the middle",
+     dead(2999, (0, 1500, "invalid")), ndjson_rows={"count": 3000, "pad": 100, "bad": [1500]}, claim_check=True, gzip=True)
 # --- envelope ----------------------------------------------------------------------------
 case("envelope_tampered", "items", "a record whose payload does not match its id and sha256 is rejected at staging",
      {"rows": 0, "rejected": [{"record": 0, "reason": "sha256", "stage": "stage"}]},
