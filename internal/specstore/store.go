@@ -313,8 +313,9 @@ func (s *Store) watchOnce(ctx context.Context, log *slog.Logger) (bool, error) {
 			if entry == nil { // every current value replayed
 				if !current {
 					current = true
-					s.setWatchErr(nil)
-					log.Debug("spec watch current", "revision", seen)
+					if lost := s.setWatchErr(nil); !lost.IsZero() {
+						log.Info("spec watch re-established", "down_for", time.Since(lost).Round(time.Millisecond), "revision", seen)
+					}
 				}
 				continue
 			}
@@ -358,9 +359,12 @@ func (s *Store) apply(entry jetstream.KeyValueEntry, log *slog.Logger) {
 	}
 }
 
-func (s *Store) setWatchErr(err error) {
+// setWatchErr records why the copies may be stale (nil: they are current) and returns
+// when the watch was lost before, zero if it was not.
+func (s *Store) setWatchErr(err error) time.Time {
 	s.watchMu.Lock()
 	defer s.watchMu.Unlock()
+	lost := s.watchLost
 	switch {
 	case err == nil:
 		s.watchErr, s.watchLost = nil, time.Time{}
@@ -369,6 +373,7 @@ func (s *Store) setWatchErr(err error) {
 	default:
 		s.watchErr = err // keep the time it was first lost
 	}
+	return lost
 }
 
 // Ready is a readiness check (lifecycle.Check) for a process that reads specs: it fails
