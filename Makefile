@@ -15,18 +15,32 @@ BINARIES = sluice-extractor:services/extractor sluice-staging-store:services/sta
 INFRA_ENV = set -a; eval "$$(bash deploy/local/infra.sh env)"; set +a
 K8S_ENV = set -a; eval "$$(bash deploy/local/k8s-tools.sh env)"; set +a
 
-.PHONY: build test test-unit demo bench proto proto-check lint infra-up infra-down infra-status k8s-up k8s-down images clean
+.PHONY: build test test-unit fuzz demo bench proto proto-check lint infra-up infra-down infra-status k8s-up k8s-down images clean
 
 build: ## build every binary into bin/
 	@mkdir -p bin
 	@for b in $(BINARIES); do go build -o bin/$${b%%:*} ./$${b#*:} || exit 1; done
 	@echo "built: $$(ls bin | tr '\n' ' ')"
 
-test: infra-up k8s-up ## unit and integration tests against the real local servers
+test: infra-up k8s-up ## unit and integration tests against the real local servers, unit tests with -race, a short fuzz pass
 	@$(INFRA_ENV); $(K8S_ENV); SLUICE_INTEGRATION=1 go test -count=1 -timeout 30m -p 2 $(MODULES)
+	go test -race -short -count=1 -timeout 20m $(MODULES)
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_TEST)
 
 test-unit: ## fast tests only: no servers needed
 	go test -short -count=1 $(MODULES)
+
+# Every Fuzz target of every module (found in the *_test.go files), FUZZTIME each; make test
+# runs each for FUZZTIME_TEST. go test -fuzz takes one target of one package at a time.
+FUZZTIME ?= 1m
+FUZZTIME_TEST ?= 3s
+fuzz: ## run every fuzz target for FUZZTIME (default 1m) each
+	@for f in $$(git grep -l '^func Fuzz' -- '*_test.go'); do \
+		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "fuzz $$name in ./$$(dirname $$f) for $(FUZZTIME)"; \
+			go test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) ./$$(dirname $$f) || exit 1; \
+		done; \
+	done
 
 demo: infra-up build ## run the pipeline end to end on the local servers and print a summary
 	@$(INFRA_ENV); go run ./e2e/demo --bin bin

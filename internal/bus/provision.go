@@ -16,13 +16,30 @@ type ProvisionConfig struct {
 	MaxAge time.Duration
 	// DLQMaxAge is how long dead letters are kept.
 	DLQMaxAge time.Duration
+	// DLQMaxBytes bounds the DLQ stream's size, so a flood of failures cannot fill the
+	// server's disk and stop every stream. At the bound the DLQ refuses new dead letters
+	// (discard new) rather than dropping old ones: a refused dead-letter publish is a
+	// failure of the message, which stays in its own stream and is retried, so nothing is
+	// lost silently. sluice.dlq.bytes and sluice.dlq.max_bytes (ExportDLQUsage) and the
+	// SluiceDLQFilling alert warn before that happens.
+	DLQMaxBytes int64
 	// DuplicateWindow is how long a Nats-Msg-Id is remembered for publish dedupe.
 	DuplicateWindow time.Duration
 }
 
+// DefaultDLQMaxBytes is the default bound of the DLQ stream: room for a thousand dead
+// letters of whole records at the default 1 MiB NATS message size (far more of single
+// rows), and small enough to fit beside the other streams on a modest JetStream volume,
+// where a server that reserves stream bounds would refuse a large one.
+const DefaultDLQMaxBytes = 1 << 30
+
+// minDLQMaxBytes keeps room for at least a few dead letters of the largest NATS message.
+const minDLQMaxBytes = 8 << 20
+
 // DefaultProvision suits a single local server.
 func DefaultProvision() ProvisionConfig {
-	return ProvisionConfig{Replicas: 1, MaxAge: 7 * 24 * time.Hour, DLQMaxAge: 30 * 24 * time.Hour, DuplicateWindow: 10 * time.Minute}
+	return ProvisionConfig{Replicas: 1, MaxAge: 7 * 24 * time.Hour, DLQMaxAge: 30 * 24 * time.Hour,
+		DLQMaxBytes: DefaultDLQMaxBytes, DuplicateWindow: 10 * time.Minute}
 }
 
 // Validate names the wrong field.
@@ -32,6 +49,8 @@ func (c ProvisionConfig) Validate() error {
 		return fmt.Errorf("provision: replicas %d: must be 1..5", c.Replicas)
 	case c.MaxAge <= 0 || c.DLQMaxAge <= 0:
 		return fmt.Errorf("provision: max age must be positive")
+	case c.DLQMaxBytes < minDLQMaxBytes:
+		return fmt.Errorf("provision: DLQ max bytes %d: must be at least %d (the DLQ must be bounded, and hold a few of the largest messages)", c.DLQMaxBytes, minDLQMaxBytes)
 	case c.DuplicateWindow <= 0 || c.DuplicateWindow > c.MaxAge:
 		return fmt.Errorf("provision: duplicate window %v: must be positive and at most max age", c.DuplicateWindow)
 	}
@@ -49,13 +68,13 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg ProvisionConfig)
 		{Name: StreamRaw, Subjects: []string{"sluice.raw.>"}, MaxAge: cfg.MaxAge},
 		{Name: StreamStaged, Subjects: []string{"sluice.staged.>"}, MaxAge: cfg.MaxAge},
 		{Name: StreamRows, Subjects: []string{"sluice.rows.>"}, MaxAge: cfg.MaxAge},
-		{Name: StreamDLQ, Subjects: []string{"sluice.dlq.>"}, MaxAge: cfg.DLQMaxAge},
+		// Discard new at MaxBytes: see ProvisionConfig.DLQMaxBytes.
+		{Name: StreamDLQ, Subjects: []string{"sluice.dlq.>"}, MaxAge: cfg.DLQMaxAge, MaxBytes: cfg.DLQMaxBytes, Discard: jetstream.DiscardNew},
 	}
 	for _, sc := range streams {
 		sc.Storage = jetstream.FileStorage
 		sc.Replicas = cfg.Replicas
 		sc.Duplicates = cfg.DuplicateWindow
-		sc.Discard = jetstream.DiscardOld
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("provision stream %s: %w", sc.Name, err)
 		}

@@ -16,6 +16,7 @@ import (
 // stay exact. An element that is not an object is a *RowError; a syntax error is fatal,
 // since a JSON array cannot be resynchronised.
 type JSONArray struct {
+	guard   *utf8Guard
 	budget  *budgetReader
 	dec     *json.Decoder
 	bom     int64
@@ -31,14 +32,15 @@ type JSONArray struct {
 func NewJSONArray(r io.Reader, f spec.Format) *JSONArray {
 	br := bufio.NewReaderSize(r, 32<<10)
 	bom := stripBOM(br)
-	budget := newBudgetReader(br, f.RowLimit())
+	guard := newUTF8Guard(br)
+	budget := newBudgetReader(guard, f.RowLimit())
 	dec := json.NewDecoder(budget)
 	dec.UseNumber()
 	var path []string
 	if f.Path != "" {
 		path = strings.Split(f.Path, ".")
 	}
-	return &JSONArray{budget: budget, dec: dec, bom: bom, path: path, maxRow: f.RowLimit()}
+	return &JSONArray{guard: guard, budget: budget, dec: dec, bom: bom, path: path, maxRow: f.RowLimit()}
 }
 
 // Next implements Reader.
@@ -61,6 +63,10 @@ func (j *JSONArray) Next() (map[string]any, error) {
 			j.err = j.fatal(fmt.Sprintf("after row %d", j.index-1), start, err)
 			return nil, j.err
 		}
+		if err := j.end(); err != nil {
+			j.err = err
+			return nil, err
+		}
 		j.err = io.EOF
 		return nil, io.EOF
 	}
@@ -73,11 +79,33 @@ func (j *JSONArray) Next() (map[string]any, error) {
 	index := j.index
 	j.index++
 	j.last = v
+	if at := j.guard.claim(start-j.bom, j.dec.InputOffset()); at >= 0 {
+		return nil, &RowError{Index: index, Offset: start, Err: fmt.Errorf("invalid UTF-8 at byte %d", j.bom+at)}
+	}
 	row, ok := v.(map[string]any)
 	if !ok {
 		return nil, &RowError{Index: index, Offset: start, Err: fmt.Errorf("element is %s, want an object", jsonKind(v))}
 	}
 	return row, nil
+}
+
+// end checks that only whitespace follows a top-level array: data after it (a second
+// document glued on, a trailer) would otherwise be dropped without a word. After an array
+// at a path, the rest of the enclosing object is not rows and is not read.
+func (j *JSONArray) end() error {
+	if len(j.path) > 0 {
+		return nil
+	}
+	start := j.offset()
+	j.budget.startRow(j.dec.InputOffset())
+	tok, err := j.dec.Token()
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err == nil:
+		err = fmt.Errorf("%s follows the array; want nothing but whitespace", tokenKind(tok))
+	}
+	return j.fatal("after the array", start, err)
 }
 
 func (j *JSONArray) offset() int64 { return j.bom + j.dec.InputOffset() }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf8"
 
 	"github.com/sluice-dev/sluice/internal/spec"
 )
@@ -96,6 +97,11 @@ func (n *NDJSON) readLine() (line []byte, tooLong bool, err error) {
 
 // decodeObject decodes one JSON object with exact numbers and nothing after it.
 func decodeObject(data []byte) (map[string]any, error) {
+	// encoding/json would replace invalid UTF-8 in strings with U+FFFD: the row would be
+	// loaded altered.
+	if !utf8.Valid(data) {
+		return nil, fmt.Errorf("invalid UTF-8 at byte %d of the line", invalidUTF8At(data))
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any
@@ -114,3 +120,15 @@ func decodeObject(data []byte) (map[string]any, error) {
 
 // Raw implements Reader: the line as it is in the payload (nil for a line too long to keep).
 func (n *NDJSON) Raw() []byte { return n.raw }
+
+// invalidUTF8At returns the offset of the first invalid UTF-8 sequence of data, or -1.
+func invalidUTF8At(data []byte) int {
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return -1
+}

@@ -54,6 +54,12 @@ func Start(ctx context.Context, name string, cfg config.Service, stderr io.Write
 		_ = tel.Shutdown(ctx)
 		return nil, err
 	}
+	// Every service exports the DLQ's fill level, so the alert on it works whichever run.
+	if _, err := bus.ExportDLQUsage(js); err != nil {
+		nc.Close()
+		_ = tel.Shutdown(ctx)
+		return nil, err
+	}
 	ep, err := lifecycle.NewEndpoint(cfg.HTTPAddr, tel.MetricsHandler())
 	if err != nil {
 		nc.Close()

@@ -30,6 +30,25 @@ func NATSServerBin() string {
 // running demo. The server stops when the test ends.
 func PrivateNATS(t testing.TB) string {
 	t.Helper()
+	return StartNATS(t).URL
+}
+
+// NATSServer is a private nats-server (see PrivateNATS) that a test can stop and start
+// again on the same port and store: a server restart as clients see it.
+type NATSServer struct {
+	// URL stays the same across restarts.
+	URL  string
+	t    testing.TB
+	bin  string
+	dir  string
+	addr string
+	cmd  *exec.Cmd
+	logf *os.File
+}
+
+// StartNATS starts a private nats-server that stops when the test ends.
+func StartNATS(t testing.TB) *NATSServer {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: skipped with -short")
 	}
@@ -41,36 +60,55 @@ func PrivateNATS(t testing.TB) string {
 		}
 		t.Skip(msg)
 	}
-	port := freePort(t)
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "-js", "-sd", dir, "-a", "127.0.0.1", "-p", fmt.Sprint(port))
-	logf, err := os.Create(filepath.Join(dir, "nats.log"))
+	s := &NATSServer{t: t, bin: bin, dir: t.TempDir(), addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	s.URL = "nats://" + s.addr
+	t.Cleanup(s.Stop)
+	s.Start()
+	return s
+}
+
+// Start starts the server again after Stop, on the same port and store, and waits until it
+// accepts connections.
+func (s *NATSServer) Start() {
+	s.t.Helper()
+	if s.cmd != nil {
+		s.t.Fatal("nats-server already running")
+	}
+	host, port, _ := net.SplitHostPort(s.addr)
+	cmd := exec.Command(s.bin, "-js", "-sd", s.dir, "-a", host, "-p", port)
+	logf, err := os.OpenFile(filepath.Join(s.dir, "nats.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start nats-server: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_, _ = cmd.Process.Wait()
 		logf.Close()
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+		s.t.Fatalf("start nats-server: %v", err)
+	}
+	s.cmd, s.logf = cmd, logf
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		c, err := net.DialTimeout("tcp", s.addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("nats-server on %s did not start: %v (log %s)", addr, err, logf.Name())
+			s.t.Fatalf("nats-server on %s did not start: %v (log %s)", s.addr, err, logf.Name())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return "nats://" + addr
+}
+
+// Stop kills the server, as a crash would; its store stays for Start.
+func (s *NATSServer) Stop() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_, _ = s.cmd.Process.Wait()
+	s.logf.Close()
+	s.cmd, s.logf = nil, nil
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago.

@@ -56,6 +56,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	rt.Endpoint.AddCheck("consumer", cons.Ready)
+	rt.Endpoint.AddCheck("specs", specs.Ready)
 	l, err := newLoader(rt, pgload.New(pool), specs, cons.DeadLetters(), cfg.MaxConns)
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@ func cmdProvision(ctx context.Context, env *cliEnv, args []string) error {
 	fs.IntVar(&pc.Replicas, "replicas", "SLUICE_STREAM_REPLICAS", pc.Replicas, "replicas of every stream and bucket")
 	fs.DurationVar(&pc.MaxAge, "max-age", "SLUICE_STREAM_MAX_AGE", pc.MaxAge, "retention of RAW, STAGED and ROWS")
 	fs.DurationVar(&pc.DLQMaxAge, "dlq-max-age", "SLUICE_DLQ_MAX_AGE", pc.DLQMaxAge, "retention of dead letters")
+	fs.Int64Var(&pc.DLQMaxBytes, "dlq-max-bytes", "SLUICE_DLQ_MAX_BYTES", pc.DLQMaxBytes, "bound of the DLQ stream; when full, dead-lettering fails and failed messages are retried")
 	var pgURL, readerRole string
 	fs.StringVar(&pgURL, "postgres-url", "SLUICE_POSTGRES_URL", "", "also provision PostgreSQL (reader role and grants); empty skips it")
 	fs.StringVar(&readerRole, "reader-role", "SLUICE_READER_ROLE", "sluice_reader", "role granted read access to every loaded table")

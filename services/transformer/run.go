@@ -43,6 +43,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	rt.Endpoint.AddCheck("consumer", cons.Ready)
+	rt.Endpoint.AddCheck("specs", specs.Ready)
 	tr, err := newTransformer(rt, blobs, specs, spec.NewCache(), cons.DeadLetters(), cfg)
 	if err != nil {
 		return err

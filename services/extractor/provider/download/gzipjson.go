@@ -2,6 +2,7 @@ package download
 
 import (
 	"bufio"
+	"compress/flate"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -49,7 +50,9 @@ func classify(err error, comp *countReader, plain *ratioReader) error {
 	switch {
 	case errors.Is(err, ErrTooLarge), errors.Is(err, ErrBomb), errors.Is(err, ErrMalformed):
 		return fmt.Errorf("%w (%s)", err, at)
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, gzip.ErrChecksum):
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, gzip.ErrChecksum), errors.As(err, new(flate.CorruptInputError)):
+		// An empty file or a corrupt deflate stream is what a cut or mangled transfer
+		// looks like: retry it. (io.EOF reaches here only from an empty gzip header.)
 		return fmt.Errorf("%w: %v (%s)", ErrTruncated, err, at)
 	case errors.Is(err, gzip.ErrHeader):
 		return fmt.Errorf("%w: not gzip: %v (%s)", ErrMalformed, err, at)
