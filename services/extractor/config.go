@@ -41,6 +41,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 	fs.IntVar(&c.Runner.Workers, "workers", "SLUICE_WORKERS", 16, "tasks run at once by this replica")
 	fs.IntVar(&c.Runner.MaxDeliver, "max-deliver", "SLUICE_MAX_DELIVER", 6, "attempts of a task before it goes to the DLQ")
 	fs.DurationVar(&c.Runner.AckWait, "ack-wait", "SLUICE_ACK_WAIT", 30*time.Second, "redelivery timeout of a silent task")
+	fs.DurationVar(&c.Runner.TaskTimeout, "task-timeout", "SLUICE_TASK_TIMEOUT", provider.DefaultTaskTimeout, "deadline of one attempt of a task; when it passes the attempt is cancelled and the task retried (async jobs resume)")
 	fs.IntVar(&c.Runner.InlineLimit, "inline-limit", "SLUICE_INLINE_LIMIT", 512<<10, "largest payload carried inline; larger ones go to S3")
 	fs.StringVar(&c.Schedule, "schedule", "SLUICE_SCHEDULE", "", "cron expression (5 fields, UTC unless prefixed CRON_TZ=<zone>; or @daily, @every 6h) at which runs are planned; empty: none")
 	fs.StringVar(&c.ScheduleParams, "schedule-params", "SLUICE_SCHEDULE_PARAMS", "", "provider parameters of scheduled runs, comma separated k=v pairs")
