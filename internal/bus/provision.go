@@ -50,6 +50,9 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg ProvisionConfig)
 		{Name: StreamStaged, Subjects: []string{"sluice.staged.>"}, MaxAge: cfg.MaxAge},
 		{Name: StreamRows, Subjects: []string{"sluice.rows.>"}, MaxAge: cfg.MaxAge},
 		{Name: StreamDLQ, Subjects: []string{"sluice.dlq.>"}, MaxAge: cfg.DLQMaxAge},
+		// Events are work: one durable consumer per provider takes each event once and
+		// the stream forgets it, so recreating a consumer replays nothing already planned.
+		{Name: StreamEvents, Subjects: []string{"sluice.event.>"}, Retention: jetstream.WorkQueuePolicy, MaxAge: cfg.MaxAge},
 	}
 	for _, sc := range streams {
 		sc.Storage = jetstream.FileStorage
