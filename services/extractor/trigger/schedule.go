@@ -98,8 +98,16 @@ type pendingRun struct {
 	Slots   int       `json:"slots"`
 }
 
-// RunID is the run id of the slot at t: the same on every replica.
-func RunID(t time.Time) string { return "sched-" + t.UTC().Format("20060102T1504") }
+// RunID is the run id of the slot at t: the same on every replica. Seconds appear only
+// in slots that have them (@every 30s), so two slots never share an id.
+func RunID(t time.Time) string { return "sched-" + slotStamp(t) }
+
+func slotStamp(t time.Time) string {
+	if t.Second() != 0 {
+		return t.UTC().Format("20060102T150405")
+	}
+	return t.UTC().Format("20060102T1504")
+}
 
 // Trigger is the trigger of the slot at t.
 func (s *Schedule) Trigger(t time.Time) provider.Trigger { return s.triggerOf(t, t, 1) }
@@ -108,7 +116,7 @@ func (s *Schedule) Trigger(t time.Time) provider.Trigger { return s.triggerOf(t,
 func (s *Schedule) triggerOf(first, last time.Time, count int) provider.Trigger {
 	runID := RunID(last)
 	if count > 1 {
-		runID = RunID(first) + "-" + last.UTC().Format("20060102T1504")
+		runID = RunID(first) + "-" + slotStamp(last)
 	}
 	return provider.Trigger{RunID: runID, Source: "schedule", From: dayBefore(first), To: dayBefore(last), Params: s.Params}
 }

@@ -278,3 +278,35 @@ func TestIntegrationEventWhileNoExtractorRuns(t *testing.T) {
 		t.Errorf("EVENTS holds %d messages after they were planned, want 0", info.State.Msgs)
 	}
 }
+
+// Run, on the real clock, plans successive slots of a fast schedule, each under its own
+// run id.
+func TestIntegrationScheduleRunPlansSlots(t *testing.T) {
+	_, js := servicetest.JetStream(t)
+	s := schedule(t, js, "@every 1s", CatchUpCoalesce, time.Time{})
+	s.Now = nil // the real clock
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(rctx) }()
+	for len(plans(t, js)) < 2 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("plans: %v, want two slots", runIDs(plans(t, js)))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got := plans(t, js)
+	seen := map[string]bool{}
+	for _, p := range got {
+		if seen[p.RunID] || p.Source != "schedule" {
+			t.Errorf("plans %v: run %s twice or not from the schedule", runIDs(got), p.RunID)
+		}
+		seen[p.RunID] = true
+	}
+}

@@ -104,6 +104,9 @@ func TestCatchUpTrigger(t *testing.T) {
 	if one.RunID != "sched-20240620T0600" || one.From.Format(time.DateOnly) != "2024-06-19" || one.To != one.From || one.Params["k"] != "v" {
 		t.Errorf("slot trigger = %+v", one)
 	}
+	if id := RunID(first.Add(30 * time.Second)); id != "sched-20240620T060030" {
+		t.Errorf("slot with seconds: run id %s, want sched-20240620T060030", id)
+	}
 	many := s.triggerOf(first, first.AddDate(0, 0, 3), 4)
 	if many.RunID != "sched-20240620T0600-20240623T0600" || many.From.Format(time.DateOnly) != "2024-06-19" || many.To.Format(time.DateOnly) != "2024-06-22" {
 		t.Errorf("catch-up trigger = %+v", many)
