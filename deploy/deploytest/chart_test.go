@@ -618,7 +618,7 @@ func TestSchemaAcceptsValidVariants(t *testing.T) {
 	helm(t) // skip once here, not in every subtest
 	cases := []struct{ name, values string }{
 		{"scale to zero", "keda: {enabled: true, minReplicaCount: 0}"},
-		{"scheduled provider kept at one, others to zero", "keda: {enabled: true, minReplicaCount: 0}\nnats: {monitoringEndpoint: 'nats:8222'}\nproviders: [{name: amazonads, env: [{name: SLUICE_SCHEDULE, value: '@daily'}], keda: {enabled: true, minReplicaCount: 1}}, {name: demo, args: ['--schedule-catch-up=each']}]"},
+		{"scheduled provider kept at one while others scale to zero", "keda: {enabled: true, minReplicaCount: 0}\nnats: {monitoringEndpoint: 'nats:8222'}\nproviders: [{name: amazonads, env: [{name: SLUICE_SCHEDULE, value: '@daily'}], keda: {enabled: true, minReplicaCount: 1}}, {name: demo, args: ['--schedule-catch-up=each']}]"},
 		{"percent pdb", "podDisruptionBudget: {enabled: true, maxUnavailable: 50%}"},
 		{"image digest", "loader: {image: {repository: sluice-loader, digest: 'sha256:" + strings.Repeat("a", 64) + "'}}"},
 		{"no registry", "global: {imageRegistry: ''}"},
