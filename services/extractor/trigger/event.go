@@ -112,7 +112,8 @@ func (e *Events) handle(ctx context.Context, msg jetstream.Msg, log *slog.Logger
 	}
 	ack, err := bus.Publish(ctx, e.JS, pm)
 	if err != nil {
-		return fmt.Errorf("plan event on %s: %w", msg.Subject(), err)
+		// TASKS not taking the plan is an outage of the bus, not the event's fault.
+		return bus.Unavailable(bus.StreamTasks, fmt.Errorf("plan event on %s: %w", msg.Subject(), err))
 	}
 	log.InfoContext(ctx, "event planned", "subject", msg.Subject(), "run_id", trig.RunID, "duplicate", ack.Duplicate)
 	return nil
