@@ -13,8 +13,9 @@ import (
 	triggers "github.com/sluice-dev/sluice/services/extractor/trigger"
 )
 
-// `sluice event` stores the event in EVENTS (where it waits for an extractor), dedupes a
-// resend with the same --msg-id, and refuses a malformed event before sending it.
+// `sluice event` stores the event in EVENTS (where it waits for an extractor, as `sluice
+// status` shows), dedupes a resend with the same --msg-id, and refuses a malformed event
+// before sending it.
 func TestIntegrationEventCommand(t *testing.T) {
 	url, js := servicetest.JetStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -47,6 +48,14 @@ func TestIntegrationEventCommand(t *testing.T) {
 	m, err := st.GetMsg(ctx, info.State.FirstSeq)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// `sluice status` shows it waiting for the provider's extractor.
+	sample, err := sampleStatus(ctx, js, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sample.Providers) != 1 || sample.Providers[0].Name != "demo" || sample.Providers[0].EventsWaiting != 1 {
+		t.Errorf("status providers %+v, want demo with one event waiting", sample.Providers)
 	}
 	var ev triggers.Event
 	if err := json.Unmarshal(m.Data, &ev); err != nil || m.Subject != "sluice.event.demo.profile.changed" || ev.From != "2024-06-01" || ev.Params["profile"] != "42" {
