@@ -153,7 +153,7 @@ func (b *loadBench) createTable(ctx context.Context, sp *spec.Spec) error {
 		cols = append(cols, pgx.Identifier{c.Name}.Sanitize()+" "+c.Type.PostgresType())
 	}
 	_, err := b.pool.Exec(ctx, fmt.Sprintf(`CREATE TABLE %s (%s, _record_id text NOT NULL, _trace_id text,
-		_extracted_at timestamptz NOT NULL, _loaded_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (%s))`,
+		_extracted_at timestamptz NOT NULL, _loaded_at timestamptz NOT NULL DEFAULT now(), _data_version bigint, PRIMARY KEY (%s))`,
 		pgx.Identifier{sp.Table}.Sanitize(), strings.Join(cols, ", "), strings.Join(sp.PrimaryKey, ", ")))
 	return err
 }

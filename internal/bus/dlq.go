@@ -54,6 +54,17 @@ func (d *DeadLetters) Row(ctx context.Context, msg jetstream.Msg, rowIndex int64
 	return d.send(ctx, dl, msg, "row"+strconv.FormatInt(rowIndex, 10))
 }
 
+// SourceRow sends one source row of a message to the DLQ: data holds that row's own bytes
+// as the payload had them (nil when the row could not be read), contentType the payload's
+// content type, and the letter points at the message (record id, stream, stream
+// sequence) instead of copying it, so a megabyte record with many bad rows costs the DLQ
+// its bad rows only.
+func (d *DeadLetters) SourceRow(ctx context.Context, msg jetstream.Msg, rowIndex int64, reason string, data []byte, contentType string) error {
+	dl := d.letter(ctx, msg, reason, rowIndex)
+	dl.Data, dl.ContentType = data, contentType
+	return d.send(ctx, dl, msg, "row"+strconv.FormatInt(rowIndex, 10))
+}
+
 func (d *DeadLetters) letter(ctx context.Context, msg jetstream.Msg, reason string, rowIndex int64) *sluicev1.DeadLetter {
 	h := msg.Headers()
 	provider, dataset := h.Get(HeaderProvider), h.Get(HeaderDataset)
@@ -66,9 +77,10 @@ func (d *DeadLetters) letter(ctx context.Context, msg jetstream.Msg, reason stri
 			headers[k] = v[0]
 		}
 	}
-	var deliveries uint64
+	var deliveries, seq uint64
+	var stream string
 	if md, err := msg.Metadata(); err == nil {
-		deliveries = md.NumDelivered
+		deliveries, stream, seq = md.NumDelivered, md.Stream, md.Sequence.Stream
 	}
 	return &sluicev1.DeadLetter{
 		Stage:      d.stage,
@@ -83,6 +95,9 @@ func (d *DeadLetters) letter(ctx context.Context, msg jetstream.Msg, reason stri
 		Provider:   provider,
 		Dataset:    dataset,
 		TraceId:    telemetry.TraceID(ctx),
+
+		Stream:         stream,
+		StreamSequence: seq,
 	}
 }
 

@@ -68,6 +68,8 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg ProvisionConfig)
 		{Bucket: BucketLimits, Description: "shared rate-limit state", History: 1},
 		{Bucket: BucketJobs, Description: "async report jobs in flight", History: 4},
 		{Bucket: BucketCheckpoints, Description: "extraction cursors", History: 4},
+		// Entries outlive any message they describe: a message is gone after MaxAge.
+		{Bucket: BucketDeliveries, Description: "failures and hand-backs of redelivered messages", History: 1, TTL: cfg.MaxAge},
 	}
 	for _, kc := range buckets {
 		kc.Storage = jetstream.FileStorage

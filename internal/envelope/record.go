@@ -24,6 +24,9 @@ type Source struct {
 	// ContentEncoding of the bytes as carried, "" or "gzip".
 	ContentEncoding string
 	Attributes      map[string]string
+	// DataVersion orders versions of the same data by the source's clock or sequence
+	// (see sluice.v1.Record.data_version); 0 when the source gives none.
+	DataVersion int64
 }
 
 // NewInline returns a Record that carries payload inline.
@@ -54,6 +57,7 @@ func newRecord(src Source, size int64, sum []byte) *sluicev1.Record {
 		Size:            size,
 		Sha256:          sum,
 		Attributes:      src.Attributes,
+		DataVersion:     src.DataVersion,
 	}
 }
 

@@ -10,12 +10,14 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sluice-dev/sluice/internal/rowbatch"
 )
 
 // colType encodes wire values into one PostgreSQL type's binary COPY field.
 type colType struct {
 	name   string
-	encode func(b []byte, v value) ([]byte, error)
+	encode func(b []byte, v rowbatch.Value) ([]byte, error)
 }
 
 // colTypes are the column types a Table may use (see allowedTypes).
@@ -53,42 +55,42 @@ func appendInt64(b []byte, v int64) []byte {
 	return binary.BigEndian.AppendUint64(b, uint64(v))
 }
 
-func mismatch(v value, typ string) error {
-	return fmt.Errorf("a %s value cannot be loaded into a %s column", v.kind, typ)
+func mismatch(v rowbatch.Value, typ string) error {
+	return fmt.Errorf("a %s value cannot be loaded into a %s column", v.Kind, typ)
 }
 
-func encodeText(b []byte, v value) ([]byte, error) {
-	switch v.kind {
-	case KindNull:
+func encodeText(b []byte, v rowbatch.Value) ([]byte, error) {
+	switch v.Kind {
+	case rowbatch.KindNull:
 		return appendNull(b), nil
-	case KindString, KindDecimal, KindJSON:
-		if !utf8.Valid(v.raw) {
+	case rowbatch.KindString, rowbatch.KindDecimal, rowbatch.KindJSON:
+		if !utf8.Valid(v.Raw) {
 			return b, errors.New("text is not valid UTF-8")
 		}
-		if bytes.IndexByte(v.raw, 0) >= 0 {
+		if bytes.IndexByte(v.Raw, 0) >= 0 {
 			return b, errors.New("text contains a NUL byte, which PostgreSQL does not store")
 		}
-		return appendText(b, v.raw), nil
+		return appendText(b, v.Raw), nil
 	}
 	return b, mismatch(v, "text")
 }
 
-func encodeBigint(b []byte, v value) ([]byte, error) {
-	switch v.kind {
-	case KindNull:
+func encodeBigint(b []byte, v rowbatch.Value) ([]byte, error) {
+	switch v.Kind {
+	case rowbatch.KindNull:
 		return appendNull(b), nil
-	case KindInt:
-		return appendInt64(b, int64(v.num)), nil
+	case rowbatch.KindInt:
+		return appendInt64(b, int64(v.Num)), nil
 	}
 	return b, mismatch(v, "bigint")
 }
 
-func encodeInteger(b []byte, v value) ([]byte, error) {
-	switch v.kind {
-	case KindNull:
+func encodeInteger(b []byte, v rowbatch.Value) ([]byte, error) {
+	switch v.Kind {
+	case rowbatch.KindNull:
 		return appendNull(b), nil
-	case KindInt:
-		n := int64(v.num)
+	case rowbatch.KindInt:
+		n := int64(v.Num)
 		if n < math.MinInt32 || n > math.MaxInt32 {
 			return b, fmt.Errorf("%d is out of range for integer", n)
 		}
@@ -98,15 +100,15 @@ func encodeInteger(b []byte, v value) ([]byte, error) {
 	return b, mismatch(v, "integer")
 }
 
-func encodeDouble(b []byte, v value) ([]byte, error) {
+func encodeDouble(b []byte, v rowbatch.Value) ([]byte, error) {
 	var f float64
-	switch v.kind {
-	case KindNull:
+	switch v.Kind {
+	case rowbatch.KindNull:
 		return appendNull(b), nil
-	case KindFloat:
-		f = math.Float64frombits(v.num)
-	case KindInt:
-		f = float64(int64(v.num))
+	case rowbatch.KindFloat:
+		f = math.Float64frombits(v.Num)
+	case rowbatch.KindInt:
+		f = float64(int64(v.Num))
 	default:
 		return b, mismatch(v, "double precision")
 	}
@@ -114,17 +116,17 @@ func encodeDouble(b []byte, v value) ([]byte, error) {
 	return binary.BigEndian.AppendUint64(b, math.Float64bits(f)), nil
 }
 
-func encodeNumeric(b []byte, v value) ([]byte, error) {
+func encodeNumeric(b []byte, v rowbatch.Value) ([]byte, error) {
 	var text []byte
-	switch v.kind {
-	case KindNull:
+	switch v.Kind {
+	case rowbatch.KindNull:
 		return appendNull(b), nil
-	case KindDecimal:
-		text = v.raw
-	case KindInt:
-		text = strconv.AppendInt(make([]byte, 0, 24), int64(v.num), 10)
-	case KindFloat:
-		f := math.Float64frombits(v.num)
+	case rowbatch.KindDecimal:
+		text = v.Raw
+	case rowbatch.KindInt:
+		text = strconv.AppendInt(make([]byte, 0, 24), int64(v.Num), 10)
+	case rowbatch.KindFloat:
+		f := math.Float64frombits(v.Num)
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return b, fmt.Errorf("%v cannot be loaded into a numeric column", f)
 		}
@@ -139,24 +141,24 @@ func encodeNumeric(b []byte, v value) ([]byte, error) {
 	return out, nil
 }
 
-func encodeBool(b []byte, v value) ([]byte, error) {
-	switch v.kind {
-	case KindNull:
+func encodeBool(b []byte, v rowbatch.Value) ([]byte, error) {
+	switch v.Kind {
+	case rowbatch.KindNull:
 		return appendNull(b), nil
-	case KindBool:
+	case rowbatch.KindBool:
 		b = binary.BigEndian.AppendUint32(b, 1)
-		return append(b, byte(v.num)), nil
+		return append(b, byte(v.Num)), nil
 	}
 	return b, mismatch(v, "boolean")
 }
 
-func encodeDate(b []byte, v value) ([]byte, error) {
-	switch v.kind {
-	case KindNull:
+func encodeDate(b []byte, v rowbatch.Value) ([]byte, error) {
+	switch v.Kind {
+	case rowbatch.KindNull:
 		return appendNull(b), nil
-	case KindTimestamp:
-		days := (v.sec - pgEpoch) / 86400
-		if (v.sec-pgEpoch)%86400 < 0 {
+	case rowbatch.KindTimestamp:
+		days := (v.Sec - pgEpoch) / 86400
+		if (v.Sec-pgEpoch)%86400 < 0 {
 			days-- // floor for days before 2000
 		}
 		b = binary.BigEndian.AppendUint32(b, 4)
@@ -165,30 +167,30 @@ func encodeDate(b []byte, v value) ([]byte, error) {
 	return b, mismatch(v, "date")
 }
 
-func encodeTimestamp(b []byte, v value) ([]byte, error) {
-	switch v.kind {
-	case KindNull:
+func encodeTimestamp(b []byte, v rowbatch.Value) ([]byte, error) {
+	switch v.Kind {
+	case rowbatch.KindNull:
 		return appendNull(b), nil
-	case KindTimestamp:
-		return appendInt64(b, (v.sec-pgEpoch)*1_000_000+int64(v.nsec/1000)), nil
+	case rowbatch.KindTimestamp:
+		return appendInt64(b, (v.Sec-pgEpoch)*1_000_000+int64(v.Nsec/1000)), nil
 	}
 	return b, mismatch(v, "timestamptz")
 }
 
-func encodeJSONB(b []byte, v value) ([]byte, error) {
-	switch v.kind {
-	case KindNull:
+func encodeJSONB(b []byte, v rowbatch.Value) ([]byte, error) {
+	switch v.Kind {
+	case rowbatch.KindNull:
 		return appendNull(b), nil
-	case KindJSON:
-		if !json.Valid(v.raw) {
+	case rowbatch.KindJSON:
+		if !json.Valid(v.Raw) {
 			return b, errors.New("json value is not valid JSON")
 		}
-		if bytes.Contains(v.raw, []byte(`\u0000`)) {
+		if bytes.Contains(v.Raw, []byte(`\u0000`)) {
 			return b, errors.New(`json contains \u0000, which jsonb does not store`)
 		}
-		b = binary.BigEndian.AppendUint32(b, uint32(len(v.raw)+1))
+		b = binary.BigEndian.AppendUint32(b, uint32(len(v.Raw)+1))
 		b = append(b, 1) // jsonb binary format version
-		return append(b, v.raw...), nil
+		return append(b, v.Raw...), nil
 	}
 	return b, mismatch(v, "jsonb")
 }

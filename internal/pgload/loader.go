@@ -54,6 +54,11 @@ func (l *Loader) Ensure(ctx context.Context, t Table) error {
 			return fmt.Errorf("migrate %s: add column %s %s: %w", t.Name, c.Name, c.Type, err)
 		}
 	}
+	for _, stmt := range t.lineageMigrations() {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("migrate %s: %s: %w", t.Name, stmt, err)
+		}
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("migrate %s: commit: %w", t.Name, err)
 	}
@@ -65,7 +70,7 @@ func (l *Loader) Ensure(ctx context.Context, t Table) error {
 
 // Upsert loads the rows sel of ts (positions from Live, or a subset of them) in one
 // transaction: a binary COPY into a temporary table, then one INSERT … ON CONFLICT DO
-// UPDATE guarded by the extraction time. It returns how many rows it inserted or changed:
+// UPDATE guarded by the data version and extraction time. It returns how many rows it inserted or changed:
 // rows guarded out because the table holds a newer extraction, and rows identical to what
 // the table holds (a redelivery or replay), are not written at all.
 func (l *Loader) Upsert(ctx context.Context, ts *Tuples, sel []int) (int64, error) {
@@ -105,8 +110,9 @@ func (l *Loader) Upsert(ctx context.Context, ts *Tuples, sel []int) (int64, erro
 }
 
 // IsPermanent reports whether a load error is caused by the data (class 22, a data
-// exception, or 23, an integrity constraint violation): retrying the same rows cannot help,
-// and bisecting finds the rows at fault. Anything else (the server unavailable, a lock
+// exception, 23, an integrity constraint violation, or 21000, one key twice in a
+// statement, which Tuples prevents but bisecting would also resolve): retrying the same
+// rows cannot help, and bisecting finds the rows at fault. Anything else (the server unavailable, a lock
 // timeout, a table dropped or altered under the loader, missing privileges) concerns the
 // whole statement and is retried.
 func IsPermanent(err error) bool {
@@ -114,7 +120,7 @@ func IsPermanent(err error) bool {
 	if !errors.As(err, &pe) {
 		return false
 	}
-	return strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")
+	return strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23") || pe.Code == "21000"
 }
 
 // schemaChanged reports an error that says the table is not what Ensure left (dropped, or

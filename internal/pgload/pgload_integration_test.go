@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/sluice-dev/sluice/internal/pgload"
+	"github.com/sluice-dev/sluice/internal/rowbatch"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 	sluicev1 "github.com/sluice-dev/sluice/proto/sluice/v1"
 )
@@ -48,7 +49,7 @@ func dec(s string) *sluicev1.Value { return &sluicev1.Value{Kind: &sluicev1.Valu
 
 // batch encodes a RowBatch the way the transformer does and reads it back the way the
 // loader does.
-func batch(t *testing.T, table, record string, extracted time.Time, cols []string, rows ...[]*sluicev1.Value) *pgload.Batch {
+func batch(t *testing.T, table, record string, extracted time.Time, cols []string, rows ...[]*sluicev1.Value) *rowbatch.Batch {
 	t.Helper()
 	rb := &sluicev1.RowBatch{Table: table, Provider: "p", Dataset: "d", SpecVersion: 1, RecordId: record,
 		TraceId: "0af7651916cd43dd8448eb211c80319c", ExtractedAt: timestamppb.New(extracted), Columns: cols}
@@ -59,7 +60,7 @@ func batch(t *testing.T, table, record string, extracted time.Time, cols []strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := pgload.ParseBatch(data)
+	b, err := rowbatch.Parse(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +68,7 @@ func batch(t *testing.T, table, record string, extracted time.Time, cols []strin
 }
 
 // load encodes and upserts batches in one transaction, as one loader batch would.
-func load(t *testing.T, l *pgload.Loader, tb pgload.Table, batches ...*pgload.Batch) int64 {
+func load(t *testing.T, l *pgload.Loader, tb pgload.Table, batches ...*rowbatch.Batch) int64 {
 	t.Helper()
 	ctx := context.Background()
 	if err := l.Ensure(ctx, tb); err != nil {

@@ -19,6 +19,10 @@ const (
 	ColTraceID     = "_trace_id"
 	ColExtractedAt = "_extracted_at"
 	ColLoadedAt    = "_loaded_at"
+	// ColDataVersion holds the source's version of the row's data (RowBatch.data_version:
+	// a report's generation time, a source updated_at, a sequence), NULL when the source
+	// gives none. The freshness guard orders by it before the extraction time.
+	ColDataVersion = "_data_version"
 )
 
 // Column is a column of a target table.
@@ -77,11 +81,11 @@ func (t Table) Validate() error {
 
 // allColumns lists data columns then lineage columns, the order rows are copied in.
 func (t Table) allColumns() []string {
-	cols := make([]string, 0, len(t.Columns)+4)
+	cols := make([]string, 0, len(t.Columns)+5)
 	for _, c := range t.Columns {
 		cols = append(cols, c.Name)
 	}
-	return append(cols, ColRecordID, ColTraceID, ColExtractedAt, ColLoadedAt)
+	return append(cols, ColRecordID, ColTraceID, ColExtractedAt, ColLoadedAt, ColDataVersion)
 }
 
 func quote(ident string) string { return pgx.Identifier{ident}.Sanitize() }
@@ -101,9 +105,27 @@ func (t Table) createSQL() string {
 	for _, c := range t.Columns {
 		fmt.Fprintf(&b, "%s %s, ", quote(c.Name), c.Type)
 	}
-	fmt.Fprintf(&b, "%s text NOT NULL, %s text, %s timestamptz NOT NULL, %s timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (%s))",
-		ColRecordID, ColTraceID, ColExtractedAt, ColLoadedAt, quoteAll(t.PrimaryKey))
+	fmt.Fprintf(&b, "%s text NOT NULL, %s text, %s timestamptz NOT NULL, %s timestamptz NOT NULL DEFAULT now(), %s %s, PRIMARY KEY (%s))",
+		ColRecordID, ColTraceID, ColExtractedAt, ColLoadedAt, ColDataVersion, dataVersionType, quoteAll(t.PrimaryKey))
 	return b.String()
+}
+
+// dataVersionType is the type of ColDataVersion: unix nanoseconds or a sequence.
+const dataVersionType = "bigint"
+
+// lineageMigrations add the lineage columns that tables created by an older loader lack.
+// Existing rows keep NULL, which the guard reads as "no version: use the extraction time".
+func (t Table) lineageMigrations() []string {
+	return []string{fmt.Sprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s %s", quote(t.Name), ColDataVersion, dataVersionType)}
+}
+
+// freshness is the SQL of the order the guard keeps rows by, for the row of table alias
+// rel: the source's data version, falling back to the extraction time in unix nanoseconds
+// where the source gives none (the same fallback Tuples uses within a batch), then the
+// extraction time.
+func freshness(rel string) string {
+	ext := rel + "." + quote(ColExtractedAt)
+	return fmt.Sprintf("(COALESCE(%s.%s, (EXTRACT(EPOCH FROM %s) * 1000000000)::bigint), %s)", rel, quote(ColDataVersion), ext, ext)
 }
 
 // stageName names the temporary table rows are copied into: one per table and shape, so a
@@ -114,8 +136,10 @@ func (t Table) stageName() string {
 }
 
 // upsertSQL moves rows from the temporary table into the target. The WHERE clause is the
-// monotonic guard: an existing row extracted later than the incoming one stays. A row of
-// the same extraction is rewritten only when something differs, which makes a redelivered
+// monotonic guard: an existing row of newer data (a later data version, or on equal
+// versions a later extraction) stays, so a late-resumed old report or a replica with a
+// skewed clock cannot overwrite fresher rows. A row of the same version and extraction is
+// rewritten only when something differs, which makes a redelivered
 // or replayed batch a no-op while a replay under a new spec version (a new column, a fixed
 // expression) updates the rows it changes.
 func (t Table) upsertSQL(tmp string) string {
@@ -135,9 +159,10 @@ func (t Table) upsertSQL(tmp string) string {
 			inc = append(inc, "EXCLUDED."+quote(c))
 		}
 	}
-	target, ext := quote(t.Name), quote(ColExtractedAt)
+	target := quote(t.Name)
+	cf, inf := freshness(target), freshness("EXCLUDED")
 	return fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT (%s) DO UPDATE SET %s "+
-		"WHERE %s.%s < EXCLUDED.%s OR (%s.%s = EXCLUDED.%s AND (%s) IS DISTINCT FROM (%s))",
+		"WHERE %s < %s OR (%s = %s AND (%s) IS DISTINCT FROM (%s))",
 		target, quoteAll(cols), quoteAll(cols), quote(tmp), quoteAll(t.PrimaryKey), strings.Join(set, ", "),
-		target, ext, ext, target, ext, ext, "ROW("+strings.Join(cur, ", ")+")", "ROW("+strings.Join(inc, ", ")+")")
+		cf, inf, cf, inf, "ROW("+strings.Join(cur, ", ")+")", "ROW("+strings.Join(inc, ", ")+")")
 }

@@ -7,12 +7,16 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/sluice-dev/sluice/internal/rowbatch"
 )
 
 // Tuples accumulates rows for one table encoded in PostgreSQL's binary COPY format, and
-// keeps, per primary key, only the row of the newest extraction (the later one on ties):
-// INSERT … ON CONFLICT cannot touch one row twice, and a batch may hold a key twice after
-// a redelivery, a replay or a provider repeating a row. Encoding once, up front, means a
+// keeps, per primary key, only the row of the newest data (data version, then extraction
+// time, then the later row on ties; the order of the table's guard): INSERT … ON CONFLICT
+// cannot touch one row twice, and a batch may hold a key twice after a redelivery, a
+// replay or a provider repeating a row. Keys are compared by value as PostgreSQL compares
+// them, not by encoding: numeric 1, 1.0 and 1.00 are one key, as are float -0 and 0. Encoding once, up front, means a
 // row that cannot be converted is found before anything is sent, and bisecting a batch
 // re-sends bytes instead of re-encoding.
 //
@@ -28,10 +32,13 @@ type Tuples struct {
 	refs     []tupleRef
 	lineage  []lineage
 	live     []bool
-	keys     map[string]int
-	vals     [][]byte
-	key      []byte
-	enc      []byte
+	// older[i] is the next older version of row i's key in this batch, or -1: the
+	// versions of a key form a chain, newest (the live row) first.
+	older []int32
+	keys  map[string]int
+	vals  [][]byte
+	key   []byte
+	enc   []byte
 }
 
 // tupleRef locates a tuple's data columns.
@@ -42,9 +49,31 @@ type tupleRef struct {
 
 // lineage is what a record's rows carry in the lineage columns.
 type lineage struct {
-	batch     *Batch
-	extracted int64
+	batch     *rowbatch.Batch
+	extracted int64 // PostgreSQL microseconds
+	// version orders rows of one key: the data version, or the extraction time in unix
+	// nanoseconds when the source gives none (as the guard's SQL does).
+	version int64
 }
+
+// newer reports whether a holds newer data than b, in the guard's order.
+func (a lineage) newer(b lineage) bool {
+	if a.version != b.version {
+		return a.version > b.version
+	}
+	return a.extracted > b.extracted
+}
+
+func newLineage(b *rowbatch.Batch) lineage {
+	l := lineage{batch: b, extracted: pgMicros(b.ExtractedAt), version: b.DataVersion}
+	if l.version == 0 {
+		l.version = b.ExtractedAt.Truncate(time.Microsecond).UnixNano()
+	}
+	return l
+}
+
+// lineageColumns is how many lineage columns follow the data columns (see allColumns).
+const lineageColumns = 5
 
 // chunkBytes is the size of the chunks tuples are stored in.
 const chunkBytes = 1 << 20
@@ -120,7 +149,7 @@ func (e *RowError) Error() string {
 
 // Append encodes row r of batch b and returns its position. A row that cannot be converted
 // to the table's types is not added; the error is a *RowError.
-func (ts *Tuples) Append(b *Batch, bind Binding, r WireRow) (int, error) {
+func (ts *Tuples) Append(b *rowbatch.Batch, bind Binding, r rowbatch.WireRow) (int, error) {
 	vals, _, err := r.Values(ts.vals[:0])
 	ts.vals = vals
 	if err != nil {
@@ -129,7 +158,7 @@ func (ts *Tuples) Append(b *Batch, bind Binding, r WireRow) (int, error) {
 	if len(vals) != bind.n {
 		return -1, &RowError{Reason: fmt.Sprintf("%d values for %d columns", len(vals), bind.n)}
 	}
-	enc := binary.BigEndian.AppendUint16(ts.enc[:0], uint16(len(ts.types)+4))
+	enc := binary.BigEndian.AppendUint16(ts.enc[:0], uint16(len(ts.types)+lineageColumns))
 	ts.key = ts.key[:0]
 	pk := 0
 	for i, typ := range ts.types {
@@ -137,7 +166,7 @@ func (ts *Tuples) Append(b *Batch, bind Binding, r WireRow) (int, error) {
 		if p := bind.pos[i]; p < 0 {
 			enc = appendNull(enc)
 		} else {
-			v, err := decodeValue(vals[p])
+			v, err := rowbatch.DecodeValue(vals[p])
 			if err == nil {
 				enc, err = typ.encode(enc, v)
 			}
@@ -151,34 +180,49 @@ func (ts *Tuples) Append(b *Batch, bind Binding, r WireRow) (int, error) {
 				ts.enc = enc
 				return -1, &RowError{Column: ts.table.Columns[i].Name, Reason: "null in a primary key column"}
 			}
-			ts.key = append(ts.key, enc[fieldStart:]...)
+			ts.key = appendKey(ts.key, ts.types[i], enc[fieldStart:])
 			pk++
 		}
 	}
 	ts.enc = enc
 	if len(ts.lineage) == 0 || ts.lineage[len(ts.lineage)-1].batch != b {
-		ts.lineage = append(ts.lineage, lineage{batch: b, extracted: pgMicros(b.ExtractedAt)})
+		ts.lineage = append(ts.lineage, newLineage(b))
 	}
 	lin := int32(len(ts.lineage) - 1)
 	ref := ts.store(enc)
 	ref.lineage = lin
-	extracted := ts.lineage[lin].extracted
 
 	idx := len(ts.refs)
 	ts.refs = append(ts.refs, ref)
 	ts.live = append(ts.live, true)
+	ts.older = append(ts.older, -1)
+	cur := ts.lineage[lin]
 	if prev, ok := ts.keys[string(ts.key)]; ok {
-		if ts.lineage[ts.refs[prev].lineage].extracted <= extracted {
+		if !ts.lineage[ts.refs[prev].lineage].newer(cur) {
 			ts.live[prev] = false
 			ts.keys[string(ts.key)] = idx
+			ts.older[idx] = int32(prev)
 		} else {
+			// Keep the chain ordered: after every version newer than this one.
 			ts.live[idx] = false
+			p := prev
+			for q := ts.older[p]; q >= 0 && ts.lineage[ts.refs[q].lineage].newer(cur); q = ts.older[q] {
+				p = int(q)
+			}
+			ts.older[idx], ts.older[p] = ts.older[p], int32(idx)
 		}
 	} else {
 		ts.keys[string(ts.key)] = idx
 	}
 	return idx, nil
 }
+
+// Older returns the next older version of row i's key in this batch, or -1. When the
+// database refuses the version of a key that survived deduplication, the loader loads
+// this one instead (and so on down the chain), so that a rejected newest version goes to
+// the DLQ with its reason without taking the key's other versions with it; the guard
+// still keeps the table's fresher rows.
+func (ts *Tuples) Older(i int) int { return int(ts.older[i]) }
 
 // store copies an encoded tuple into the chunks.
 func (ts *Tuples) store(enc []byte) tupleRef {
@@ -215,7 +259,44 @@ func (ts *Tuples) appendTuple(buf []byte, i int) []byte {
 		buf = appendString(buf, lin.batch.TraceID)
 	}
 	buf = appendInt64(buf, lin.extracted)
-	return appendInt64(buf, ts.loadedAt)
+	buf = appendInt64(buf, ts.loadedAt)
+	if lin.batch.DataVersion == 0 {
+		return appendNull(buf)
+	}
+	return appendInt64(buf, lin.batch.DataVersion)
+}
+
+// appendKey appends a key column's COPY field to key in a form where values PostgreSQL
+// holds equal are equal bytes: the binary encoding keeps what equality ignores (a
+// numeric's display scale, the sign of a float zero, the payload bits of a NaN), and two
+// rows whose keys differ only so would both reach INSERT … ON CONFLICT, which then fails
+// the whole statement (SQLSTATE 21000). Other types encode equal values alike: text is
+// compared byte for byte under the default deterministic collations, timestamps are
+// instants.
+func appendKey(key []byte, typ colType, field []byte) []byte {
+	start := len(key)
+	key = append(key, field...)
+	f := key[start:]
+	switch typ.name {
+	case "numeric":
+		// length(4) ndigits(2) weight(2) sign(2) dscale(2) digits: trailing zero digits are
+		// already stripped by appendNumeric, so only the display scale differs.
+		if len(f) >= 12 {
+			f[10], f[11] = 0, 0
+		}
+	case "double precision":
+		if len(f) == 12 {
+			v := math.Float64frombits(binary.BigEndian.Uint64(f[4:]))
+			switch {
+			case v == 0:
+				v = 0 // -0 = 0
+			case math.IsNaN(v):
+				v = math.NaN() // PostgreSQL holds every NaN equal
+			}
+			binary.BigEndian.PutUint64(f[4:], math.Float64bits(v))
+		}
+	}
+	return key
 }
 
 // copyHeader starts a binary COPY stream: signature, flags, header extension length.

@@ -2,6 +2,7 @@ package rowsource
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ type CSV struct {
 	row     map[string]any
 	started bool
 	index   int64
+	last    []string // the record last returned or rejected (owned by cr)
 	err     error
 }
 
@@ -60,6 +62,7 @@ func (c *CSV) Next() (map[string]any, error) {
 	}
 	start := c.offset()
 	c.budget.startRow(c.cr.InputOffset())
+	c.last = nil
 	rec, err := c.cr.Read()
 	if err != nil {
 		var perr *csv.ParseError
@@ -74,6 +77,7 @@ func (c *CSV) Next() (map[string]any, error) {
 	}
 	index := c.index
 	c.index++
+	c.last = rec
 	if len(rec) != len(c.fields) {
 		line, _ := c.cr.FieldPos(0)
 		return nil, &RowError{Index: index, Line: int64(line), Offset: start,
@@ -142,4 +146,20 @@ func (c *CSV) fatal(what string, start int64, err error) error {
 		return io.EOF
 	}
 	return fmt.Errorf("csv: %s (byte %d): %w", what, start, err)
+}
+
+// Raw implements Reader: the record re-encoded as one CSV line with the payload's
+// delimiter; nil for a record with a quoting error.
+func (c *CSV) Raw() []byte {
+	if c.last == nil {
+		return nil
+	}
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.Comma = c.cr.Comma
+	if err := w.Write(c.last); err != nil {
+		return nil
+	}
+	w.Flush()
+	return bytes.TrimRight(b.Bytes(), "\n")
 }

@@ -2,6 +2,7 @@ package rowsource_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"io"
 	"os"
@@ -18,8 +19,10 @@ import (
 const fuzzMaxRow = 2048
 
 // checkReader reads data to its end and fails when the reader panics (the fuzzer reports
-// it), does not end, yields a row larger than the max row size, or allocates more than a
-// linear function of the payload size: memory must stay bounded whatever the input.
+// it), does not end, yields a row larger than the max row size, allocates more than a
+// linear function of the payload size (memory must stay bounded whatever the input), or
+// ends with an error that is not a DataError although its input (bytes in memory) cannot
+// fail: a payload's fault must always be classified as one, or it is retried forever.
 func checkReader(t *testing.T, f spec.Format, data []byte) {
 	f.MaxRowBytes = fuzzMaxRow
 	var before, after runtime.MemStats
@@ -35,6 +38,7 @@ func checkReader(t *testing.T, f spec.Format, data []byte) {
 			t.Fatalf("%d results from %d bytes: the reader does not make progress", results, len(data))
 		}
 		row, err := r.Next()
+		_ = r.Raw()
 		if err == nil {
 			if size := rowSize(row); size > 2*fuzzMaxRow+1024 {
 				t.Fatalf("row of about %d bytes passed a max row size of %d", size, fuzzMaxRow)
@@ -49,6 +53,9 @@ func checkReader(t *testing.T, f spec.Format, data []byte) {
 			continue
 		}
 		if !errors.Is(err, io.EOF) {
+			if !rowsource.IsDataError(err) {
+				t.Fatalf("fatal error %v over an input that cannot fail is not a DataError", err)
+			}
 			if _, again := r.Next(); again == nil {
 				t.Fatalf("Next returned a row after the fatal error %v", err)
 			}
@@ -134,5 +141,43 @@ func FuzzHTMLTable(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkReader(t, spec.Format{Type: spec.HTMLTable}, data)
 		checkReader(t, spec.Format{Type: spec.HTMLTable, TableID: "t", SkipRows: 1}, data)
+	})
+}
+
+// FuzzGzip feeds arbitrary bytes as a gzip payload: corrupt or truncated gzip must be a
+// DataError (dead-lettered), never an error that would be retried forever.
+func FuzzGzip(f *testing.F) {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	_, _ = w.Write([]byte(`[{"id":1},{"id":2}]`))
+	_ = w.Close()
+	f.Add(b.Bytes())
+	f.Add(b.Bytes()[:b.Len()/2])
+	f.Add([]byte{0x1f, 0x8b})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in, err := rowsource.Decode("gzip", bytes.NewReader(data))
+		if err != nil {
+			if !rowsource.IsDataError(err) {
+				t.Fatalf("gzip header error %v is not a DataError", err)
+			}
+			return
+		}
+		r, err := rowsource.Open(spec.Format{Type: spec.NDJSON, MaxRowBytes: fuzzMaxRow}, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range len(data) + 2 {
+			_, err := r.Next()
+			var rowErr *rowsource.RowError
+			switch {
+			case err == nil, errors.As(err, &rowErr):
+				continue
+			case errors.Is(err, io.EOF):
+				return
+			case !rowsource.IsDataError(err):
+				t.Fatalf("fatal error %v over an input that cannot fail is not a DataError", err)
+			}
+			return
+		}
 	})
 }

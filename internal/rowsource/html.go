@@ -3,6 +3,7 @@ package rowsource
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +48,7 @@ type HTMLTable struct {
 	span          int  // colspan of the open cell
 	rowBytes      int
 	rowTooLarge   bool
+	last          []string // cells of the row last returned or rejected
 
 	// The row that ended last, returned by nextRow; its cells are h.cells until the next
 	// call of nextRow.
@@ -83,6 +85,7 @@ func NewHTMLTable(r io.Reader, f spec.Format) *HTMLTable {
 
 // Next implements Reader.
 func (h *HTMLTable) Next() (map[string]any, error) {
+	h.last = nil
 	for h.err == nil {
 		cells, line, offset, tooLarge, ok := h.nextRow()
 		if !ok {
@@ -104,6 +107,7 @@ func (h *HTMLTable) Next() (map[string]any, error) {
 		}
 		index := h.index
 		h.index++
+		h.last = cells
 		switch {
 		case tooLarge:
 			return nil, &RowError{Index: index, Line: line, Offset: offset, Err: fmt.Errorf("%w: larger than %d bytes", ErrRowTooLarge, h.maxRow)}
@@ -384,4 +388,27 @@ func (h *HTMLTable) resetRow() {
 	h.cells = h.cells[:0]
 	h.rowBytes = 0
 	h.rowTooLarge = false
+}
+
+// Raw implements Reader: the row's cells as a JSON object by header (a JSON array when
+// the cells do not match the header).
+func (h *HTMLTable) Raw() []byte {
+	if h.last == nil {
+		return nil
+	}
+	var v any = h.last
+	if len(h.last) == len(h.fields) {
+		obj := make(map[string]string, len(h.fields))
+		for i, name := range h.fields {
+			if name != "" {
+				obj[name] = h.last[i]
+			}
+		}
+		v = obj
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return b
 }

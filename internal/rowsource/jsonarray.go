@@ -23,6 +23,7 @@ type JSONArray struct {
 	maxRow  int
 	started bool
 	index   int64
+	last    any   // the element last returned or rejected
 	err     error // sticky fatal error or io.EOF
 }
 
@@ -64,12 +65,14 @@ func (j *JSONArray) Next() (map[string]any, error) {
 		return nil, io.EOF
 	}
 	var v any
+	j.last = nil
 	if err := j.dec.Decode(&v); err != nil {
 		j.err = j.fatal(fmt.Sprintf("row %d", j.index), start, err)
 		return nil, j.err
 	}
 	index := j.index
 	j.index++
+	j.last = v
 	row, ok := v.(map[string]any)
 	if !ok {
 		return nil, &RowError{Index: index, Offset: start, Err: fmt.Errorf("element is %s, want an object", jsonKind(v))}
@@ -204,4 +207,17 @@ func jsonKind(v any) string {
 		return "an object"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// Raw implements Reader. The element is re-encoded (keys sorted, numbers exact), which costs
+// nothing on the rows that are not asked for.
+func (j *JSONArray) Raw() []byte {
+	if j.last == nil {
+		return nil
+	}
+	b, err := json.Marshal(j.last)
+	if err != nil {
+		return nil
+	}
+	return b
 }

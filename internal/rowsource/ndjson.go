@@ -21,6 +21,7 @@ type NDJSON struct {
 	offset int64  // bytes consumed
 	lineNo int64  // lines consumed
 	index  int64
+	raw    []byte // the last line returned or rejected
 	err    error
 }
 
@@ -52,9 +53,11 @@ func (n *NDJSON) Next() (map[string]any, error) {
 		}
 		index := n.index
 		n.index++
+		n.raw = nil
 		if tooLong {
 			return nil, &RowError{Index: index, Line: lineNo, Offset: start, Err: fmt.Errorf("%w: line longer than %d bytes", ErrRowTooLarge, n.maxRow)}
 		}
+		n.raw = line
 		row, err := decodeObject(line)
 		if err != nil {
 			return nil, &RowError{Index: index, Line: lineNo, Offset: start, Err: err}
@@ -108,3 +111,6 @@ func decodeObject(data []byte) (map[string]any, error) {
 	}
 	return row, nil
 }
+
+// Raw implements Reader: the line as it is in the payload (nil for a line too long to keep).
+func (n *NDJSON) Raw() []byte { return n.raw }

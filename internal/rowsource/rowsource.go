@@ -23,10 +23,19 @@ import (
 // again for the following row. Any other error is fatal for the payload (corrupt JSON,
 // I/O error, a row too large to skip safely) and further calls return it again.
 //
-// The map belongs to the Reader and is valid until the next call of Next. Readers are not
-// safe for concurrent use.
+// A fatal error caused by the payload's bytes is a *DataError (see IsDataError) when the
+// Reader comes from Open; a failure of the input reader is returned as it is.
+//
+// Raw returns the row Next last returned or rejected as source bytes, for a dead letter:
+// the line itself for NDJSON, the record re-encoded as CSV, the element re-encoded as
+// JSON for a JSON array and a JSON object of the cells for an HTML table; nil when the
+// row could not be read at all.
+//
+// The map and the bytes belong to the Reader and are valid until the next call of Next.
+// Readers are not safe for concurrent use.
 type Reader interface {
 	Next() (map[string]any, error)
+	Raw() []byte
 }
 
 // ErrRowTooLarge is wrapped by the errors about a row larger than the format's max row
@@ -55,19 +64,23 @@ func (e *RowError) Error() string {
 func (e *RowError) Unwrap() error { return e.Err }
 
 // Open returns the Reader of format f over r. It does no I/O: problems with the payload
-// show up in Next.
+// show up in Next, where the errors caused by the payload's content are *DataError.
 func Open(f spec.Format, r io.Reader) (Reader, error) {
+	in := &inputReader{r: r}
+	var src Reader
 	switch f.Type {
 	case spec.JSONArray:
-		return NewJSONArray(r, f), nil
+		src = NewJSONArray(in, f)
 	case spec.NDJSON:
-		return NewNDJSON(r, f), nil
+		src = NewNDJSON(in, f)
 	case spec.CSV:
-		return NewCSV(r, f), nil
+		src = NewCSV(in, f)
 	case spec.HTMLTable:
-		return NewHTMLTable(r, f), nil
+		src = NewHTMLTable(in, f)
+	default:
+		return nil, fmt.Errorf("open row source: unknown format %q", f.Type)
 	}
-	return nil, fmt.Errorf("open row source: unknown format %q", f.Type)
+	return &classified{Reader: src, in: in}, nil
 }
 
 // stripBOM skips a leading UTF-8 byte order mark, which spreadsheet exports and some

@@ -174,6 +174,9 @@ type Document struct {
 	SHA256          string            `bson:"sha256"`
 	Attributes      map[string]string `bson:"attributes,omitempty"`
 	TraceID         string            `bson:"trace_id,omitempty"`
+	// DataVersion is the record's data_version (0, left out, when the source gives none),
+	// so a replay orders the rows it reloads as the first load did.
+	DataVersion int64 `bson:"data_version,omitempty"`
 	// PayloadCodec says how Payload is compressed in the collection. Documents this
 	// package returns always hold the payload decompressed, with PayloadCodec empty.
 	PayloadCodec string `bson:"payload_codec,omitempty"`
@@ -195,6 +198,7 @@ func FromRecord(rec *sluicev1.Record, traceID string, stagedAt time.Time) Docume
 		SHA256:          hex.EncodeToString(rec.GetSha256()),
 		Attributes:      rec.GetAttributes(),
 		TraceID:         traceID,
+		DataVersion:     rec.GetDataVersion(),
 	}
 	switch p := rec.GetPayload().(type) {
 	case *sluicev1.Record_Inline:
@@ -221,6 +225,7 @@ func (d Document) Record() *sluicev1.Record {
 		Size:            d.Size,
 		Sha256:          sum,
 		Attributes:      d.Attributes,
+		DataVersion:     d.DataVersion,
 	}
 	if d.S3Key != "" {
 		rec.Payload = &sluicev1.Record_ClaimCheck{ClaimCheck: &sluicev1.ClaimCheck{Bucket: d.S3Bucket, Key: d.S3Key, Size: d.Size, Sha256: sum}}

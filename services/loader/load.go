@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/pgload"
+	"github.com/sluice-dev/sluice/internal/rowbatch"
 	"github.com/sluice-dev/sluice/internal/service"
 	"github.com/sluice-dev/sluice/internal/spec"
 	"github.com/sluice-dev/sluice/internal/specstore"
@@ -57,7 +58,7 @@ func newLoader(rt *service.Runtime, pg *pgload.Loader, specs *specstore.Store, d
 // item is one ROWS message on its way into a transaction.
 type item struct {
 	msg   jetstream.Msg
-	batch *pgload.Batch
+	batch *rowbatch.Batch
 	ctx   context.Context
 	span  trace.Span
 	err   error
@@ -94,7 +95,7 @@ func (l *loader) prepare(ctx context.Context, msgs []jetstream.Msg) *batch {
 		links = append(links, trace.LinkFromContext(mctx))
 		it := &item{msg: msg, ctx: mctx, span: span}
 		b.items[i] = it
-		rb, err := pgload.ParseBatch(msg.Data())
+		rb, err := rowbatch.Parse(msg.Data())
 		if err != nil {
 			it.err = bus.Permanent(fmt.Errorf("decode row batch on %s: %w", msg.Subject(), err))
 			continue
@@ -175,7 +176,8 @@ func (l *loader) encode(ctx context.Context, g *group) error {
 	}
 	sp, err := l.specs.GetAtLeast(ctx, first.Provider, first.Dataset, version)
 	if err != nil {
-		return err // not registered or not propagated yet: retry later
+		// Not registered or not propagated yet: wait for it without spending deliveries.
+		return bus.Unavailable("spec "+first.Provider+"/"+first.Dataset, err)
 	}
 	if sp.Table != first.Table {
 		return bus.Permanent(fmt.Errorf("rows for table %s, but spec %s v%d loads into %s", first.Table, sp.Key(), sp.Version, sp.Table))
@@ -214,7 +216,8 @@ func (l *loader) encode(ctx context.Context, g *group) error {
 }
 
 // upsert loads sel. When the database refuses the data (a permanent error) it bisects
-// until each bad row is alone; bad rows go to the DLQ with the database's reason and every
+// until each bad row is alone; bad rows go to the DLQ with the database's reason, the
+// next older version of a bad row's key in the batch is tried in its place, and every
 // other row is loaded. A transient error fails the whole group, to be retried; what was
 // committed before it is committed again as a no-op.
 func (l *loader) upsert(ctx context.Context, ts *pgload.Tuples, sel []int, origins []origin) error {
@@ -234,6 +237,12 @@ func (l *loader) upsert(ctx context.Context, ts *pgload.Tuples, sel []int, origi
 	if len(sel) == 1 {
 		o := origins[sel[0]]
 		l.reject(ctx, ts.Table(), o.it, o.row, err)
+		// The refused row was the freshest version of its key in this batch; the next
+		// freshest (superseded, so far not sent) is loaded in its place, or the key's
+		// other versions would vanish with it.
+		if older := ts.Older(sel[0]); older >= 0 {
+			return l.upsert(ctx, ts, []int{older}, origins)
+		}
 		return nil
 	}
 	mid := len(sel) / 2
@@ -249,7 +258,13 @@ func (l *loader) reject(ctx context.Context, t pgload.Table, it *item, r int, ca
 	l.rejected.Add(ctx, 1, metric.WithAttributes(attribute.String("table", t.Name)))
 	row := it.batch.Rows[r]
 	reason := pgload.Reason(cause)
-	if err := l.dlq.Row(it.ctx, it.msg, row.Index(), reason, singleRowBatch(it.batch, row)); err != nil && it.err == nil {
+	// The letter holds the row alone, so that `sluice dlq retry` re-sends the bad row and
+	// not its whole message; when the row cannot be cut out, the whole message.
+	data, err := rowbatch.SingleRow(it.batch, row)
+	if err != nil {
+		data = nil
+	}
+	if err := l.dlq.Row(it.ctx, it.msg, row.Index(), reason, data); err != nil && it.err == nil {
 		it.err = fmt.Errorf("dead-letter row %d of record %s: %w", row.Index(), it.batch.RecordID, err)
 	}
 	it.span.AddEvent("row rejected", trace.WithAttributes(attribute.Int64("sluice.row_index", row.Index()), attribute.String("reason", cause.Error())))

@@ -319,3 +319,28 @@ func TestRowsWaitForTheirSpec(t *testing.T) {
 		t.Errorf("%d dead letters", n)
 	}
 }
+
+// TestRefusedNewestVersionFallsBackToOlder: a batch holds two versions of one key and the
+// database refuses the newer. The refused one goes to the DLQ with the reason; the older
+// one, set aside by deduplication, is loaded in its place instead of vanishing with it.
+func TestRefusedNewestVersionFallsBackToOlder(t *testing.T) {
+	h := startLoader(t)
+	h.register(1)
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	h.publish("r0", at, 1, row{id: 1, name: "seed", quantity: 1})
+	h.settled()
+	if _, err := h.pool.Exec(context.Background(), "ALTER TABLE "+h.table+" ADD CONSTRAINT name_not_bad CHECK (name <> 'bad')"); err != nil {
+		t.Fatal(err)
+	}
+	// One message, one key twice (a provider repeating a row): the later row is the
+	// version kept, and the database refuses it.
+	h.publish("r1", at.Add(time.Hour), 1, row{id: 2, name: "older", quantity: 1}, row{id: 2, name: "bad", quantity: 2})
+	h.settled()
+	if got := h.rows("SELECT id, name FROM $table ORDER BY id"); !reflect.DeepEqual(got, [][]string{{"1", "seed"}, {"2", "older"}}) {
+		t.Errorf("table %v, want the older version of key 2 loaded", got)
+	}
+	letters := h.deadLetters()
+	if len(letters) != 1 || letters[0].GetRecordId() != "r1" || letters[0].GetRowIndex() != 1 || !strings.Contains(letters[0].GetReason(), "name_not_bad") {
+		t.Errorf("dead letters %v, want row 1 of r1 refused by name_not_bad", letters)
+	}
+}

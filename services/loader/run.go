@@ -49,15 +49,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Stream: bus.StreamRows, Durable: "loader", Stage: "load",
 		MaxAckPending: cfg.Delivery.MaxAckPending, MaxDeliver: cfg.Delivery.MaxDeliver, AckWait: cfg.Delivery.AckWait,
 		Workers: 1, DrainTimeout: cfg.Service.ShutdownTimeout,
+		Targets: []bus.Target{{Name: "postgres", Check: pool.Ping}},
 	}
-	l, err := newLoader(rt, pgload.New(pool), specs, bus.NewDeadLetters(rt.JS, cc.Stage), cfg.MaxConns)
+	cons, err := bus.NewConsumer(rt.JS, cc, rt.Telemetry.Tracer, rt.Log)
+	if err != nil {
+		return err
+	}
+	rt.Endpoint.AddCheck("consumer", cons.Ready)
+	l, err := newLoader(rt, pgload.New(pool), specs, cons.DeadLetters(), cfg.MaxConns)
 	if err != nil {
 		return err
 	}
 	return rt.Run(ctx, func(ctx context.Context) error {
 		g, ctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return specs.Watch(ctx, rt.Log) })
-		g.Go(func() error { return l.consume(ctx, rt.JS, cc, cfg.Batch) })
+		g.Go(func() error { return l.consume(ctx, cons, cfg.Batch) })
 		return g.Wait()
 	})
 }

@@ -233,6 +233,9 @@ func dlqJSON(dl deadLetter) map[string]any {
 		"seq": dl.Seq, "time": dl.Time, "stage": dl.GetStage(), "provider": dl.GetProvider(), "dataset": dl.GetDataset(),
 		"record_id": dl.GetRecordId(), "row_index": dl.GetRowIndex(), "reason": dl.GetReason(), "subject": dl.GetSubject(),
 		"deliveries": dl.GetDeliveries(), "trace_id": dl.GetTraceId(),
+		// Where the failed message sits in its stream (the staged record, for a row of
+		// the transform stage), and how many bytes the letter keeps.
+		"stream": dl.GetStream(), "stream_sequence": dl.GetStreamSequence(), "data_bytes": len(dl.GetData()),
 	}
 }
 

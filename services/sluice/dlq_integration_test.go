@@ -106,6 +106,19 @@ func TestDLQ(t *testing.T) {
 		}
 	})
 
+	t.Run("a transform row letter holds the row and points at the record", func(t *testing.T) {
+		out := p.mustCLI("dlq", "show", fmt.Sprint(tr.Seq))
+		for _, want := range []string{"source row 1 of record " + rec.GetId(), "STAGED sequence", `"name":"negative"`, `"quantity":-1`,
+			"raw_" + provider + " _id " + rec.GetId(), "retry re-runs the whole record"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("dlq show of the transform letter lacks %q:\n%s", want, out)
+			}
+		}
+		if strings.Contains(out, `"good too"`) {
+			t.Errorf("the transform letter holds more than its row:\n%s", out)
+		}
+	})
+
 	t.Run("retry re-publishes the original message and removes the dead letter", func(t *testing.T) {
 		if _, err := p.pool.Exec(t.Context(), "ALTER TABLE "+table+" DROP CONSTRAINT name_not_refused"); err != nil {
 			t.Fatal(err)

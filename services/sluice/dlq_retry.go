@@ -10,9 +10,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/config"
+	"github.com/sluice-dev/sluice/internal/staging"
 )
 
 // HeaderRetryOf names the dead letter (its DLQ sequence) a retried message came from.
@@ -23,7 +25,9 @@ func cmdDLQRetry(ctx context.Context, env *cliEnv, args []string) error {
 	var url string
 	var f dlqFilter
 	var all bool
+	var mongo staging.Config
 	natsFlags(fs, &url)
+	mongoFlags(fs, &mongo)
 	f.register(fs)
 	fs.BoolVar(&all, "all", "", false, "retry every dead letter matching --stage/--provider/--dataset")
 	pos, err := parseInterleaved(fs, args)
@@ -64,7 +68,9 @@ func cmdDLQRetry(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	published, err := retry(ctx, js, letters)
+	records := &stagedRecords{cfg: mongo}
+	defer records.close(ctx)
+	published, err := retry(ctx, js, letters, records)
 	fmt.Fprintf(env.stdout, "retried %d of %d dead letters (%d messages re-published) and removed them from %s\n",
 		published.letters, len(letters), published.messages, bus.StreamDLQ)
 	return err
@@ -72,12 +78,18 @@ func cmdDLQRetry(ctx context.Context, env *cliEnv, args []string) error {
 
 type retried struct{ letters, messages int }
 
-// retry re-publishes each dead letter's data to the subject it failed on, with its
+// recordSource finds the staged record a source-row letter points at.
+type recordSource interface {
+	Record(ctx context.Context, provider, id string) ([]byte, error)
+}
+
+// retry re-publishes each dead letter's message to the subject it failed on, with its
 // original headers (so the retry continues the record's trace), and then deletes it from
 // the DLQ. A letter is deleted only after its message is acknowledged by its stream, so a
-// failure loses nothing. Letters carrying the same message (several bad rows of one
-// record, dead-lettered by the transformer) re-publish it once.
-func retry(ctx context.Context, js jetstream.JetStream, letters []deadLetter) (retried, error) {
+// failure loses nothing. A transform row letter holds only its row: its retry re-runs the
+// whole staged record, read from records. Letters of the same message (several bad rows
+// of one record) re-publish it once.
+func retry(ctx context.Context, js jetstream.JetStream, letters []deadLetter, records recordSource) (retried, error) {
 	var r retried
 	stream, err := js.Stream(ctx, bus.StreamDLQ)
 	if err != nil {
@@ -85,12 +97,23 @@ func retry(ctx context.Context, js jetstream.JetStream, letters []deadLetter) (r
 	}
 	sent := map[[32]byte]bool{}
 	for _, dl := range letters {
-		if dl.GetSubject() == "" || len(dl.GetData()) == 0 {
-			return r, fmt.Errorf("dead letter %d has no message to retry", dl.Seq)
+		var key [32]byte
+		if isSourceRow(dl) {
+			key = sha256.Sum256([]byte(dl.GetSubject() + "\x00record\x00" + dl.GetRecordId()))
+		} else {
+			if dl.GetSubject() == "" || len(dl.GetData()) == 0 {
+				return r, fmt.Errorf("dead letter %d has no message to retry", dl.Seq)
+			}
+			key = sha256.Sum256(append([]byte(dl.GetSubject()+"\x00"), dl.GetData()...))
 		}
-		key := sha256.Sum256(append([]byte(dl.GetSubject()+"\x00"), dl.GetData()...))
 		if !sent[key] {
-			if _, err := js.PublishMsg(ctx, retryMessage(dl)); err != nil {
+			data := dl.GetData()
+			if isSourceRow(dl) {
+				if data, err = records.Record(ctx, dl.GetProvider(), dl.GetRecordId()); err != nil {
+					return r, fmt.Errorf("retry dead letter %d: record %s: %w", dl.Seq, dl.GetRecordId(), err)
+				}
+			}
+			if _, err := js.PublishMsg(ctx, retryMessage(dl, data)); err != nil {
 				return r, fmt.Errorf("retry dead letter %d on %s: %w", dl.Seq, dl.GetSubject(), err)
 			}
 			sent[key] = true
@@ -104,9 +127,9 @@ func retry(ctx context.Context, js jetstream.JetStream, letters []deadLetter) (r
 	return r, nil
 }
 
-// retryMessage rebuilds the failed message. Its dedupe id is new, or the stream would drop
-// it as a duplicate of the original inside the dedupe window.
-func retryMessage(dl deadLetter) *nats.Msg {
+// retryMessage rebuilds the failed message with body data. Its dedupe id is new, or the
+// stream would drop it as a duplicate of the original inside the dedupe window.
+func retryMessage(dl deadLetter, data []byte) *nats.Msg {
 	h := nats.Header{}
 	for k, v := range dl.GetHeaders() {
 		if strings.HasPrefix(k, "Nats-") {
@@ -120,5 +143,35 @@ func retryMessage(dl deadLetter) *nats.Msg {
 	}
 	h.Set(bus.HeaderMsgID, id)
 	h.Set(HeaderRetryOf, strconv.FormatUint(dl.Seq, 10))
-	return &nats.Msg{Subject: dl.GetSubject(), Data: dl.GetData(), Header: h}
+	return &nats.Msg{Subject: dl.GetSubject(), Data: data, Header: h}
+}
+
+// stagedRecords reads staged records from the document store, connecting on first use so
+// that retrying load letters needs no MongoDB.
+type stagedRecords struct {
+	cfg   staging.Config
+	store *staging.Store
+}
+
+func (s *stagedRecords) Record(ctx context.Context, provider, id string) ([]byte, error) {
+	if s.store == nil {
+		cfg := s.cfg
+		cfg.WriteConcern = "1" // reads only
+		st, err := staging.Open(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		s.store = st
+	}
+	doc, err := s.store.Get(ctx, provider, id)
+	if err != nil {
+		return nil, err
+	}
+	return proto.Marshal(doc.Record())
+}
+
+func (s *stagedRecords) close(ctx context.Context) {
+	if s.store != nil {
+		_ = s.store.Close(context.WithoutCancel(ctx))
+	}
 }

@@ -113,9 +113,15 @@ func lookupRaw(ctx context.Context, cfg staging.Config, dl deadLetter) rawLink {
 	return l
 }
 
-// describeData decodes what the dead letter would re-send: a record envelope (stage,
-// transform) or a row batch (load).
+// describeData decodes what the dead letter holds: a record envelope (stage, transform),
+// a row batch (load), or one source row and the record it belongs to (a transform row).
 func describeData(dl deadLetter) any {
+	if isSourceRow(dl) {
+		return map[string]any{
+			"source_row": string(dl.GetData()), "content_type": dl.GetContentType(), "row_index": dl.GetRowIndex(),
+			"record_id": dl.GetRecordId(), "stream": dl.GetStream(), "stream_sequence": dl.GetStreamSequence(),
+		}
+	}
 	if strings.HasPrefix(dl.GetSubject(), "sluice.rows.") {
 		rb := &sluicev1.RowBatch{}
 		if err := proto.Unmarshal(dl.GetData(), rb); err != nil {
@@ -179,7 +185,25 @@ func renderDeadLetter(w io.Writer, dl deadLetter, raw rawLink, jaeger string) er
 	return err
 }
 
+// isSourceRow reports whether dl holds one source row and points at its record instead
+// of holding the record (a transform row letter; see sluicev1.DeadLetter.content_type).
+func isSourceRow(dl deadLetter) bool { return dl.GetContentType() != "" && dl.GetRowIndex() >= 0 }
+
 func writeData(b *strings.Builder, dl deadLetter) {
+	if isSourceRow(dl) {
+		fmt.Fprintf(b, "  source row %d of record %s (%s)", dl.GetRowIndex(), dl.GetRecordId(), dl.GetContentType())
+		if dl.GetStream() != "" {
+			fmt.Fprintf(b, ", %s sequence %d", dl.GetStream(), dl.GetStreamSequence())
+		}
+		b.WriteString("\n")
+		if len(dl.GetData()) == 0 {
+			b.WriteString("  (the row could not be read; see the raw document)\n")
+			return
+		}
+		fmt.Fprintf(b, "  %s\n", dl.GetData())
+		b.WriteString("  retry re-runs the whole record from staging\n")
+		return
+	}
 	if strings.HasPrefix(dl.GetSubject(), "sluice.rows.") {
 		rb := &sluicev1.RowBatch{}
 		if err := proto.Unmarshal(dl.GetData(), rb); err != nil {

@@ -319,6 +319,9 @@ type traceReport struct {
 	JaegerURL   string `json:"jaeger_url"`
 	ExtractedAt string `json:"extracted_at"`
 	LoadedAt    string `json:"loaded_at"`
+	// DataVersion is the source's version of the row's data (the freshness order before
+	// extracted_at); empty when the source gives none.
+	DataVersion string `json:"data_version,omitempty"`
 	// Row holds the data columns as PostgreSQL renders them in JSON.
 	Row map[string]any `json:"row"`
 	// Raw is the staged document; null when it is missing.
@@ -398,6 +401,12 @@ func newTraceReport(c traceConfig, sp *spec.Spec, key map[string]string, row map
 		Row: row, keyText: formatKey(sp.PrimaryKey, key), keyOrder: sp.PrimaryKey, colOrder: sp.ColumnNames(),
 		jaegerURL: c.JaegerURL,
 	}
+	if v, ok := row[pgload.ColDataVersion]; ok {
+		if v != nil {
+			r.DataVersion = fmt.Sprint(v)
+		}
+		delete(row, pgload.ColDataVersion)
+	}
 	r.JaegerURL = jaegerLink(c.JaegerURL, r.TraceID)
 	return r
 }
@@ -430,6 +439,9 @@ func renderTrace(w io.Writer, r traceReport) error {
 	line("jaeger", "%s", r.JaegerURL)
 	line("extracted at", "%s", r.ExtractedAt)
 	line("loaded at", "%s", r.LoadedAt)
+	if r.DataVersion != "" {
+		line("data version", "%s", r.DataVersion)
+	}
 	b.WriteString("\nraw document\n")
 	if r.Raw == nil {
 		fmt.Fprintf(&b, "  not found: record %s is not staged in raw_%s\n", r.RecordID, r.Provider)

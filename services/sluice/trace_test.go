@@ -112,7 +112,7 @@ func sampleTrace(claimCheck bool) traceReport {
 	row := map[string]any{
 		"id": json.Number("7"), "day": "2024-06-01", "name": nil,
 		"_record_id": "5f1d0c0a1f3b4e6f8a9b0c1d2e3f4a5b", "_trace_id": "0af7651916cd43dd8448eb211c80319c",
-		"_extracted_at": "2024-06-01T10:00:00.5+00:00", "_loaded_at": "2024-06-01T10:00:02+00:00",
+		"_extracted_at": "2024-06-01T10:00:00.5+00:00", "_loaded_at": "2024-06-01T10:00:02+00:00", "_data_version": nil,
 	}
 	c := traceConfig{Table: "demo_items", MongoDatabase: "sluice", JaegerURL: "http://127.0.0.1:16686/"}
 	r := newTraceReport(c, sp, map[string]string{"id": "7"}, row)
@@ -198,5 +198,26 @@ func TestTraceJSONShape(t *testing.T) {
 	}
 	if s3 := raw["s3"].(map[string]any); s3["uri"] == nil || s3["exists"] != nil {
 		t.Errorf("s3 before HEAD: %v", s3)
+	}
+}
+
+func TestTraceReportShowsDataVersion(t *testing.T) {
+	t.Parallel()
+	sp := testSpec("demo", "demo_items", "id")
+	row := map[string]any{"id": json.Number("7"), "_record_id": "r", "_extracted_at": "2024-06-01T10:00:00+00:00",
+		"_data_version": json.Number("1733500000123456789")}
+	r := newTraceReport(traceConfig{Table: "demo_items"}, sp, map[string]string{"id": "7"}, row)
+	if r.DataVersion != "1733500000123456789" {
+		t.Errorf("data version %q, want the exact bigint", r.DataVersion)
+	}
+	if _, ok := r.Row["_data_version"]; ok {
+		t.Error("the lineage column stayed among the data columns")
+	}
+	var b bytes.Buffer
+	if err := renderTrace(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "data version  1733500000123456789") {
+		t.Errorf("render lacks the data version:\n%s", b.String())
 	}
 }

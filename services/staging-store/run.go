@@ -46,10 +46,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Stream: bus.StreamRaw, Durable: "staging-store", Stage: "stage",
 		MaxAckPending: cfg.Delivery.MaxAckPending, MaxDeliver: cfg.Delivery.MaxDeliver, AckWait: cfg.Delivery.AckWait,
 		Workers: 1, DrainTimeout: cfg.Service.ShutdownTimeout,
+		Targets: []bus.Target{{Name: "document-store", Check: store.Ping}},
 	}, rt.Telemetry.Tracer, rt.Log)
 	if err != nil {
 		return err
 	}
+	rt.Endpoint.AddCheck("consumer", cons.Ready)
 	s, err := newStager(rt, store)
 	if err != nil {
 		return err

@@ -37,10 +37,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Stream: bus.StreamStaged, Durable: "transformer", Stage: "transform",
 		MaxAckPending: cfg.Delivery.MaxAckPending, MaxDeliver: cfg.Delivery.MaxDeliver, AckWait: cfg.Delivery.AckWait,
 		Workers: cfg.Workers, DrainTimeout: cfg.Service.ShutdownTimeout,
+		Targets: []bus.Target{{Name: "object-store", Check: blobs.Ping}},
 	}, rt.Telemetry.Tracer, rt.Log)
 	if err != nil {
 		return err
 	}
+	rt.Endpoint.AddCheck("consumer", cons.Ready)
 	tr, err := newTransformer(rt, blobs, specs, spec.NewCache(), cons.DeadLetters(), cfg)
 	if err != nil {
 		return err

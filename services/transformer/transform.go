@@ -2,8 +2,8 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/blob"
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/envelope"
+	"github.com/sluice-dev/sluice/internal/rowbatch"
 	"github.com/sluice-dev/sluice/internal/rowsource"
 	"github.com/sluice-dev/sluice/internal/service"
 	"github.com/sluice-dev/sluice/internal/spec"
@@ -51,8 +52,11 @@ func newTransformer(rt *service.Runtime, blobs *blob.Store, specs *specstore.Sto
 }
 
 // handle transforms one staged record. Good rows are published in bounded batches; a bad
-// row goes to the DLQ with its index and reason and the rest of the record proceeds; a
-// payload that cannot be read at all fails the record.
+// row goes to the DLQ with its own bytes, index and reason and the rest of the record
+// proceeds. Only a payload whose bytes cannot be read (corrupt JSON, truncated gzip,
+// broken CSV) fails the record for good; a failure of S3, of a ROWS publish or of a DLQ
+// publish is retried, as is a record whose spec is not registered yet (an outage: the
+// consumer holds it without spending deliveries).
 func (t *transformer) handle(ctx context.Context, msg jetstream.Msg) error {
 	rec := &sluicev1.Record{}
 	if err := proto.Unmarshal(msg.Data(), rec); err != nil {
@@ -63,7 +67,7 @@ func (t *transformer) handle(ctx context.Context, msg jetstream.Msg) error {
 	}
 	sp, err := t.specs.Get(ctx, rec.GetProvider(), rec.GetDataset())
 	if err != nil {
-		return err // not registered yet: retry later
+		return specError(rec, err)
 	}
 	prog, err := t.cache.Compile(sp)
 	if err != nil {
@@ -73,7 +77,7 @@ func (t *transformer) handle(ctx context.Context, msg jetstream.Msg) error {
 
 	body, err := t.open(ctx, rec)
 	if err != nil {
-		return err
+		return classify(rec, sp, err)
 	}
 	defer body.Close()
 	src, err := rowsource.Open(sp.Format, body)
@@ -83,19 +87,16 @@ func (t *transformer) handle(ctx context.Context, msg jetstream.Msg) error {
 	out := &batcher{t: t, ctx: ctx, rec: rec, sp: sp, replay: msg.Headers().Get(bus.HeaderReplay), pub: bus.NewBatch(t.rt.JS)}
 	reject := func(re transform.RowError) error {
 		t.rejected.Add(ctx, 1, metric.WithAttributes(attribute.String("dataset", sp.Key())))
-		return t.dlq.Row(ctx, msg, re.Index, re.Error(), nil)
+		// The letter holds the row's own bytes and points at the staged record (record id,
+		// stream sequence); the record itself stays in staging, not once per bad row here.
+		return t.dlq.SourceRow(ctx, msg, re.Index, re.Error(), src.Raw(), rec.GetContentType())
 	}
 	stats, err := transform.Run(ctx, prog, spec.Record{
 		Provider: rec.GetProvider(), Dataset: rec.GetDataset(), SourceKey: rec.GetSourceKey(),
 		RunID: rec.GetRunId(), ExtractedAt: rec.GetExtractedAt().AsTime(), Attributes: rec.GetAttributes(),
 	}, src, out.add, reject)
 	if err != nil {
-		if ctx.Err() != nil {
-			return err
-		}
-		// The payload itself is unreadable (corrupt JSON, truncated gzip): retrying the same
-		// bytes cannot help.
-		return bus.Permanent(fmt.Errorf("record %s (%s): %w", rec.GetId(), sp.Key(), err))
+		return classify(rec, sp, err)
 	}
 	if err := out.flush(); err != nil {
 		return err
@@ -107,7 +108,27 @@ func (t *transformer) handle(ctx context.Context, msg jetstream.Msg) error {
 	return nil
 }
 
-// open streams the payload, decompressing gzip; claim-checked payloads stream from S3.
+// specError classifies a failure to get a record's spec: not registered yet is an outage
+// (the provider's extractor has not started; the consumer holds the record without
+// spending deliveries), anything else a transient failure.
+func specError(rec *sluicev1.Record, err error) error {
+	if errors.Is(err, specstore.ErrNotFound) {
+		return bus.Unavailable("spec "+rec.GetProvider()+"/"+rec.GetDataset(), err)
+	}
+	return err
+}
+
+// classify marks a failure to read a record permanent only when the payload's bytes are
+// at fault: retrying the same bytes cannot help. Anything else (S3, a publish, the DLQ,
+// shutdown) is retried; what was published before it dedupes on the retry.
+func classify(rec *sluicev1.Record, sp *spec.Spec, err error) error {
+	if rowsource.IsDataError(err) {
+		return bus.Permanent(fmt.Errorf("record %s (%s): %w", rec.GetId(), sp.Key(), err))
+	}
+	return fmt.Errorf("record %s (%s): %w", rec.GetId(), sp.Key(), err)
+}
+
+// open streams the decoded payload; claim-checked payloads stream from S3.
 func (t *transformer) open(ctx context.Context, rec *sluicev1.Record) (io.ReadCloser, error) {
 	var r io.ReadCloser
 	switch p := rec.GetPayload().(type) {
@@ -116,22 +137,19 @@ func (t *transformer) open(ctx context.Context, rec *sluicev1.Record) (io.ReadCl
 	case *sluicev1.Record_ClaimCheck:
 		body, err := t.blobs.Open(ctx, p.ClaimCheck.GetBucket(), p.ClaimCheck.GetKey())
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("open claim check: %w", err)
 		}
 		r = body
 	}
-	if rec.GetContentEncoding() == "gzip" {
-		zr, err := gzip.NewReader(r)
-		if err != nil {
-			r.Close()
-			return nil, bus.Permanent(fmt.Errorf("record %s: gzip: %w", rec.GetId(), err))
-		}
-		return struct {
-			io.Reader
-			io.Closer
-		}{zr, r}, nil
+	dec, err := rowsource.Decode(rec.GetContentEncoding(), r)
+	if err != nil {
+		r.Close()
+		return nil, err
 	}
-	return r, nil
+	return struct {
+		io.Reader
+		io.Closer
+	}{dec, r}, nil
 }
 
 // batcher encodes rows into RowBatch messages of bounded size as they are produced.
@@ -142,52 +160,39 @@ type batcher struct {
 	sp     *spec.Spec
 	replay string
 	pub    *bus.Batch
-	// head is the encoded header (table … columns), the same for every part of a record.
-	head    []byte
-	buf     []byte
-	scratch []byte
-	rows    int
-	part    int32
+	enc    *rowbatch.Encoder
+	part   int32
 }
 
 func (b *batcher) add(row *sluicev1.Row) error {
-	if b.head == nil {
-		head, err := proto.Marshal(&sluicev1.RowBatch{
+	if b.enc == nil {
+		enc, err := rowbatch.NewEncoder(&sluicev1.RowBatch{
 			Table: b.sp.Table, Provider: b.rec.GetProvider(), Dataset: b.rec.GetDataset(),
 			SpecVersion: b.sp.Version, RecordId: b.rec.GetId(), TraceId: telemetry.TraceID(b.ctx),
-			ExtractedAt: b.rec.GetExtractedAt(), Columns: b.sp.ColumnNames(),
+			ExtractedAt: b.rec.GetExtractedAt(), Columns: b.sp.ColumnNames(), DataVersion: b.rec.GetDataVersion(),
 		})
 		if err != nil {
-			return fmt.Errorf("encode row batch header: %w", err)
+			return err
 		}
-		b.head = head
+		b.enc = enc
 	}
-	if b.rows == 0 {
-		b.buf = append(b.buf[:0], b.head...)
-	}
-	b.buf, b.scratch = appendRowField(b.buf, b.scratch, row)
-	b.rows++
-	if b.rows >= b.t.cfg.RowsPerBatch || len(b.buf) >= b.t.cfg.BytesPerBatch {
+	b.enc.Add(row)
+	if b.enc.Rows() >= b.t.cfg.RowsPerBatch || b.enc.Size() >= b.t.cfg.BytesPerBatch {
 		return b.flush()
 	}
 	return nil
 }
 
 func (b *batcher) flush() error {
-	if b.rows == 0 {
+	if b.enc == nil || b.enc.Rows() == 0 {
 		return nil
 	}
-	// The id makes a redelivered record's parts dedupe; a new spec version or a replay
-	// produces new messages on purpose.
-	id := b.rec.GetId() + ":v" + strconv.FormatInt(b.sp.Version, 10) + ":" + strconv.Itoa(int(b.part))
-	if b.replay != "" {
-		id += ":replay:" + b.replay
-	}
+	first, last := b.enc.Span()
 	err := b.pub.Add(b.ctx, bus.Message{
-		Subject: bus.RowsSubject(b.sp.Table), MsgID: id, Body: encodedRowBatch(appendPart(b.buf, b.part)),
+		Subject: bus.RowsSubject(b.sp.Table), MsgID: batchID(b.rec.GetId(), b.sp.Version, first, last, b.replay),
+		Body:     b.enc.Flush(b.part),
 		RecordID: b.rec.GetId(), Provider: b.rec.GetProvider(), Dataset: b.rec.GetDataset(),
 	})
-	b.rows = 0
 	b.part++
 	if err != nil {
 		return err
@@ -197,4 +202,19 @@ func (b *batcher) flush() error {
 		return b.pub.Wait(b.ctx)
 	}
 	return nil
+}
+
+// batchID is the Nats-Msg-Id of the batch holding rows first to last (Row.index) of a
+// record transformed by a spec version. It names the content, not the batching: a record
+// redelivered after --rows-per-batch or --bytes-per-batch changed is cut at other places,
+// and a part number would then name different rows and dedupe them away against the
+// earlier delivery's parts; a row range cannot. Which rows of the range a batch holds is
+// fixed by the record and the spec version (rejected rows are left out alike every time).
+// A new spec version or a replay produces new messages on purpose.
+func batchID(recordID string, specVersion, first, last int64, replay string) string {
+	id := recordID + ":v" + strconv.FormatInt(specVersion, 10) + ":rows=" + strconv.FormatInt(first, 10) + "-" + strconv.FormatInt(last, 10)
+	if replay != "" {
+		id += ":replay:" + replay
+	}
+	return id
 }

@@ -50,7 +50,12 @@ type Record struct {
 	Sha256     []byte            `protobuf:"bytes,12,opt,name=sha256,proto3" json:"sha256,omitempty"`
 	Attributes map[string]string `protobuf:"bytes,13,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// staged_at is set by staging-store when the record is durable in the document store.
-	StagedAt      *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=staged_at,json=stagedAt,proto3" json:"staged_at,omitempty"`
+	StagedAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=staged_at,json=stagedAt,proto3" json:"staged_at,omitempty"`
+	// data_version orders versions of the same data by the source's own clock or sequence
+	// (a report's generation time as unix nanoseconds, a source updated_at, a change
+	// sequence), so the loader keeps the newest data whenever it was extracted. 0 means the
+	// source gives none: the loader then orders by extracted_at.
+	DataVersion   int64 `protobuf:"varint,15,opt,name=data_version,json=dataVersion,proto3" json:"data_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -192,6 +197,13 @@ func (x *Record) GetStagedAt() *timestamppb.Timestamp {
 		return x.StagedAt
 	}
 	return nil
+}
+
+func (x *Record) GetDataVersion() int64 {
+	if x != nil {
+		return x.DataVersion
+	}
+	return 0
 }
 
 type isRecord_Payload interface {
@@ -640,7 +652,9 @@ type RowBatch struct {
 	Columns     []string               `protobuf:"bytes,8,rep,name=columns,proto3" json:"columns,omitempty"`
 	Rows        []*Row                 `protobuf:"bytes,9,rep,name=rows,proto3" json:"rows,omitempty"`
 	// part numbers the batches of one record when its rows span several messages.
-	Part          int32 `protobuf:"varint,10,opt,name=part,proto3" json:"part,omitempty"`
+	Part int32 `protobuf:"varint,10,opt,name=part,proto3" json:"part,omitempty"`
+	// data_version is the record's data_version (see Record), 0 when the source gives none.
+	DataVersion   int64 `protobuf:"varint,11,opt,name=data_version,json=dataVersion,proto3" json:"data_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -745,6 +759,13 @@ func (x *RowBatch) GetPart() int32 {
 	return 0
 }
 
+func (x *RowBatch) GetDataVersion() int64 {
+	if x != nil {
+		return x.DataVersion
+	}
+	return 0
+}
+
 // DeadLetter is published on sluice.dlq.<stage>.<provider>.<dataset> when a message cannot be
 // processed: a permanent error, or a transient one after max deliveries.
 type DeadLetter struct {
@@ -753,15 +774,25 @@ type DeadLetter struct {
 	Reason   string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	RecordId string                 `protobuf:"bytes,3,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
 	// row_index is the failing row inside the record, or -1 when the whole message failed.
-	RowIndex      int64                  `protobuf:"varint,4,opt,name=row_index,json=rowIndex,proto3" json:"row_index,omitempty"`
-	Subject       string                 `protobuf:"bytes,5,opt,name=subject,proto3" json:"subject,omitempty"`
-	Data          []byte                 `protobuf:"bytes,6,opt,name=data,proto3" json:"data,omitempty"`
-	Headers       map[string]string      `protobuf:"bytes,7,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Deliveries    uint64                 `protobuf:"varint,8,opt,name=deliveries,proto3" json:"deliveries,omitempty"`
-	FailedAt      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=failed_at,json=failedAt,proto3" json:"failed_at,omitempty"`
-	Provider      string                 `protobuf:"bytes,10,opt,name=provider,proto3" json:"provider,omitempty"`
-	Dataset       string                 `protobuf:"bytes,11,opt,name=dataset,proto3" json:"dataset,omitempty"`
-	TraceId       string                 `protobuf:"bytes,12,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	RowIndex   int64                  `protobuf:"varint,4,opt,name=row_index,json=rowIndex,proto3" json:"row_index,omitempty"`
+	Subject    string                 `protobuf:"bytes,5,opt,name=subject,proto3" json:"subject,omitempty"`
+	Data       []byte                 `protobuf:"bytes,6,opt,name=data,proto3" json:"data,omitempty"`
+	Headers    map[string]string      `protobuf:"bytes,7,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Deliveries uint64                 `protobuf:"varint,8,opt,name=deliveries,proto3" json:"deliveries,omitempty"`
+	FailedAt   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=failed_at,json=failedAt,proto3" json:"failed_at,omitempty"`
+	Provider   string                 `protobuf:"bytes,10,opt,name=provider,proto3" json:"provider,omitempty"`
+	Dataset    string                 `protobuf:"bytes,11,opt,name=dataset,proto3" json:"dataset,omitempty"`
+	TraceId    string                 `protobuf:"bytes,12,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	// stream and stream_sequence locate the failed message (for the transform stage, the
+	// staged record) in its stream, so a row letter can point at its record instead of
+	// copying it.
+	Stream         string `protobuf:"bytes,13,opt,name=stream,proto3" json:"stream,omitempty"`
+	StreamSequence uint64 `protobuf:"varint,14,opt,name=stream_sequence,json=streamSequence,proto3" json:"stream_sequence,omitempty"`
+	// content_type is set on a row letter of the transform stage: data then holds only that
+	// source row (see rowsource.Reader.Raw; empty when the row could not be read at all),
+	// and content_type is the content type of the record's payload it came from, e.g.
+	// application/x-ndjson. Empty when data is a whole message.
+	ContentType   string `protobuf:"bytes,15,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -880,11 +911,32 @@ func (x *DeadLetter) GetTraceId() string {
 	return ""
 }
 
+func (x *DeadLetter) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *DeadLetter) GetStreamSequence() uint64 {
+	if x != nil {
+		return x.StreamSequence
+	}
+	return 0
+}
+
+func (x *DeadLetter) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
 var File_sluice_v1_envelope_proto protoreflect.FileDescriptor
 
 const file_sluice_v1_envelope_proto_rawDesc = "" +
 	"\n" +
-	"\x18sluice/v1/envelope.proto\x12\tsluice.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd7\x04\n" +
+	"\x18sluice/v1/envelope.proto\x12\tsluice.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfa\x04\n" +
 	"\x06Record\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bprovider\x18\x02 \x01(\tR\bprovider\x12\x18\n" +
@@ -904,7 +956,8 @@ const file_sluice_v1_envelope_proto_rawDesc = "" +
 	"\n" +
 	"attributes\x18\r \x03(\v2!.sluice.v1.Record.AttributesEntryR\n" +
 	"attributes\x127\n" +
-	"\tstaged_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\bstagedAt\x1a=\n" +
+	"\tstaged_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\bstagedAt\x12!\n" +
+	"\fdata_version\x18\x0f \x01(\x03R\vdataVersion\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
@@ -937,7 +990,7 @@ const file_sluice_v1_envelope_proto_rawDesc = "" +
 	"\x04kind\"E\n" +
 	"\x03Row\x12(\n" +
 	"\x06values\x18\x01 \x03(\v2\x10.sluice.v1.ValueR\x06values\x12\x14\n" +
-	"\x05index\x18\x02 \x01(\x03R\x05index\"\xc2\x02\n" +
+	"\x05index\x18\x02 \x01(\x03R\x05index\"\xe5\x02\n" +
 	"\bRowBatch\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1a\n" +
 	"\bprovider\x18\x02 \x01(\tR\bprovider\x12\x18\n" +
@@ -949,7 +1002,8 @@ const file_sluice_v1_envelope_proto_rawDesc = "" +
 	"\acolumns\x18\b \x03(\tR\acolumns\x12\"\n" +
 	"\x04rows\x18\t \x03(\v2\x0e.sluice.v1.RowR\x04rows\x12\x12\n" +
 	"\x04part\x18\n" +
-	" \x01(\x05R\x04part\"\xc6\x03\n" +
+	" \x01(\x05R\x04part\x12!\n" +
+	"\fdata_version\x18\v \x01(\x03R\vdataVersion\"\xaa\x04\n" +
 	"\n" +
 	"DeadLetter\x12\x14\n" +
 	"\x05stage\x18\x01 \x01(\tR\x05stage\x12\x16\n" +
@@ -966,7 +1020,10 @@ const file_sluice_v1_envelope_proto_rawDesc = "" +
 	"\bprovider\x18\n" +
 	" \x01(\tR\bprovider\x12\x18\n" +
 	"\adataset\x18\v \x01(\tR\adataset\x12\x19\n" +
-	"\btrace_id\x18\f \x01(\tR\atraceId\x1a:\n" +
+	"\btrace_id\x18\f \x01(\tR\atraceId\x12\x16\n" +
+	"\x06stream\x18\r \x01(\tR\x06stream\x12'\n" +
+	"\x0fstream_sequence\x18\x0e \x01(\x04R\x0estreamSequence\x12!\n" +
+	"\fcontent_type\x18\x0f \x01(\tR\vcontentType\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B7Z5github.com/sluice-dev/sluice/proto/sluice/v1;sluicev1b\x06proto3"

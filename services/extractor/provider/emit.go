@@ -60,7 +60,7 @@ func (e *emitter) Emit(ctx context.Context, r Raw) error {
 	src := envelope.Source{
 		Provider: e.provider, Dataset: r.Dataset, SourceKey: r.SourceKey, RunID: e.runID,
 		ExtractedAt: time.Now().UTC(), ContentType: r.ContentType, ContentEncoding: r.ContentEncoding,
-		Attributes: r.Attributes,
+		Attributes: r.Attributes, DataVersion: r.DataVersion,
 	}
 	// Read up to one byte past the inline limit: what fits travels inline, the rest is
 	// streamed to S3 without ever holding the whole payload.

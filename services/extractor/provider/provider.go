@@ -103,6 +103,13 @@ type Raw struct {
 	// Body is read to the end by Emit; large bodies are streamed to S3, never held whole.
 	Body       io.Reader
 	Attributes map[string]string
+	// DataVersion orders versions of the same data by the source's own clock or sequence,
+	// so the loader keeps the newest data whenever each was extracted: a report's
+	// generation time or a row's updated_at as unix nanoseconds, or a change sequence.
+	// Leave it 0 when the source has none: the loader then orders by extraction time,
+	// which a late-resumed old extraction or a skewed clock can get wrong. Each provider
+	// documents its choice in its README.
+	DataVersion int64
 }
 
 // Emitter publishes raw records; safe for concurrent use.

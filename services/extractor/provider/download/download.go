@@ -100,9 +100,13 @@ func (c Chunking) WithDefaults() Chunking {
 
 // Part is one record's worth of rows: a JSON array.
 type Part struct {
-	// Index counts parts from 0 in file order.
+	// Index counts parts from 0 in file order (from the first row read, see
+	// GzipJSONArray's from). It depends on the chunking: name a part by its rows.
 	Index int
-	Rows  int
+	// FirstRow is the position in the file of the part's first row, from 0; its rows are
+	// FirstRow to FirstRow+Rows-1.
+	FirstRow int64
+	Rows     int
 	// Payload is valid only during the callback.
 	Payload []byte
 }

@@ -35,7 +35,7 @@ func collect(t *testing.T, in string, ch Chunking) ([]string, []Part, error) {
 	t.Helper()
 	var rows []string
 	var parts []Part
-	err := JSONArray(context.Background(), strings.NewReader(in), 1<<10, ch, func(_ context.Context, p Part) error {
+	err := JSONArray(context.Background(), strings.NewReader(in), 1<<10, ch, 0, func(_ context.Context, p Part) error {
 		var got []json.RawMessage
 		if err := json.Unmarshal(p.Payload, &got); err != nil {
 			t.Fatalf("part %d is not a JSON array: %v: %s", p.Index, err, p.Payload)
@@ -80,9 +80,87 @@ func TestJSONArraySplitsIntoBoundedParts(t *testing.T) {
 			if strings.Join(got, "\n") != strings.Join(rows, "\n") {
 				t.Errorf("rows differ:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(rows, "\n"))
 			}
+			next := int64(0)
 			for i, p := range parts {
 				if p.Index != i || p.Rows > tc.ch.MaxRows || (p.Rows > 1 && len(p.Payload) > tc.ch.MaxBytes) {
 					t.Errorf("part %d: index %d, %d rows, %d bytes out of bounds", i, p.Index, p.Rows, len(p.Payload))
+				}
+				if p.FirstRow != next {
+					t.Errorf("part %d: first row %d, want %d", i, p.FirstRow, next)
+				}
+				next += int64(p.Rows)
+			}
+		})
+	}
+}
+
+// TestResumeWithOtherChunkingEmitsEveryRowOnce: a download interrupted after some parts
+// resumes, with another chunking, from the rows published: every row of the file is in
+// exactly one part of one attempt, and parts are named by their rows. With a part count
+// (the old resume) a smaller chunking after the crash skipped unpublished rows.
+func TestResumeWithOtherChunkingEmitsEveryRowOnce(t *testing.T) {
+	t.Parallel()
+	var rows []string
+	for i := range 25 {
+		rows = append(rows, fmt.Sprintf(`{"id":%d}`, i))
+	}
+	in := "[" + strings.Join(rows, ",") + "]"
+	for _, tc := range []struct {
+		name          string
+		before, after Chunking
+		crashAfter    int // parts published before the crash
+	}{
+		{"smaller chunks after", Chunking{MaxRows: 10}, Chunking{MaxRows: 3}, 2},
+		{"larger chunks after", Chunking{MaxRows: 3}, Chunking{MaxRows: 10}, 4},
+		{"same chunks", Chunking{MaxRows: 4}, Chunking{MaxRows: 4}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			seen := map[string]int{}
+			names := map[string]bool{}
+			published := int64(0)
+			crash := errors.New("crash")
+			err := JSONArray(context.Background(), strings.NewReader(in), 1<<10, tc.before, 0, func(_ context.Context, p Part) error {
+				if p.Index == tc.crashAfter {
+					return crash
+				}
+				var got []json.RawMessage
+				_ = json.Unmarshal(p.Payload, &got)
+				for _, r := range got {
+					seen[string(r)]++
+				}
+				names[fmt.Sprintf("rows=%d-%d", p.FirstRow, p.FirstRow+int64(p.Rows)-1)] = true
+				published = p.FirstRow + int64(p.Rows)
+				return nil
+			})
+			if !errors.Is(err, crash) {
+				t.Fatalf("first attempt: %v", err)
+			}
+			err = JSONArray(context.Background(), strings.NewReader(in), 1<<10, tc.after, published, func(_ context.Context, p Part) error {
+				var got []json.RawMessage
+				_ = json.Unmarshal(p.Payload, &got)
+				if len(got) != p.Rows {
+					t.Fatalf("part %d: %d rows, says %d", p.Index, len(got), p.Rows)
+				}
+				for i, r := range got {
+					if want := rows[p.FirstRow+int64(i)]; string(r) != want {
+						t.Fatalf("part from row %d: row %d is %s, want %s", p.FirstRow, i, r, want)
+					}
+					seen[string(r)]++
+				}
+				name := fmt.Sprintf("rows=%d-%d", p.FirstRow, p.FirstRow+int64(p.Rows)-1)
+				if names[name] {
+					t.Errorf("part %s named like a part of the first attempt", name)
+				}
+				names[name] = true
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rows {
+				if seen[r] != 1 {
+					t.Errorf("row %s emitted %d times, want once", r, seen[r])
 				}
 			}
 		})
@@ -116,7 +194,7 @@ func TestGzipJSONArrayErrors(t *testing.T) {
 	good := gz(t, []byte("["+strings.Join(rows, ",")+"]"))
 	bomb := gz(t, []byte("["+strings.Repeat(" ", 64<<20)+"]"))
 	run := func(data []byte, lim Limits) (Stats, error) {
-		return GzipJSONArray(context.Background(), bytes.NewReader(data), lim, Chunking{MaxRows: 100}, func(context.Context, Part) error { return nil })
+		return GzipJSONArray(context.Background(), bytes.NewReader(data), lim, Chunking{MaxRows: 100}, 0, func(context.Context, Part) error { return nil })
 	}
 
 	st, err := run(good, Limits{})
@@ -165,12 +243,12 @@ func TestGzipJSONArrayStopsOnCancelAndCallbackError(t *testing.T) {
 	data := gz(t, []byte("[1,2,3,4,5,6]"))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := GzipJSONArray(ctx, bytes.NewReader(data), Limits{}, Chunking{MaxRows: 1}, func(context.Context, Part) error { return nil })
+	_, err := GzipJSONArray(ctx, bytes.NewReader(data), Limits{}, Chunking{MaxRows: 1}, 0, func(context.Context, Part) error { return nil })
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: err = %v", err)
 	}
 	boom := errors.New("boom")
-	_, err = GzipJSONArray(context.Background(), bytes.NewReader(data), Limits{}, Chunking{MaxRows: 1}, func(context.Context, Part) error { return boom })
+	_, err = GzipJSONArray(context.Background(), bytes.NewReader(data), Limits{}, Chunking{MaxRows: 1}, 0, func(context.Context, Part) error { return boom })
 	if !errors.Is(err, boom) {
 		t.Errorf("callback error: err = %v", err)
 	}
@@ -184,7 +262,7 @@ func FuzzJSONArray(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var rows []string
-		err := JSONArray(context.Background(), bytes.NewReader(in), 1<<16, Chunking{MaxRows: 3}, func(_ context.Context, p Part) error {
+		err := JSONArray(context.Background(), bytes.NewReader(in), 1<<16, Chunking{MaxRows: 3}, 0, func(_ context.Context, p Part) error {
 			var got []json.RawMessage
 			if err := json.Unmarshal(p.Payload, &got); err != nil {
 				t.Fatalf("part is not a JSON array: %v: %q", err, p.Payload)

@@ -10,10 +10,13 @@ import (
 )
 
 // GzipJSONArray reads a gzipped JSON array of rows from r and calls fn with each part of
-// at most ch.MaxRows rows and ch.MaxBytes bytes (rows are copied byte for byte). Memory
-// is bounded by the part size and lim.MaxRowBytes, whatever the file size. It stops with
-// ctx's error when ctx ends, and with fn's error when fn fails.
-func GzipJSONArray(ctx context.Context, r io.Reader, lim Limits, ch Chunking, fn func(context.Context, Part) error) (Stats, error) {
+// at most ch.MaxRows rows and ch.MaxBytes bytes (rows are copied byte for byte). The first
+// from rows of the file are read and checked but put in no part: a resumed download
+// passes the rows an earlier attempt published, and its parts start exactly after them,
+// whatever the chunking then and now. Memory is bounded by the part size and
+// lim.MaxRowBytes, whatever the file size. It stops with ctx's error when ctx ends, and
+// with fn's error when fn fails.
+func GzipJSONArray(ctx context.Context, r io.Reader, lim Limits, ch Chunking, from int64, fn func(context.Context, Part) error) (Stats, error) {
 	lim, ch = lim.WithDefaults(), ch.WithDefaults()
 	var st Stats
 	comp := &countReader{r: r, max: lim.MaxCompressed}
@@ -24,7 +27,7 @@ func GzipJSONArray(ctx context.Context, r io.Reader, lim Limits, ch Chunking, fn
 	}
 	defer zr.Close()
 	plain := &ratioReader{r: zr, comp: comp, lim: lim}
-	err = JSONArray(ctx, plain, lim.MaxRowBytes, ch, func(ctx context.Context, p Part) error {
+	err = JSONArray(ctx, plain, lim.MaxRowBytes, ch, from, func(ctx context.Context, p Part) error {
 		st.Rows += int64(p.Rows)
 		st.Parts++
 		return fn(ctx, p)
@@ -93,8 +96,9 @@ func (d *ratioReader) Read(p []byte) (int, error) {
 // bufSize is the read buffer of the row splitter.
 const bufSize = 64 << 10
 
-// JSONArray splits an uncompressed JSON array from r into parts; see GzipJSONArray.
-func JSONArray(ctx context.Context, r io.Reader, maxRow int, ch Chunking, fn func(context.Context, Part) error) error {
+// JSONArray splits an uncompressed JSON array from r into parts, leaving out its first
+// from rows; see GzipJSONArray.
+func JSONArray(ctx context.Context, r io.Reader, maxRow int, ch Chunking, from int64, fn func(context.Context, Part) error) error {
 	ch = ch.WithDefaults()
 	if maxRow <= 0 {
 		maxRow = 1 << 20
@@ -113,13 +117,14 @@ func JSONArray(ctx context.Context, r io.Reader, maxRow int, ch Chunking, fn fun
 		if err := fn(ctx, part); err != nil {
 			return err
 		}
-		part = Part{Index: part.Index + 1}
+		part = Part{Index: part.Index + 1, FirstRow: part.FirstRow + int64(part.Rows)}
 		buf = buf[:0]
 		return nil
 	}
 	if err := s.open(); err != nil {
 		return err
 	}
+	part.FirstRow = max(from, 0)
 	for {
 		row, err := s.next()
 		if errors.Is(err, io.EOF) {
@@ -127,6 +132,9 @@ func JSONArray(ctx context.Context, r io.Reader, maxRow int, ch Chunking, fn fun
 		}
 		if err != nil {
 			return err
+		}
+		if int64(s.rows) <= from {
+			continue // published by an earlier attempt
 		}
 		if part.Rows > 0 && (part.Rows >= ch.MaxRows || len(buf)+1+len(row)+1 > ch.MaxBytes) {
 			if err := flush(); err != nil {

@@ -27,6 +27,9 @@ type Report struct {
 	URLExpiresAt  time.Time
 	FileSize      int64
 	FailureReason string
+	// GeneratedAt is when the provider produced the report's data (its generation or
+	// completion time), zero when the API does not say: the data version of its records.
+	GeneratedAt time.Time
 }
 
 // Await drives the job j.Key (filled with its description: Provider, RunID, Profile,
@@ -186,6 +189,9 @@ func (s *Store) RefreshURL(ctx context.Context, j Job, api API) (Job, error) {
 	j.Polls++
 	j.Status = rep.Status
 	j.URL, j.URLExpiresAt, j.FileSize, j.FailureReason = rep.URL, rep.URLExpiresAt.UTC(), rep.FileSize, rep.FailureReason
+	if !rep.GeneratedAt.IsZero() {
+		j.GeneratedAt = rep.GeneratedAt.UTC()
+	}
 	return s.Save(ctx, j)
 }
 
@@ -193,7 +199,8 @@ func (s *Store) RefreshURL(ctx context.Context, j Job, api API) (Job, error) {
 // A provider calls it when the API failed a report and policy allows another attempt.
 func (s *Store) Retry(ctx context.Context, j Job) (Job, error) {
 	j.Status, j.ReportID, j.RequestedAt = Requesting, "", time.Time{}
-	j.URL, j.URLExpiresAt, j.Polls, j.Downloads, j.PartsEmitted = "", time.Time{}, 0, 0, 0
+	j.URL, j.URLExpiresAt, j.Polls, j.Downloads, j.PartsEmitted, j.RowsEmitted = "", time.Time{}, 0, 0, 0, 0
+	j.GeneratedAt = time.Time{}
 	return s.Save(ctx, j)
 }
 
@@ -203,18 +210,18 @@ func (s *Store) Downloading(ctx context.Context, j Job) (Job, error) {
 	return s.Save(ctx, j)
 }
 
-// Progress records that the first parts records of the report are published.
-func (s *Store) Progress(ctx context.Context, j Job, parts int) (Job, error) {
-	if parts <= j.PartsEmitted {
+// Progress records that the first rows rows of the report are published.
+func (s *Store) Progress(ctx context.Context, j Job, rows int64) (Job, error) {
+	if rows <= j.RowsEmitted {
 		return j, nil
 	}
-	j.PartsEmitted = parts
+	j.RowsEmitted = rows
 	return s.Save(ctx, j)
 }
 
-// Finish marks the job Done: its report is downloaded and every record emitted.
-func (s *Store) Finish(ctx context.Context, j Job, parts int) (Job, error) {
-	j.Status, j.PartsEmitted = Done, max(parts, j.PartsEmitted)
+// Finish marks the job Done: its report is downloaded and its rows rows all emitted.
+func (s *Store) Finish(ctx context.Context, j Job, rows int64) (Job, error) {
+	j.Status, j.RowsEmitted = Done, max(rows, j.RowsEmitted)
 	j.URL = "" // the url is a credential; it is no longer needed
 	return s.Save(ctx, j)
 }

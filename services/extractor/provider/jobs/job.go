@@ -63,9 +63,20 @@ type Job struct {
 	Attempts  int `json:"attempts"`
 	Polls     int `json:"polls"`
 	Downloads int `json:"downloads,omitempty"`
-	// PartsEmitted is how many records of the report are known to be published, so a
-	// resumed download skips publishing them again.
+	// RowsEmitted is how many rows, from the start of the report file, are known to be
+	// published, so a resumed download skips exactly them. It counts rows, not records:
+	// records are cut by configurable chunking, and a count of records made with another
+	// chunking (a rollout between a crash and the resume) would skip unpublished rows.
+	RowsEmitted int64 `json:"rows_emitted,omitempty"`
+	// PartsEmitted is what extractors before RowsEmitted recorded: records of a chunking
+	// that may since have changed. It is read but not trusted: such a job resumes from its
+	// first row, and the rows published twice collapse by primary key at load.
+	//
+	// Deprecated: use RowsEmitted.
 	PartsEmitted int `json:"parts_emitted,omitempty"`
+	// GeneratedAt is when the provider produced the report's data (see Report), the data
+	// version of its records; zero when the API does not say.
+	GeneratedAt time.Time `json:"generated_at,omitzero"`
 
 	// RequestedAt is when the current claim to request the report was taken; a claim
 	// older than Config.ClaimTTL without a report id is taken over.

@@ -121,7 +121,7 @@ func TestConcurrentAwaitRequestsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	again, err := s.Await(context.Background(), job, api, fast)
-	if err != nil || again.Status != jobs.Done || again.PartsEmitted != 3 || again.URL != "" || done.Status != jobs.Done {
+	if err != nil || again.Status != jobs.Done || again.RowsEmitted != 3 || again.URL != "" || done.Status != jobs.Done {
 		t.Errorf("after Finish: %+v, %v", again, err)
 	}
 }

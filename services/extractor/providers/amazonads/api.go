@@ -101,6 +101,10 @@ type reportAnswer struct {
 	URLExpiresAt  *string `json:"urlExpiresAt"`
 	FileSize      *int64  `json:"fileSize"`
 	FailureReason *string `json:"failureReason"`
+	// GeneratedAt and UpdatedAt date the report; a completed report's data is as of
+	// generatedAt, or of its last status change (completion) when the API omits it.
+	GeneratedAt *string `json:"generatedAt"`
+	UpdatedAt   *string `json:"updatedAt"`
 }
 
 func (r *reportAPI) scoped(req *http.Request) *http.Request {
@@ -179,7 +183,24 @@ func (r *reportAPI) Status(ctx context.Context, j jobs.Job) (jobs.Report, error)
 	if ans.FailureReason != nil {
 		out.FailureReason = *ans.FailureReason
 	}
+	if out.Status == jobs.Completed {
+		out.GeneratedAt = generatedAt(ans)
+	}
 	return out, nil
+}
+
+// generatedAt is the time a completed report's data is as of: generatedAt, else
+// updatedAt (the completion), else zero (the loader then orders by extraction time).
+func generatedAt(ans reportAnswer) time.Time {
+	for _, s := range []*string{ans.GeneratedAt, ans.UpdatedAt} {
+		if s == nil {
+			continue
+		}
+		if t, err := time.Parse(time.RFC3339Nano, *s); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
 }
 
 // download opens the report file at url.

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/sluice-dev/sluice/services/extractor/provider"
 	"github.com/sluice-dev/sluice/services/extractor/provider/jobs"
@@ -52,5 +53,29 @@ func TestDuplicateRequestReusesReport(t *testing.T) {
 	st := srv.Stats()
 	if second != first || st.ReportsCreated != 1 || st.Duplicates != 1 {
 		t.Errorf("second request: id %s (first %s), created %d, 425s %d; want the same id, 1 created, 1 duplicate", second, first, st.ReportsCreated, st.Duplicates)
+	}
+}
+
+func TestGeneratedAtIsTheDataVersionSource(t *testing.T) {
+	t.Parallel()
+	str := func(s string) *string { return &s }
+	gen, upd := "2024-06-02T03:04:05.123456789Z", "2024-06-02T03:10:00Z"
+	cases := []struct {
+		name string
+		ans  reportAnswer
+		want time.Time
+	}{
+		{"generatedAt wins", reportAnswer{GeneratedAt: str(gen), UpdatedAt: str(upd)}, time.Date(2024, 6, 2, 3, 4, 5, 123456789, time.UTC)},
+		{"updatedAt when no generatedAt", reportAnswer{UpdatedAt: str(upd)}, time.Date(2024, 6, 2, 3, 10, 0, 0, time.UTC)},
+		{"unparsable generatedAt falls back", reportAnswer{GeneratedAt: str("yesterday"), UpdatedAt: str(upd)}, time.Date(2024, 6, 2, 3, 10, 0, 0, time.UTC)},
+		{"neither", reportAnswer{}, time.Time{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			if got := generatedAt(c.ans); !got.Equal(c.want) {
+				t.Errorf("generatedAt = %v, want %v", got, c.want)
+			}
+		})
 	}
 }

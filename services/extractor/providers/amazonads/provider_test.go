@@ -2,8 +2,10 @@ package amazonads_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,8 +41,14 @@ func TestExtractsExactRows(t *testing.T) {
 		t.Errorf("reports created = %d, want %d", st.ReportsCreated, len(tasks))
 	}
 	for _, k := range col.keys() {
-		if !strings.Contains(k, "/part=") {
-			t.Errorf("source key %s has no part", k)
+		if !strings.Contains(k, "/rows=") {
+			t.Errorf("source key %s does not name its rows", k)
+		}
+	}
+	// Every record carries its report's generation time as data version.
+	for k, r := range col.recs {
+		if v := time.Unix(0, r.DataVersion); r.DataVersion == 0 || v.Before(time.Now().Add(-2*time.Minute)) || v.After(time.Now()) {
+			t.Errorf("record %s: data version %d (%v), want the report's generation time", k, r.DataVersion, v)
 		}
 	}
 
@@ -151,6 +159,84 @@ func TestResumesAfterInterruption(t *testing.T) {
 	for _, rt := range []string{amazonads.ReportSPCampaigns, amazonads.ReportSPAdGroups} {
 		if got, want := col.summary(t, amazonads.Dataset(rt)), b.expected(rt, from, to); got != want {
 			t.Errorf("%s: %+v, want %+v", rt, got, want)
+		}
+	}
+}
+
+// crashingEmitter publishes into c until a report's failAt-th record, which it refuses,
+// as a replica dying mid-download would.
+type crashingEmitter struct {
+	c      *collector
+	failAt int
+	mu     sync.Mutex
+	n      map[string]int // records per report (source key without its rows)
+}
+
+func (e *crashingEmitter) Emit(ctx context.Context, r provider.Raw) error {
+	report := r.SourceKey[:strings.LastIndex(r.SourceKey, "/")]
+	e.mu.Lock()
+	e.n[report]++
+	n := e.n[report]
+	e.mu.Unlock()
+	if n >= e.failAt {
+		return errors.New("replica died")
+	}
+	return e.c.Emit(ctx, r)
+}
+
+// TestResumeWithOtherChunkingLosesNoRow: a download dies after some records were
+// published and their progress recorded; the replica that resumes it runs with another
+// records.max_rows (a rollout in between). Every row of every report must still be
+// emitted. With progress counted in records, the resume skipped as many records of the
+// new, larger size, and the rows between were never published.
+func TestResumeWithOtherChunkingLosesNoRow(t *testing.T) {
+	b := newTestbed(t, smallSim())
+	from, to := day(-40), day(-2)
+	trig := provider.Trigger{RunID: "rechunk", Source: "cli", From: from, To: to}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	before := b.config()
+	before.Records.MaxRows = 2
+	first := b.provider(before)
+	tasks, err := first.Plan(ctx, trig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := newCollector()
+	// 20 records of 2 rows: progress is recorded after the 16th, then the replica dies.
+	crash := &crashingEmitter{c: col, failAt: 20, n: map[string]int{}}
+	interrupted := 0
+	for _, task := range tasks {
+		task.RunID = trig.RunID
+		if err := first.Run(ctx, task, crash); err != nil {
+			interrupted++
+		}
+	}
+	if interrupted == 0 {
+		t.Fatal("no download was interrupted: the reports are too small for this test")
+	}
+
+	after := b.config()
+	after.Records.MaxRows = 5
+	second := b.provider(after)
+	for _, task := range tasks {
+		task.RunID = trig.RunID
+		if err := second.Run(ctx, task, col); err != nil {
+			t.Fatalf("resumed %s: %v", task.Key, err)
+		}
+	}
+	if st := b.sim.Stats(); st.ReportsCreated != int64(len(tasks)) {
+		t.Errorf("reports created = %d, want %d", st.ReportsCreated, len(tasks))
+	}
+	for _, rt := range []string{amazonads.ReportSPCampaigns, amazonads.ReportSPAdGroups} {
+		if got, want := col.distinctSummary(t, amazonads.Dataset(rt)), b.expected(rt, from, to); got != want {
+			t.Errorf("%s: emitted %+v, simulator expects %+v (%d of %d downloads interrupted)", rt, got, want, interrupted, len(tasks))
+		}
+	}
+	for _, k := range col.keys() {
+		if !strings.Contains(k, "/rows=") {
+			t.Errorf("source key %s does not name its rows", k)
 		}
 	}
 }

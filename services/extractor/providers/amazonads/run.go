@@ -15,7 +15,7 @@ import (
 	"github.com/sluice-dev/sluice/services/extractor/provider/jobs"
 )
 
-// progressEvery is how many parts are published between two progress writes.
+// progressEvery is how many records are published between two progress writes.
 const progressEvery = 16
 
 // errURLExpired: the pre-signed url was refused; fetch the status again for a new one.
@@ -98,7 +98,7 @@ func (p *amazonAds) fetch(ctx context.Context, j jobs.Job, ra *reportAPI, tp tas
 		}
 		j, err = p.downloadOnce(ctx, j, ra, tp, emit)
 		if err == nil {
-			_, err = p.jobs.Finish(ctx, j, j.PartsEmitted)
+			_, err = p.jobs.Finish(ctx, j, j.RowsEmitted)
 			return err
 		}
 		if ctx.Err() != nil {
@@ -117,8 +117,12 @@ func (p *amazonAds) fetch(ctx context.Context, j jobs.Job, ra *reportAPI, tp tas
 	return fmt.Errorf("report %s: %d download attempts failed: %w", j.ReportID, p.cfg.MaxDownloadAttempts, last)
 }
 
-// downloadOnce streams the report file into records. Parts a previous attempt already
-// published (j.PartsEmitted) are skipped; progress is recorded every few parts.
+// downloadOnce streams the report file into records. Rows a previous attempt already
+// published (j.RowsEmitted) are skipped; progress is recorded every few records.
+//
+// A record is named by its rows (source key …/rows=FIRST-LAST), not by its position in
+// a chunking: with Records changed between a crash and the resume, records cut the
+// other way get other names, and none is taken for one already published.
 func (p *amazonAds) downloadOnce(ctx context.Context, j jobs.Job, ra *reportAPI, tp taskParams, emit provider.Emitter) (jobs.Job, error) {
 	resp, err := ra.download(ctx, j.URL)
 	var se *apiclient.StatusError
@@ -138,19 +142,23 @@ func (p *amazonAds) downloadOnce(ctx context.Context, j jobs.Job, ra *reportAPI,
 		"reportId": j.ReportID, "reportType": tp.ReportType, "windowStart": tp.Start, "windowEnd": tp.End,
 	}
 	dataset := reports[tp.ReportType].dataset
-	published := j.PartsEmitted
-	st, err := download.GzipJSONArray(ctx, resp.Body, lim, p.cfg.Records, func(ctx context.Context, part download.Part) error {
-		if part.Index < j.PartsEmitted {
-			return nil // published by an earlier attempt
-		}
+	// The report's generation time orders its rows against other reports of the same
+	// window: a report resumed late must not overwrite a fresher one's rows.
+	var version int64
+	if !j.GeneratedAt.IsZero() {
+		version = j.GeneratedAt.UnixNano()
+	}
+	published, records := j.RowsEmitted, 0
+	st, err := download.GzipJSONArray(ctx, resp.Body, lim, p.cfg.Records, j.RowsEmitted, func(ctx context.Context, part download.Part) error {
+		last := part.FirstRow + int64(part.Rows) - 1
 		if err := emit.Emit(ctx, provider.Raw{
-			Dataset: dataset, SourceKey: tp.key() + "/part=" + strconv.Itoa(part.Index),
-			ContentType: "application/json", Body: bytes.NewReader(part.Payload), Attributes: attrs,
+			Dataset: dataset, SourceKey: tp.key() + "/rows=" + strconv.FormatInt(part.FirstRow, 10) + "-" + strconv.FormatInt(last, 10),
+			ContentType: "application/json", Body: bytes.NewReader(part.Payload), Attributes: attrs, DataVersion: version,
 		}); err != nil {
 			return err
 		}
-		published = part.Index + 1
-		if published%progressEvery == 0 {
+		published = last + 1
+		if records++; records%progressEvery == 0 {
 			var err error
 			if j, err = p.jobs.Progress(ctx, j, published); err != nil {
 				return err
@@ -162,7 +170,7 @@ func (p *amazonAds) downloadOnce(ctx context.Context, j jobs.Job, ra *reportAPI,
 	if err != nil {
 		return j, fmt.Errorf("report %s: %w", j.ReportID, err)
 	}
-	j.PartsEmitted = max(published, st.Parts)
+	j.RowsEmitted = max(published, j.RowsEmitted)
 	p.log.DebugContext(ctx, "report extracted", "job", j.Key, "report_id", j.ReportID, "rows", st.Rows, "records", st.Parts,
 		"compressed_bytes", st.CompressedBytes, "bytes", st.Bytes)
 	return j, nil

@@ -154,6 +154,39 @@ func (c *collector) summary(t *testing.T, dataset string) sim.Summary {
 	return s
 }
 
+// distinctSummary is summary over distinct rows: a resumed download publishes again the
+// rows after its last recorded progress, which the loader's upsert collapses.
+func (c *collector) distinctSummary(t *testing.T, dataset string) sim.Summary {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := map[string]bool{}
+	var s sim.Summary
+	for k, r := range c.recs {
+		if r.Dataset != dataset {
+			continue
+		}
+		var raws []json.RawMessage
+		if err := json.Unmarshal(c.body[k], &raws); err != nil {
+			t.Fatalf("record %s: %v", k, err)
+		}
+		for _, raw := range raws {
+			if seen[string(raw)] {
+				continue
+			}
+			seen[string(raw)] = true
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.UseNumber()
+			var row map[string]any
+			if err := dec.Decode(&row); err != nil {
+				t.Fatalf("record %s: %v", k, err)
+			}
+			s.Add(row)
+		}
+	}
+	return s
+}
+
 func (c *collector) keys() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -1,5 +1,7 @@
 // Package demo is the built-in provider that needs no network: it emits deterministic JSON
-// records, so the pipeline can be run and tested end to end anywhere.
+// records, so the pipeline can be run and tested end to end anywhere. Its data has no
+// version of its own (provider.Raw.DataVersion is 0): the loader orders its rows by
+// extraction time.
 package demo
 
 import (

@@ -1,4 +1,4 @@
-package pgload
+package rowbatch
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 // Batch is a RowBatch message (proto/sluice/v1) read without unmarshalling its rows: the
 // header fields are decoded and each row stays a slice of the message bytes, so a batch
 // costs no more memory than the message itself and its rows are decoded one at a time,
-// straight into the COPY encoding.
+// straight into what the reader needs (pgload: the COPY encoding).
 type Batch struct {
 	Table       string
 	Provider    string
@@ -22,6 +22,9 @@ type Batch struct {
 	ExtractedAt time.Time
 	Columns     []string
 	Part        int32
+	// DataVersion orders versions of the same data (see sluice.v1.Record.data_version);
+	// 0 when the source gives none.
+	DataVersion int64
 	// Rows are encoded sluice.v1.Row messages, in order.
 	Rows []WireRow
 }
@@ -29,40 +32,13 @@ type Batch struct {
 // WireRow is one encoded sluice.v1.Row.
 type WireRow []byte
 
-// Field numbers of sluice.v1.RowBatch, Row, Value and google.protobuf.Timestamp.
-const (
-	fBatchTable       = 1
-	fBatchProvider    = 2
-	fBatchDataset     = 3
-	fBatchSpecVersion = 4
-	fBatchRecordID    = 5
-	fBatchTraceID     = 6
-	fBatchExtractedAt = 7
-	fBatchColumns     = 8
-	fBatchRows        = 9
-	fBatchPart        = 10
-
-	fRowValues = 1
-	fRowIndex  = 2
-
-	fValueNull      = 1
-	fValueString    = 2
-	fValueInt       = 3
-	fValueFloat     = 4
-	fValueBool      = 5
-	fValueTimestamp = 6
-	fValueDecimal   = 7
-	fValueBytes     = 8
-	fValueJSON      = 9
-)
-
 // ErrMalformed is wrapped by every error about bytes that are not a valid message.
 var ErrMalformed = errors.New("malformed row batch")
 
 func malformed(what string) error { return fmt.Errorf("%w: %s", ErrMalformed, what) }
 
-// ParseBatch reads a RowBatch; the returned rows alias data.
-func ParseBatch(data []byte) (*Batch, error) {
+// Parse reads a RowBatch; the returned rows alias data.
+func Parse(data []byte) (*Batch, error) {
 	b := &Batch{}
 	for len(data) > 0 {
 		num, typ, n := protowire.ConsumeTag(data)
@@ -104,16 +80,19 @@ func ParseBatch(data []byte) (*Batch, error) {
 			}
 			data = data[n:]
 			b.Rows = append(b.Rows, WireRow(v))
-		case typ == protowire.VarintType && (num == fBatchSpecVersion || num == fBatchPart):
+		case typ == protowire.VarintType && (num == fBatchSpecVersion || num == fBatchPart || num == fBatchDataVersion):
 			v, n := protowire.ConsumeVarint(data)
 			if n < 0 {
 				return nil, malformed(fmt.Sprintf("field %d", num))
 			}
 			data = data[n:]
-			if num == fBatchSpecVersion {
+			switch num {
+			case fBatchSpecVersion:
 				b.SpecVersion = int64(v)
-			} else {
+			case fBatchPart:
 				b.Part = int32(v)
+			case fBatchDataVersion:
+				b.DataVersion = int64(v)
 			}
 		default:
 			n := protowire.ConsumeFieldValue(num, typ, data)
@@ -135,13 +114,13 @@ func parseTimestamp(data []byte) (time.Time, error) {
 			return time.Time{}, malformed("timestamp tag")
 		}
 		data = data[n:]
-		if typ == protowire.VarintType && (num == 1 || num == 2) {
+		if typ == protowire.VarintType && (num == fTimestampSeconds || num == fTimestampNanos) {
 			v, n := protowire.ConsumeVarint(data)
 			if n < 0 {
 				return time.Time{}, malformed("timestamp")
 			}
 			data = data[n:]
-			if num == 1 {
+			if num == fTimestampSeconds {
 				sec = int64(v)
 			} else {
 				nsec = int64(int32(v))
@@ -228,19 +207,20 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", k)
 }
 
-// value is a decoded Value: num holds int, bool (0/1), float bits or unix nanoseconds;
-// raw holds string, decimal, bytes and json content.
-type value struct {
-	kind Kind
-	num  uint64
-	sec  int64
-	nsec int32
-	raw  []byte
+// Value is a decoded sluice.v1.Value: Num holds an int, a bool (0/1) or float bits, Sec
+// and Nsec a timestamp; Raw holds string, decimal, bytes and json content and aliases the
+// message.
+type Value struct {
+	Kind Kind
+	Num  uint64
+	Sec  int64
+	Nsec int32
+	Raw  []byte
 }
 
-// decodeValue reads an encoded sluice.v1.Value. The last field set wins, as in proto3.
-func decodeValue(data []byte) (value, error) {
-	v := value{kind: KindNull}
+// DecodeValue reads an encoded sluice.v1.Value. The last field set wins, as in proto3.
+func DecodeValue(data []byte) (Value, error) {
+	v := Value{Kind: KindNull}
 	for len(data) > 0 {
 		num, typ, n := protowire.ConsumeTag(data)
 		if n < 0 {
@@ -256,11 +236,11 @@ func decodeValue(data []byte) (value, error) {
 			data = data[n:]
 			switch num {
 			case fValueNull:
-				v = value{kind: KindNull}
+				v = Value{Kind: KindNull}
 			case fValueInt:
-				v = value{kind: KindInt, num: x}
+				v = Value{Kind: KindInt, Num: x}
 			case fValueBool:
-				v = value{kind: KindBool, num: min(x, 1)}
+				v = Value{Kind: KindBool, Num: min(x, 1)}
 			}
 		case protowire.Fixed64Type:
 			x, n := protowire.ConsumeFixed64(data)
@@ -269,7 +249,7 @@ func decodeValue(data []byte) (value, error) {
 			}
 			data = data[n:]
 			if num == fValueFloat {
-				v = value{kind: KindFloat, num: x}
+				v = Value{Kind: KindFloat, Num: x}
 			}
 		case protowire.BytesType:
 			x, n := protowire.ConsumeBytes(data)
@@ -279,19 +259,19 @@ func decodeValue(data []byte) (value, error) {
 			data = data[n:]
 			switch num {
 			case fValueString:
-				v = value{kind: KindString, raw: x}
+				v = Value{Kind: KindString, Raw: x}
 			case fValueDecimal:
-				v = value{kind: KindDecimal, raw: x}
+				v = Value{Kind: KindDecimal, Raw: x}
 			case fValueBytes:
-				v = value{kind: KindBytes, raw: x}
+				v = Value{Kind: KindBytes, Raw: x}
 			case fValueJSON:
-				v = value{kind: KindJSON, raw: x}
+				v = Value{Kind: KindJSON, Raw: x}
 			case fValueTimestamp:
 				t, err := parseTimestamp(x)
 				if err != nil {
 					return v, err
 				}
-				v = value{kind: KindTimestamp, sec: t.Unix(), nsec: int32(t.Nanosecond())}
+				v = Value{Kind: KindTimestamp, Sec: t.Unix(), Nsec: int32(t.Nanosecond())}
 			}
 		default:
 			n := protowire.ConsumeFieldValue(num, typ, data)

@@ -1,0 +1,99 @@
+package rowsource
+
+import (
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// DataError is a payload that cannot be read further because of its bytes: corrupt JSON,
+// broken CSV, truncated or corrupt gzip, a row too large to skip. Reading the same bytes
+// again fails again, so it is the one failure of a payload that is permanent. An error of
+// the reader underneath (an object store connection that drops mid-read) is never a
+// DataError: the payload may read fine on the next attempt.
+type DataError struct{ Err error }
+
+func (e *DataError) Error() string { return e.Err.Error() }
+func (e *DataError) Unwrap() error { return e.Err }
+
+// IsDataError reports whether err, or an error it wraps, is a *DataError.
+func IsDataError(err error) bool {
+	var d *DataError
+	return errors.As(err, &d)
+}
+
+// inputReader remembers the first failure of the reader it wraps, so that an error a
+// parser reports can be told apart: caused by the input failing, or by its content.
+type inputReader struct {
+	r   io.Reader
+	err error
+}
+
+func (in *inputReader) Read(p []byte) (int, error) {
+	n, err := in.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && in.err == nil {
+		in.err = err
+	}
+	return n, err
+}
+
+// classify marks err as a DataError unless the input failed, or it already says what it is.
+func (in *inputReader) classify(err error) error {
+	var rowErr *RowError
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.As(err, &rowErr), IsDataError(err):
+		return err
+	case in.err != nil && !IsDataError(in.err):
+		// The input failed (I/O): retryable. The parser's own message would blame the
+		// payload ("ends before the array is closed"), so name the failure first.
+		return fmt.Errorf("read payload: %w (the parser stopped with: %v)", in.err, err)
+	case in.err != nil:
+		return &DataError{Err: err} // the input's own content is bad (see Decode)
+	}
+	return &DataError{Err: err}
+}
+
+// classified is a Reader whose fatal errors say whether they are data errors.
+type classified struct {
+	Reader
+	in *inputReader
+}
+
+func (c *classified) Next() (map[string]any, error) {
+	row, err := c.Reader.Next()
+	return row, c.in.classify(err)
+}
+
+// Decode returns the decoded payload of r stored with content encoding enc ("" or
+// "gzip"). Corrupt or truncated gzip is a *DataError; a failure of r is returned as it is.
+func Decode(enc string, r io.Reader) (io.Reader, error) {
+	switch enc {
+	case "", "identity":
+		return r, nil
+	case "gzip":
+		in := &inputReader{r: r}
+		zr, err := gzip.NewReader(in)
+		if err != nil {
+			if in.err != nil {
+				return nil, err // the input failed, not the gzip
+			}
+			return nil, &DataError{Err: fmt.Errorf("gzip: %w", err)}
+		}
+		return &gzipReader{zr: zr, in: in}, nil
+	}
+	return nil, &DataError{Err: fmt.Errorf("content encoding %q not supported", enc)}
+}
+
+type gzipReader struct {
+	zr *gzip.Reader
+	in *inputReader
+}
+
+func (g *gzipReader) Read(p []byte) (int, error) {
+	n, err := g.zr.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && g.in.err == nil {
+		err = &DataError{Err: fmt.Errorf("gzip: %w", err)}
+	}
+	return n, err
+}

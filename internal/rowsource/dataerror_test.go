@@ -1,0 +1,208 @@
+package rowsource_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/sluice-dev/sluice/internal/rowsource"
+	"github.com/sluice-dev/sluice/internal/spec"
+)
+
+// failingReader yields data, then fails with err: an object store connection that drops
+// mid-read.
+type failingReader struct {
+	data []byte
+	err  error
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if len(f.data) == 0 {
+		return 0, f.err
+	}
+	n := copy(p, f.data)
+	f.data = f.data[n:]
+	return n, nil
+}
+
+var errNetwork = errors.New("read tcp 127.0.0.1:9000: connection reset by peer")
+
+func gz(t *testing.T, s string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	if _, err := w.Write([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// readAll reads every row and returns the fatal error (nil at a clean end).
+func readAll(src rowsource.Reader) error {
+	for {
+		_, err := src.Next()
+		var rowErr *rowsource.RowError
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case errors.As(err, &rowErr):
+		case err != nil:
+			return err
+		}
+	}
+}
+
+// TestFatalErrorsAreClassifiedAtTheSource: only an error caused by the payload's bytes is a
+// DataError (permanent: the transformer dead-letters the record); a failure of the input
+// (S3 mid-read) is not, so the record is retried instead of dead-lettered.
+func TestFatalErrorsAreClassifiedAtTheSource(t *testing.T) {
+	t.Parallel()
+	rows := `[{"id":1},{"id":2},{"id":3}]`
+	big := strings.Repeat(`{"id":1},`, 2000)
+	cases := []struct {
+		name     string
+		format   spec.Format
+		encoding string
+		input    func(t *testing.T) io.Reader
+		data     bool  // want a DataError
+		wraps    error // the error must wrap this
+	}{
+		{"corrupt json", spec.Format{Type: spec.JSONArray}, "", func(*testing.T) io.Reader { return strings.NewReader(`[{"id":1},{"id":}]`) }, true, nil},
+		{"json ends inside the array", spec.Format{Type: spec.JSONArray}, "", func(*testing.T) io.Reader { return strings.NewReader(`[{"id":1},`) }, true, io.ErrUnexpectedEOF},
+		{"json row too large", spec.Format{Type: spec.JSONArray, MaxRowBytes: 100}, "", func(*testing.T) io.Reader {
+			return strings.NewReader(`[{"id":"` + strings.Repeat("x", 5000) + `"}]`)
+		}, true, rowsource.ErrRowTooLarge},
+		{"csv header missing", spec.Format{Type: spec.CSV}, "", func(*testing.T) io.Reader { return strings.NewReader("") }, true, nil},
+		{"truncated gzip", spec.Format{Type: spec.JSONArray}, "gzip", func(t *testing.T) io.Reader {
+			g := gz(t, `[`+big+`{"id":1}]`)
+			return bytes.NewReader(g[:len(g)/2])
+		}, true, io.ErrUnexpectedEOF},
+		{"not gzip", spec.Format{Type: spec.JSONArray}, "gzip", func(*testing.T) io.Reader { return strings.NewReader(rows) }, true, nil},
+		{"corrupt gzip stream", spec.Format{Type: spec.JSONArray}, "gzip", func(t *testing.T) io.Reader {
+			g := gz(t, `[`+big+`{"id":1}]`)
+			for i := 12; i < 40; i++ {
+				g[i] = 0xff
+			}
+			return bytes.NewReader(g)
+		}, true, nil},
+		{"input fails mid json", spec.Format{Type: spec.JSONArray}, "", func(*testing.T) io.Reader {
+			return &failingReader{data: []byte(`[` + big), err: errNetwork}
+		}, false, errNetwork},
+		{"input drops mid json (unexpected EOF)", spec.Format{Type: spec.JSONArray}, "", func(*testing.T) io.Reader {
+			return &failingReader{data: []byte(`[` + big), err: io.ErrUnexpectedEOF}
+		}, false, io.ErrUnexpectedEOF},
+		{"input fails mid ndjson", spec.Format{Type: spec.NDJSON}, "", func(*testing.T) io.Reader {
+			return &failingReader{data: []byte("{\"id\":1}\n{\"id\""), err: errNetwork}
+		}, false, errNetwork},
+		{"input fails mid csv", spec.Format{Type: spec.CSV}, "", func(*testing.T) io.Reader {
+			return &failingReader{data: []byte("id,name\n1,a\n2,\"b"), err: errNetwork}
+		}, false, errNetwork},
+		{"input fails mid html", spec.Format{Type: spec.HTMLTable}, "", func(*testing.T) io.Reader {
+			return &failingReader{data: []byte("<table><tr><th>id</th></tr><tr><td>1</td></tr><tr><td>"), err: errNetwork}
+		}, false, errNetwork},
+		{"input fails under gzip", spec.Format{Type: spec.JSONArray}, "gzip", func(t *testing.T) io.Reader {
+			g := gz(t, `[`+big+`{"id":1}]`)
+			return &failingReader{data: g[:len(g)/2], err: errNetwork}
+		}, false, errNetwork},
+		{"input drops under gzip (unexpected EOF)", spec.Format{Type: spec.JSONArray}, "gzip", func(t *testing.T) io.Reader {
+			g := gz(t, `[`+big+`{"id":1}]`)
+			return &failingReader{data: g[:len(g)/2], err: io.ErrUnexpectedEOF}
+		}, false, io.ErrUnexpectedEOF},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			err := func() error {
+				in, err := rowsource.Decode(c.encoding, c.input(t))
+				if err != nil {
+					return err
+				}
+				src, err := rowsource.Open(c.format, in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return readAll(src)
+			}()
+			if err == nil {
+				t.Fatal("read to the end, want an error")
+			}
+			if got := rowsource.IsDataError(err); got != c.data {
+				t.Errorf("IsDataError(%v) = %v, want %v", err, got, c.data)
+			}
+			if c.wraps != nil && !errors.Is(err, c.wraps) {
+				t.Errorf("%v does not wrap %v", err, c.wraps)
+			}
+		})
+	}
+}
+
+func TestCleanPayloadsAreNotErrors(t *testing.T) {
+	t.Parallel()
+	for _, enc := range []string{"", "identity", "gzip"} {
+		var in io.Reader = strings.NewReader(`[{"id":1}]`)
+		if enc == "gzip" {
+			in = bytes.NewReader(gz(t, `[{"id":1}]`))
+		}
+		dec, err := rowsource.Decode(enc, in)
+		if err != nil {
+			t.Fatalf("%q: %v", enc, err)
+		}
+		src, _ := rowsource.Open(spec.Format{Type: spec.JSONArray}, dec)
+		if err := readAll(src); err != nil {
+			t.Errorf("%q: %v", enc, err)
+		}
+	}
+	if _, err := rowsource.Decode("br", strings.NewReader("")); !rowsource.IsDataError(err) {
+		t.Errorf("unknown encoding: %v, want a DataError", err)
+	}
+}
+
+// TestRawIsTheRowsOwnBytes: what a dead letter of a row stores.
+func TestRawIsTheRowsOwnBytes(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		format  spec.Format
+		payload string
+		want    []string // Raw after each Next, row or row error
+	}{
+		{"ndjson lines as they are", spec.Format{Type: spec.NDJSON}, "{\"b\":1, \"a\":2}\nnot json\n\n{\"a\":3}\n",
+			[]string{`{"b":1, "a":2}`, `not json`, `{"a":3}`}},
+		{"json array elements re-encoded", spec.Format{Type: spec.JSONArray}, `[{"b":1.50,"a":"x"}, 7, {"a":12345678901234567890}]`,
+			[]string{`{"a":"x","b":1.50}`, `7`, `{"a":12345678901234567890}`}},
+		{"csv records re-encoded", spec.Format{Type: spec.CSV, Delimiter: ";"}, "id;name\n1;\"a;b\"\n2\n3;c\n",
+			[]string{`1;"a;b"`, `2`, `3;c`}},
+		{"html cells as an object", spec.Format{Type: spec.HTMLTable}, "<table><tr><th>id</th><th>n</th></tr><tr><td>1</td><td>x</td></tr><tr><td>2</td></tr></table>",
+			[]string{`{"id":"1","n":"x"}`, `["2"]`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			src, err := rowsource.Open(c.format, strings.NewReader(c.payload))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for {
+				_, err := src.Next()
+				var rowErr *rowsource.RowError
+				if err != nil && !errors.As(err, &rowErr) {
+					if !errors.Is(err, io.EOF) {
+						t.Fatal(err)
+					}
+					break
+				}
+				got = append(got, string(src.Raw()))
+			}
+			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
+				t.Errorf("raw rows\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+			}
+		})
+	}
+}
