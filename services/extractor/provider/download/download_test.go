@@ -232,7 +232,7 @@ func TestGzipJSONArrayErrors(t *testing.T) {
 	// still says it stalled (not that the gzip stream is truncated).
 	stall := &apiclient.IdleTimeoutError{Method: "GET", URL: "https://s3/r.gz", Host: "s3", Idle: time.Minute}
 	_, err = GzipJSONArray(context.Background(), io.MultiReader(bytes.NewReader(good[:len(good)/2]), iotest.ErrReader(stall)),
-		Limits{}, Chunking{}, func(context.Context, Part) error { return nil })
+		Limits{}, Chunking{}, 0, func(context.Context, Part) error { return nil })
 	if !errors.Is(err, apiclient.ErrIdleTimeout) || !Retryable(err) {
 		t.Errorf("stalled body: err = %v, want a retryable idle timeout", err)
 	}
