@@ -307,7 +307,10 @@ func checkKEDA(t *testing.T, v valueSet, objs []object) {
 					t.Errorf("%s: trigger metadata has no %s", so.id(), k)
 				}
 			}
-			got[short] = str(tr.get("metadata", "stream")) + "/" + str(tr.get("metadata", "consumer"))
+			if got[short] != "" {
+				got[short] += " + "
+			}
+			got[short] += str(tr.get("metadata", "stream")) + "/" + str(tr.get("metadata", "consumer"))
 		}
 	}
 	for name, sc := range v.keda {
@@ -578,6 +581,10 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"nats url without scheme", "nats: {url: 'nats:4222'}", []string{"/nats/url"}},
 		{"keda lag threshold zero", "keda: {enabled: true, lagThreshold: 0}", []string{"/keda/lagThreshold", "minimum"}},
 		{"keda min above max", "keda: {enabled: true, minReplicaCount: 5, maxReplicaCount: 2}", []string{"minReplicaCount (5) is greater than keda.maxReplicaCount (2)"}},
+		{"scheduled provider scaled to zero (env)", "keda: {enabled: true, minReplicaCount: 0}\nnats: {monitoringEndpoint: 'nats:8222'}\nproviders: [{name: amazonads, env: [{name: SLUICE_SCHEDULE, value: '@daily'}]}]",
+			[]string{"provider amazonads has a schedule", "keda.minReplicaCount is 0"}},
+		{"scheduled provider scaled to zero (args)", "nats: {monitoringEndpoint: 'nats:8222'}\nproviders: [{name: amazonads, args: ['--schedule=0 6 * * *'], keda: {enabled: true, minReplicaCount: 0}}]",
+			[]string{"provider amazonads has a schedule"}},
 		{"no postgres", "postgres: {url: ''}", []string{"set postgres.url or postgres.existingSecret"}},
 		{"no mongo", "mongo: {uri: ''}", []string{"set mongo.uri or mongo.existingSecret"}},
 		{"half of the s3 keys", "s3: {accessKey: AKIA}", []string{"set both s3.accessKey and s3.secretKey"}},
@@ -611,6 +618,7 @@ func TestSchemaAcceptsValidVariants(t *testing.T) {
 	helm(t) // skip once here, not in every subtest
 	cases := []struct{ name, values string }{
 		{"scale to zero", "keda: {enabled: true, minReplicaCount: 0}"},
+		{"scheduled provider kept at one while others scale to zero", "keda: {enabled: true, minReplicaCount: 0}\nnats: {monitoringEndpoint: 'nats:8222'}\nproviders: [{name: amazonads, env: [{name: SLUICE_SCHEDULE, value: '@daily'}], keda: {enabled: true, minReplicaCount: 1}}, {name: demo, args: ['--schedule-catch-up=each']}]"},
 		{"percent pdb", "podDisruptionBudget: {enabled: true, maxUnavailable: 50%}"},
 		{"image digest", "loader: {image: {repository: sluice-loader, digest: 'sha256:" + strings.Repeat("a", 64) + "'}}"},
 		{"no registry", "global: {imageRegistry: ''}"},

@@ -26,7 +26,8 @@ type valueSet struct {
 	// providers whose extractor must run: exactly one Deployment each, no other extractor.
 	providers []string
 	// keda maps each Deployment (name after the release's full name) that KEDA scales to
-	// the stream/consumer its trigger reads; nil: no ScaledObject at all.
+	// the stream/consumer its triggers read, joined by " + " (extractors also wake on
+	// their provider's events); nil: no ScaledObject at all.
 	keda           map[string]string
 	serviceMonitor bool
 	simulator      bool
@@ -47,8 +48,8 @@ var valueSets = []valueSet{
 			"staging-store":         "RAW/staging-store",
 			"transformer":           "STAGED/transformer",
 			"loader":                "ROWS/loader",
-			"extractor-amazonads":   "TASKS/extractor-amazonads",
-			"extractor-sqlbackfill": "TASKS/extractor-sqlbackfill",
+			"extractor-amazonads":   "TASKS/extractor-amazonads + EVENTS/extractor-amazonads",
+			"extractor-sqlbackfill": "TASKS/extractor-sqlbackfill + EVENTS/extractor-sqlbackfill",
 		},
 		serviceMonitor: true, networkPolicy: true, pdb: true,
 		existingSecrets: []string{"sluice-postgres", "sluice-mongo", "sluice-s3", "sluice-amazonads", "sluice-sqlbackfill", "registry-example-com"},

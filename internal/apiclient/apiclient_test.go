@@ -659,3 +659,34 @@ func TestAuthorizeFetchesThroughTheGovernedClient(t *testing.T) {
 		t.Errorf("authorization %q", got)
 	}
 }
+
+// A slow reader is not a stalled server: only time spent inside Read counts.
+func TestIdleTimeoutCountsOnlyReads(t *testing.T) {
+	t.Parallel()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "abcdef")
+	}))
+	defer ts.Close()
+	c := newClient(t, Config{IdleReadTimeout: 50 * time.Millisecond}, newGovernor(t))
+	resp, err := c.Do(context.Background(), get(t, ts.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got []byte
+	buf := make([]byte, 2)
+	for {
+		n, err := resp.Body.Read(buf)
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		time.Sleep(120 * time.Millisecond) // the caller is slow, the server is not
+	}
+	if string(got) != "abcdef" {
+		t.Errorf("body %q", got)
+	}
+}

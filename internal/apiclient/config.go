@@ -18,6 +18,7 @@ const (
 	DefaultMaxRetryAfter         = 5 * time.Minute
 	DefaultErrorBodyLimit        = 4 << 10
 	DefaultResponseHeaderTimeout = time.Minute
+	DefaultIdleReadTimeout       = time.Minute
 )
 
 // Config configures a Client. Zero fields take the defaults.
@@ -47,6 +48,12 @@ type Config struct {
 	// ResponseHeaderTimeout bounds the wait for response headers with the default
 	// transport (DefaultResponseHeaderTimeout); it does not limit streaming a body.
 	ResponseHeaderTimeout time.Duration
+	// IdleReadTimeout bounds how long a read of a response body may wait for the next
+	// byte (DefaultIdleReadTimeout). A server that stalls mid-body would otherwise hold
+	// the call's concurrency slot, and the task that reads it, forever; when it fires the
+	// body is closed (its slot released) and the read fails with an *IdleTimeoutError.
+	// Time the caller spends between reads does not count.
+	IdleReadTimeout time.Duration
 }
 
 // WithDefaults returns a copy of c with zero fields set to their defaults.
@@ -81,6 +88,9 @@ func (c Config) WithDefaults() Config {
 	if c.ResponseHeaderTimeout == 0 {
 		c.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
 	}
+	if c.IdleReadTimeout == 0 {
+		c.IdleReadTimeout = DefaultIdleReadTimeout
+	}
 	return c
 }
 
@@ -114,6 +124,9 @@ func (c Config) Validate() error {
 	}
 	if c.ResponseHeaderTimeout < 0 {
 		bad("ResponseHeaderTimeout: %v is negative", c.ResponseHeaderTimeout)
+	}
+	if c.IdleReadTimeout < 0 {
+		bad("IdleReadTimeout: %v is negative", c.IdleReadTimeout)
 	}
 	return errors.Join(errs...)
 }

@@ -11,7 +11,9 @@
 // *StatusError without retry; a 401 makes the Authorizer refresh the credentials once
 // for all concurrent calls. Requests carry a User-Agent and W3C trace context and run
 // in OpenTelemetry client spans; metrics count requests by status, 429s, retries and
-// bytes received.
+// bytes received. A response body that sends no byte for Config.IdleReadTimeout while
+// it is being read is closed, releasing its slot, and the read fails with an
+// *IdleTimeoutError (errors.Is ErrIdleTimeout).
 //
 //	c, err := apiclient.New(apiclient.Config{Quota: "status"}, gov, apiclient.WithAuthorizer(lwa))
 //	resp, err := c.Do(ctx, req, apiclient.WithKey(profileID))

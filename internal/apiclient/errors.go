@@ -53,3 +53,28 @@ func (e *StatusError) Error() string {
 func (e *StatusError) Temporary() bool {
 	return e.StatusCode == http.StatusTooManyRequests || retryableStatus(e.StatusCode)
 }
+
+// ErrIdleTimeout is matched (errors.Is) by every *IdleTimeoutError.
+var ErrIdleTimeout = errors.New("response body idle timeout")
+
+// IdleTimeoutError is returned by a read of a response body when the server sent no byte
+// for Config.IdleReadTimeout: the body was closed and its concurrency slot released.
+// Sending the request again may succeed (Timeout reports true).
+type IdleTimeoutError struct {
+	Method string
+	URL    string // without query string (it may hold credentials)
+	Host   string
+	Idle   time.Duration
+	// Received is how many body bytes arrived before the stall.
+	Received int64
+}
+
+func (e *IdleTimeoutError) Error() string {
+	return fmt.Sprintf("%s %s: response body stalled: no byte from %s for %v (after %d bytes)", e.Method, e.URL, e.Host, e.Idle, e.Received)
+}
+
+// Is makes errors.Is(err, ErrIdleTimeout) true.
+func (e *IdleTimeoutError) Is(target error) bool { return target == ErrIdleTimeout }
+
+// Timeout reports true, like net.Error timeouts.
+func (e *IdleTimeoutError) Timeout() bool { return true }

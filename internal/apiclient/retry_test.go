@@ -104,8 +104,8 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"zero", Config{}, nil},
 		{"defaults", Config{}.WithDefaults(), nil},
-		{"negatives", Config{MaxAttempts: -1, MaxElapsed: -1, ErrorBodyLimit: -1, MaxRetryAfter: -1},
-			[]string{"MaxAttempts", "MaxElapsed", "ErrorBodyLimit", "MaxRetryAfter"}},
+		{"negatives", Config{MaxAttempts: -1, MaxElapsed: -1, ErrorBodyLimit: -1, MaxRetryAfter: -1, IdleReadTimeout: -1},
+			[]string{"MaxAttempts", "MaxElapsed", "ErrorBodyLimit", "MaxRetryAfter", "IdleReadTimeout"}},
 		{"backoff", Config{InitialBackoff: time.Second, MaxBackoff: time.Millisecond, Multiplier: 0.5, Jitter: 2},
 			[]string{"MaxBackoff", "Multiplier", "Jitter"}},
 	}

@@ -133,7 +133,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		_ = permit.Release(ctx, outcome)
 		permit = nil
 	}
-	resp.Body = &body{rc: resp.Body, finish: func(n int64) {
+	b := &body{rc: resp.Body, idle: t.c.cfg.IdleReadTimeout, finish: func(n int64) {
 		if n > 0 {
 			t.c.metrics.received.Add(ctx, n, metricServer(req))
 		}
@@ -142,30 +142,82 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		span.End()
 	}}
+	b.stalled = func(n int64) error {
+		err := &IdleTimeoutError{Method: req.Method, URL: redactedURL(req), Host: req.URL.Host, Idle: b.idle, Received: n}
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		t.c.log.WarnContext(ctx, "response body stalled; closing it", "method", req.Method, "url", err.URL, "idle", b.idle, "received", n)
+		return err
+	}
+	if b.idle > 0 {
+		b.timer = time.AfterFunc(b.idle, b.stall)
+		b.timer.Stop() // armed by each Read
+	}
+	resp.Body = b
 	return resp, nil
 }
 
 // body streams a response body and finishes the request (permit, span, byte count)
-// when it is closed or read to the end. It never buffers.
+// when it is closed or read to the end. It never buffers. A Read that waits longer than
+// idle for a byte closes the body, which aborts the read and finishes the request at once,
+// so a stalled server cannot hold the concurrency slot.
 type body struct {
 	rc     io.ReadCloser
 	n      atomic.Int64 // Close may run concurrently with Read, to abort it
 	once   sync.Once
 	finish func(n int64)
+
+	idle    time.Duration
+	stalled func(n int64) error // builds the error of a stall
+	timer   *time.Timer         // set when idle > 0; armed only while a Read waits
+	err     atomic.Pointer[error]
 }
 
 func (b *body) Read(p []byte) (int, error) {
+	if e := b.err.Load(); e != nil {
+		return 0, *e
+	}
+	if b.idle > 0 {
+		// Only a Read in progress is timed: time the caller spends between reads (for
+		// example uploading what it read) is not the server's stall.
+		b.timer.Reset(b.idle)
+	}
 	n, err := b.rc.Read(p)
+	if b.timer != nil {
+		b.timer.Stop()
+	}
 	b.n.Add(int64(n))
+	if err != nil {
+		if e := b.err.Load(); e != nil {
+			return n, *e
+		}
+	}
 	if err == io.EOF {
 		b.done()
 	}
 	return n, err
 }
 
+// stall runs when a Read waited idle for a byte: it records the error that Read returns,
+// then closes the body, which unblocks the Read and releases the permit.
+func (b *body) stall() {
+	err := b.stalled(b.n.Load())
+	if !b.err.CompareAndSwap(nil, &err) {
+		return
+	}
+	_ = b.rc.Close()
+	b.done()
+}
+
 func (b *body) Close() error {
+	if b.timer != nil {
+		b.timer.Stop()
+	}
 	err := b.rc.Close()
 	b.done()
+	if b.err.Load() != nil {
+		return nil // closed by the stall already; Read reported it
+	}
 	return err
 }
 

@@ -23,6 +23,9 @@ type Object struct {
 	Key    string
 	Size   int64
 	SHA256 []byte
+	// etag is what the server named this version of the object (multipart only), so a
+	// copy can insist on exactly this upload.
+	etag *string
 }
 
 // Put streams r to key: one PUT when it fits in a part, otherwise a multipart upload with
@@ -113,11 +116,12 @@ func (s *Store) multipart(ctx context.Context, key, contentType string, first []
 		return abort(err)
 	}
 	sort.Slice(parts, func(i, j int) bool { return *parts[i].PartNumber < *parts[j].PartNumber })
-	if _, err := s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+	done, err := s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key), UploadId: created.UploadId,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
-	}); err != nil {
+	})
+	if err != nil {
 		return abort(err)
 	}
-	return Object{Bucket: s.cfg.Bucket, Key: key, Size: size, SHA256: h.Sum(nil)}, nil
+	return Object{Bucket: s.cfg.Bucket, Key: key, Size: size, SHA256: h.Sum(nil), etag: done.ETag}, nil
 }

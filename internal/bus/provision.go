@@ -25,6 +25,9 @@ type ProvisionConfig struct {
 	DLQMaxBytes int64
 	// DuplicateWindow is how long a Nats-Msg-Id is remembered for publish dedupe.
 	DuplicateWindow time.Duration
+	// KeepExisting creates what is missing and leaves existing streams and buckets as they
+	// are: what a service does at start.
+	KeepExisting bool
 }
 
 // DefaultDLQMaxBytes is the default bound of the DLQ stream: room for a thousand dead
@@ -57,8 +60,10 @@ func (c ProvisionConfig) Validate() error {
 	return nil
 }
 
-// Provision creates or updates every stream and bucket sluice uses. It is idempotent, so
-// every service calls it at start and the Helm hook calls it before an upgrade.
+// Provision creates or updates every stream and bucket sluice uses. It is idempotent: the
+// Helm hook and `sluice provision` call it before an upgrade, and every service calls it
+// at start with KeepExisting, so a missing stream or bucket is created and nothing that
+// exists is changed (a service's defaults must not undo an operator's replicas or limits).
 func Provision(ctx context.Context, js jetstream.JetStream, cfg ProvisionConfig) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -70,11 +75,19 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg ProvisionConfig)
 		{Name: StreamRows, Subjects: []string{"sluice.rows.>"}, MaxAge: cfg.MaxAge},
 		// Discard new at MaxBytes: see ProvisionConfig.DLQMaxBytes.
 		{Name: StreamDLQ, Subjects: []string{"sluice.dlq.>"}, MaxAge: cfg.DLQMaxAge, MaxBytes: cfg.DLQMaxBytes, Discard: jetstream.DiscardNew},
+		// Events are work: one durable consumer per provider takes each event once and
+		// the stream forgets it, so recreating a consumer replays nothing already planned.
+		{Name: StreamEvents, Subjects: []string{"sluice.event.>"}, Retention: jetstream.WorkQueuePolicy, MaxAge: cfg.MaxAge},
 	}
 	for _, sc := range streams {
 		sc.Storage = jetstream.FileStorage
 		sc.Replicas = cfg.Replicas
 		sc.Duplicates = cfg.DuplicateWindow
+		if cfg.KeepExisting {
+			if _, err := js.Stream(ctx, sc.Name); err == nil {
+				continue
+			}
+		}
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("provision stream %s: %w", sc.Name, err)
 		}
@@ -90,6 +103,11 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg ProvisionConfig)
 	for _, kc := range buckets {
 		kc.Storage = jetstream.FileStorage
 		kc.Replicas = cfg.Replicas
+		if cfg.KeepExisting {
+			if _, err := js.KeyValue(ctx, kc.Bucket); err == nil {
+				continue
+			}
+		}
 		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
 			return fmt.Errorf("provision bucket %s: %w", kc.Bucket, err)
 		}

@@ -12,6 +12,9 @@ const (
 	StreamStaged = "STAGED"
 	StreamRows   = "ROWS"
 	StreamDLQ    = "DLQ"
+	// StreamEvents keeps trigger events until an extractor of their provider plans them,
+	// so an event sent while none runs (scaled to zero, rolling out) is not lost.
+	StreamEvents = "EVENTS"
 )
 
 // Key-value buckets fixed by the architecture.
@@ -33,6 +36,13 @@ const (
 
 // TaskSubject is where tasks of provider travel.
 func TaskSubject(provider string) string { return "sluice.task." + provider }
+
+// EventSubject is where event name (one or more dot-separated tokens, e.g.
+// "profile.changed") for provider travels.
+func EventSubject(provider, name string) string { return "sluice.event." + provider + "." + name }
+
+// EventFilter matches every event of provider.
+func EventFilter(provider string) string { return "sluice.event." + provider + ".>" }
 
 // RawSubject is where raw records of provider/dataset travel.
 func RawSubject(provider, dataset string) string { return "sluice.raw." + provider + "." + dataset }

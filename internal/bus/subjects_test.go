@@ -14,6 +14,8 @@ func TestSubjects(t *testing.T) {
 		{RowsSubject("amazonads_sp_campaigns"), "sluice.rows.amazonads_sp_campaigns"},
 		{DLQSubject("load", "amazonads", "spCampaigns"), "sluice.dlq.load.amazonads.spCampaigns"},
 		{DLQSubject("load", "", ""), "sluice.dlq.load.unknown.unknown"},
+		{EventSubject("amazonads", "profile.changed"), "sluice.event.amazonads.profile.changed"},
+		{EventFilter("amazonads"), "sluice.event.amazonads.>"},
 	}
 	for _, c := range cases {
 		if c.got != c.want {

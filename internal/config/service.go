@@ -20,6 +20,9 @@ type Service struct {
 	LogFormat       string
 	ShutdownTimeout time.Duration
 	Instance        string
+	// StreamReplicas is the replication of streams and buckets a service creates when they
+	// are missing (existing ones are left as `sluice provision` made them).
+	StreamReplicas int
 }
 
 // Register defines the shared flags.
@@ -32,6 +35,7 @@ func (s *Service) Register(fs *FlagSet) {
 	fs.StringVar(&s.LogFormat, "log-format", "SLUICE_LOG_FORMAT", "json", "json or text")
 	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", "SLUICE_SHUTDOWN_TIMEOUT", 25*time.Second, "time allowed to finish in-flight work after SIGTERM")
 	fs.StringVar(&s.Instance, "instance", "HOSTNAME", "", "replica name reported in telemetry (the pod name on Kubernetes)")
+	fs.IntVar(&s.StreamReplicas, "stream-replicas", "SLUICE_STREAM_REPLICAS", 1, "replicas of streams and buckets created when missing: 3 on a 3-node NATS cluster")
 }
 
 // Validate names every wrong field at once.
@@ -56,6 +60,9 @@ func (s Service) Validate() error {
 	}
 	if s.LogFormat != "json" && s.LogFormat != "text" {
 		errs = append(errs, fmt.Errorf("--log-format / SLUICE_LOG_FORMAT %q: want json or text", s.LogFormat))
+	}
+	if s.StreamReplicas < 1 || s.StreamReplicas > 5 {
+		errs = append(errs, fmt.Errorf("--stream-replicas / SLUICE_STREAM_REPLICAS %d: must be 1..5", s.StreamReplicas))
 	}
 	if s.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout / SLUICE_SHUTDOWN_TIMEOUT %v: must be positive", s.ShutdownTimeout))

@@ -49,7 +49,9 @@ func Start(ctx context.Context, name string, cfg config.Service, stderr io.Write
 		_ = tel.Shutdown(ctx)
 		return nil, err
 	}
-	if err := bus.Provision(ctx, js, bus.DefaultProvision()); err != nil {
+	pc := bus.DefaultProvision()
+	pc.Replicas, pc.KeepExisting = cfg.StreamReplicas, true
+	if err := bus.Provision(ctx, js, pc); err != nil {
 		nc.Close()
 		_ = tel.Shutdown(ctx)
 		return nil, err

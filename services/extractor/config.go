@@ -26,7 +26,9 @@ type serviceConfig struct {
 	// Schedule is a cron expression; every slot plans a run (empty: no schedule).
 	Schedule       string
 	ScheduleParams string
-	// Events turns messages on sluice.event.<provider>.> into runs.
+	// ScheduleCatchUp says how slots missed while no replica ran are planned.
+	ScheduleCatchUp string
+	// Events turns the provider's events on the EVENTS stream into runs.
 	Events bool
 	// Jobs tunes the async job store.
 	Jobs jobs.Config
@@ -41,10 +43,12 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 	fs.IntVar(&c.Runner.Workers, "workers", "SLUICE_WORKERS", 16, "tasks run at once by this replica")
 	fs.IntVar(&c.Runner.MaxDeliver, "max-deliver", "SLUICE_MAX_DELIVER", 6, "attempts of a task before it goes to the DLQ")
 	fs.DurationVar(&c.Runner.AckWait, "ack-wait", "SLUICE_ACK_WAIT", 30*time.Second, "redelivery timeout of a silent task")
+	fs.DurationVar(&c.Runner.TaskTimeout, "task-timeout", "SLUICE_TASK_TIMEOUT", provider.DefaultTaskTimeout, "deadline of one attempt of a task; when it passes the attempt is cancelled and the task retried (async jobs resume)")
 	fs.IntVar(&c.Runner.InlineLimit, "inline-limit", "SLUICE_INLINE_LIMIT", 512<<10, "largest payload carried inline; larger ones go to S3")
 	fs.StringVar(&c.Schedule, "schedule", "SLUICE_SCHEDULE", "", "cron expression (5 fields, UTC unless prefixed CRON_TZ=<zone>; or @daily, @every 6h) at which runs are planned; empty: none")
 	fs.StringVar(&c.ScheduleParams, "schedule-params", "SLUICE_SCHEDULE_PARAMS", "", "provider parameters of scheduled runs, comma separated k=v pairs")
-	fs.BoolVar(&c.Events, "events", "SLUICE_EVENTS", true, "plan a run for every message on sluice.event.<provider>.>")
+	fs.StringVar(&c.ScheduleCatchUp, "schedule-catch-up", "SLUICE_SCHEDULE_CATCH_UP", string(trigger.CatchUpCoalesce), "slots missed while no replica ran, planned at start: coalesce (one run over them all) or each (one run per slot)")
+	fs.BoolVar(&c.Events, "events", "SLUICE_EVENTS", true, "plan a run for every event of the provider on the EVENTS stream (sluice.event.<provider>.>)")
 	fs.DurationVar(&c.Jobs.ClaimTTL, "job-claim-ttl", "SLUICE_JOB_CLAIM_TTL", 15*time.Second, "how long a dead replica's claim to request a report blocks the others (renewed by a live one every third of it)")
 	registerS3(fs, &c.S3)
 	if err := fs.Parse(args); err != nil {
@@ -73,6 +77,9 @@ func (c serviceConfig) Validate() error {
 		if _, err := trigger.ParseSchedule(c.Schedule); err != nil {
 			errs = append(errs, fmt.Errorf("--schedule / SLUICE_SCHEDULE: %w", err))
 		}
+	}
+	if _, err := trigger.ParseCatchUp(c.ScheduleCatchUp); err != nil {
+		errs = append(errs, fmt.Errorf("--schedule-catch-up / SLUICE_SCHEDULE_CATCH_UP: %w", err))
 	}
 	if _, err := parseParams(c.ScheduleParams); err != nil {
 		errs = append(errs, fmt.Errorf("--schedule-params / SLUICE_SCHEDULE_PARAMS: %w", err))

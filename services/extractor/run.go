@@ -65,16 +65,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	params, _ := parseParams(cfg.ScheduleParams) // validated
+	params, _ := parseParams(cfg.ScheduleParams)            // validated
+	catchUp, _ := trigger.ParseCatchUp(cfg.ScheduleCatchUp) // validated
 	return rt.Run(ctx, func(ctx context.Context) error {
 		g, ctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return runner.Run(ctx) })
 		if cfg.Schedule != "" {
-			s := &trigger.Schedule{Provider: cfg.Provider, Expr: cfg.Schedule, Params: params, JS: rt.JS, Claims: services.Checkpoints, Log: log}
+			s := &trigger.Schedule{Provider: cfg.Provider, Expr: cfg.Schedule, Params: params, CatchUp: catchUp, JS: rt.JS, State: services.Checkpoints, Log: log}
 			g.Go(func() error { return s.Run(ctx) })
 		}
 		if cfg.Events {
-			e := &trigger.Events{Provider: cfg.Provider, NC: rt.NC, JS: rt.JS, Log: log}
+			e := &trigger.Events{Provider: cfg.Provider, JS: rt.JS, Tracer: rt.Telemetry.Tracer, Log: log,
+				Config: trigger.EventsConfig{MaxDeliver: cfg.Runner.MaxDeliver, DrainTimeout: cfg.Runner.DrainTimeout}}
 			g.Go(func() error { return e.Run(ctx) })
 		}
 		return g.Wait()

@@ -43,8 +43,8 @@ func cmdProvision(ctx context.Context, env *cliEnv, args []string) error {
 	if err := bus.Provision(ctx, js, pc); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "provisioned streams %s, %s, %s, %s, %s and buckets %s, %s, %s, %s\n",
-		bus.StreamTasks, bus.StreamRaw, bus.StreamStaged, bus.StreamRows, bus.StreamDLQ,
+	fmt.Fprintf(env.stdout, "provisioned streams %s, %s, %s, %s, %s, %s and buckets %s, %s, %s, %s\n",
+		bus.StreamTasks, bus.StreamRaw, bus.StreamStaged, bus.StreamRows, bus.StreamDLQ, bus.StreamEvents,
 		bus.BucketSpecs, bus.BucketLimits, bus.BucketJobs, bus.BucketCheckpoints)
 	return nil
 }

@@ -25,6 +25,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"dlq":       {"dead letters: sluice dlq list|show SEQ|retry SEQ... (reason, record, row, raw document link)", cmdDLQ},
 		"provision": {"create or update the JetStream streams and buckets (idempotent)", cmdProvision},
+		"event":     {"send an event to a provider's extractor (kept until one runs): sluice event <provider> <name> [--from DATE --to DATE --param k=v]", cmdEvent},
 		"run":       {"start a run of a provider: sluice run <provider> --from DATE --to DATE", cmdRun},
 		"new":       {"scaffold a provider: sluice new provider NAME (code, dataset spec, README, tests)", cmdNew},
 		"trace":     {"the lineage of a row: sluice trace <table> <primary key> (record id, raw document, S3 object, Jaeger link)", cmdTrace},

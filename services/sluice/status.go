@@ -151,11 +151,18 @@ func sampleStatus(ctx context.Context, js jetstream.JetStream, only map[string]b
 	for p := range quotas {
 		names[p] = true
 	}
+	events, err := eventsWaiting(ctx, js)
+	if err != nil {
+		return s, err
+	}
+	for p := range events {
+		names[p] = true
+	}
 	for p := range names {
 		if only != nil && !only[p] {
 			continue
 		}
-		s.Providers = append(s.Providers, providerSample{Name: p, Tasks: tasks["extractor-"+p], Quotas: quotas[p]})
+		s.Providers = append(s.Providers, providerSample{Name: p, Tasks: tasks["extractor-"+p], Quotas: quotas[p], EventsWaiting: events[p]})
 	}
 	sort.Slice(s.Providers, func(i, j int) bool { return s.Providers[i].Name < s.Providers[j].Name })
 
@@ -192,6 +199,26 @@ func sampleStatus(ctx context.Context, js jetstream.JetStream, only map[string]b
 		}
 	}
 	return s, nil
+}
+
+// eventsWaiting counts the events in EVENTS by provider: the stream is a work queue, so
+// what it holds is not planned yet.
+func eventsWaiting(ctx context.Context, js jetstream.JetStream) (map[string]uint64, error) {
+	st, err := js.Stream(ctx, bus.StreamEvents)
+	if err != nil {
+		return nil, streamErr(bus.StreamEvents, err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter("sluice.event.>"))
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", bus.StreamEvents, err)
+	}
+	out := map[string]uint64{}
+	for subj, n := range info.State.Subjects {
+		if p := strings.Split(subj, "."); len(p) > 3 {
+			out[p[2]] += n
+		}
+	}
+	return out, nil
 }
 
 func streamErr(name string, err error) error {

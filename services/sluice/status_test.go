@@ -134,7 +134,7 @@ func twoSamples() (statusSample, statusSample) {
 		Providers: []providerSample{{Name: "amazonads",
 			Tasks: consumerCounts{Exists: true, Delivered: 20, Pending: 80, AckPending: 4, Redelivered: 1},
 			Quotas: []quotaSample{{Name: "create", Rate: 6, Ceiling: 8, Issued: 112, Throttled: 4, KeyThrottled: 1, Keys: 3,
-				PausedUntil: t0.Add(time.Minute)}}}},
+				PausedUntil: t0.Add(time.Minute)}}, EventsWaiting: 2}},
 		Stages: []stageSample{
 			{Stage: "stage", Stream: "RAW", Consumer: "staging-store", Counts: consumerCounts{Exists: true, Delivered: 130, Pending: 0}},
 			{Stage: "load", Stream: "ROWS", Consumer: "loader", Counts: consumerCounts{Exists: true, Delivered: 50, Pending: 60, AckPending: 10}},
@@ -160,8 +160,8 @@ func TestBuildReport(t *testing.T) {
 	if deref(p.TasksPerSecond) != 5.0 || deref(p.ETASeconds) != 16.8 {
 		t.Errorf("tasks rate %v eta %v, want 5 and 16.8", deref(p.TasksPerSecond), deref(p.ETASeconds))
 	}
-	if p.Throttled != 4 || deref(p.ThrottledPerSecond) != 1.0 || p.DeadLetters != 3 {
-		t.Errorf("throttled %d (%v/s), dead letters %d; want 4, 1/s, 3", p.Throttled, deref(p.ThrottledPerSecond), p.DeadLetters)
+	if p.Throttled != 4 || deref(p.ThrottledPerSecond) != 1.0 || p.DeadLetters != 3 || p.EventsWaiting != 2 {
+		t.Errorf("throttled %d (%v/s), dead letters %d, events waiting %d; want 4, 1/s, 3, 2", p.Throttled, deref(p.ThrottledPerSecond), p.DeadLetters, p.EventsWaiting)
 	}
 	q := p.Quotas[0]
 	if deref(q.IssuedPerSecond) != 6.0 || deref(q.Utilization) != 1.0 || q.PausedUntil == nil {
@@ -202,7 +202,7 @@ func TestReportJSONShape(t *testing.T) {
 	}
 	prov := doc["providers"].([]any)[0].(map[string]any)
 	for _, k := range []string{"provider", "consumer", "tasks_done", "tasks_pending", "tasks_running", "tasks_redelivered",
-		"tasks_per_second", "eta_seconds", "throttled", "throttled_per_second", "quotas", "dead_letters"} {
+		"tasks_per_second", "eta_seconds", "throttled", "throttled_per_second", "quotas", "dead_letters", "events_waiting"} {
 		if _, ok := prov[k]; !ok {
 			t.Errorf("provider lacks %q: %v", k, prov)
 		}
@@ -238,7 +238,7 @@ func TestRenderText(t *testing.T) {
 			t.Fatal(err)
 		}
 		out := b.String()
-		for _, want := range []string{"(rates over 2.0s)", "amazonads", "17s", "create", "staging-store", "not created", "DLQ: 4 messages (load 1, transform 3)"} {
+		for _, want := range []string{"(rates over 2.0s)", "amazonads", "17s", "create", "staging-store", "not created", "DLQ: 4 messages (load 1, transform 3)", "EVENTS"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("bars=%v: output lacks %q:\n%s", bars, want, out)
 			}

@@ -43,6 +43,8 @@ type providerSample struct {
 	Name   string
 	Tasks  consumerCounts
 	Quotas []quotaSample
+	// EventsWaiting counts the provider's events in EVENTS: sent, not yet planned.
+	EventsWaiting uint64
 }
 
 // quotaSample is one quota of a provider's shared rate governor (sluice-limits).
@@ -99,6 +101,9 @@ type providerStatus struct {
 	Quotas             []quotaStatus `json:"quotas"`
 	// DeadLetters is the provider's messages in the DLQ stream, all stages.
 	DeadLetters uint64 `json:"dead_letters"`
+	// EventsWaiting is the provider's events in the EVENTS stream not planned yet (for
+	// example while it is scaled to zero).
+	EventsWaiting uint64 `json:"events_waiting"`
 }
 
 type quotaStatus struct {
@@ -194,6 +199,7 @@ func buildReport(prev *statusSample, cur statusSample) statusReport {
 			Provider: p.Name, Consumer: "extractor-" + p.Name,
 			TasksDone: p.Tasks.done(), TasksPending: p.Tasks.Pending, TasksRunning: p.Tasks.AckPending,
 			TasksRedelivered: p.Tasks.Redelivered, Quotas: []quotaStatus{}, DeadLetters: r.DLQ.ByProvider[p.Name],
+			EventsWaiting: p.EventsWaiting,
 		}
 		var prevTasks consumerCounts
 		if pp != nil {
@@ -317,11 +323,11 @@ func renderText(w io.Writer, r statusReport, bars bool) error {
 	if len(r.Providers) == 0 {
 		b.WriteString("no provider has a task consumer yet (is an extractor started?)\n")
 	} else {
-		head("TASKS", "PROVIDER", "DONE", "PENDING", "RUNNING", "RETRIED", "RATE/s", "ETA", "429s", "429s/s", "DLQ")
+		head("TASKS", "PROVIDER", "DONE", "PENDING", "RUNNING", "RETRIED", "RATE/s", "ETA", "429s", "429s/s", "DLQ", "EVENTS")
 		for _, p := range r.Providers {
-			fmt.Fprintf(tw, "%s%s\t%d\t%d\t%d\t%d\t%s\t%s\t%d\t%s\t%d\n", progressCol(p.TasksDone, p.TasksPending+uint64(p.TasksRunning)),
+			fmt.Fprintf(tw, "%s%s\t%d\t%d\t%d\t%d\t%s\t%s\t%d\t%s\t%d\t%d\n", progressCol(p.TasksDone, p.TasksPending+uint64(p.TasksRunning)),
 				p.Provider, p.TasksDone, p.TasksPending, p.TasksRunning, p.TasksRedelivered, formatRate(p.TasksPerSecond),
-				formatETA(p.ETASeconds), p.Throttled, formatRate(p.ThrottledPerSecond), p.DeadLetters)
+				formatETA(p.ETASeconds), p.Throttled, formatRate(p.ThrottledPerSecond), p.DeadLetters, p.EventsWaiting)
 		}
 		tw.Flush()
 	}

@@ -123,6 +123,11 @@ result is left in the dict, not serialized, so numbers keep their types.
 {{- if and $keda.enabled (gt (int $keda.minReplicaCount) (int $keda.maxReplicaCount)) -}}
 {{- fail (printf "%s: keda.minReplicaCount (%d) is greater than keda.maxReplicaCount (%d)" $w.name (int $keda.minReplicaCount) (int $keda.maxReplicaCount)) -}}
 {{- end -}}
+{{- /* Schedules run inside the extractor: at zero replicas no slot fires until something
+else wakes it (they are caught up then, but late), so a scheduled provider keeps one. */ -}}
+{{- if and $w.provider $keda.enabled (eq (int $keda.minReplicaCount) 0) (include "sluice.hasSchedule" $w.values) -}}
+{{- fail (printf "%s: provider %s has a schedule (SLUICE_SCHEDULE or --schedule) but keda.minReplicaCount is 0; schedules run inside the extractor, so scaling it to zero stops them: set the provider's keda.minReplicaCount to at least 1" $w.name $w.provider) -}}
+{{- end -}}
 {{- $_ := set $w "keda" $keda -}}
 {{- $pdb := deepCopy $root.Values.podDisruptionBudget -}}
 {{- $own := $w.values.podDisruptionBudget | default dict -}}
@@ -162,6 +167,18 @@ key=value DSN, an empty string) gives the default.
 {{- end -}}
 {{- end -}}
 {{- $port | default (index . 1) -}}
+{{- end -}}
+
+{{/* "true" when an extractor's values (env or args) set a schedule, else "". */}}
+{{- define "sluice.hasSchedule" -}}
+{{- $found := false -}}
+{{- range (.env | default list) -}}
+{{- if and (eq .name "SLUICE_SCHEDULE") (or .value .valueFrom) -}}{{- $found = true -}}{{- end -}}
+{{- end -}}
+{{- range (.args | default list) -}}
+{{- if regexMatch "^--?schedule(=.+)?$" . -}}{{- $found = true -}}{{- end -}}
+{{- end -}}
+{{- if $found -}}true{{- end -}}
 {{- end -}}
 
 {{/* "true" when a workload list (sluice.workloads) holds an extractor, else "". */}}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/extractor/providers/amazonads"
+	"github.com/sluice-dev/sluice/services/extractor/trigger"
 	"github.com/sluice-dev/sluice/services/simulators/amazonads/sim"
 )
 
@@ -182,4 +184,22 @@ func TestDownloadFaults(t *testing.T) {
 			t.Errorf("extractor log does not mention %q", want)
 		}
 	}
+}
+
+// TestEventSentBeforeExtractorStarts: an event sent while no extractor of the provider
+// runs (scaled to zero, rolling out) waits in EVENTS; the extractor started afterwards
+// plans it and stages exactly the rows of its window.
+func TestEventSentBeforeExtractorStarts(t *testing.T) {
+	scfg := quickSim(3)
+	e := newEnv(t, scfg)
+	e.staging()
+	from, to := day(-3), day(-2)
+	if _, err := trigger.PublishEvent(context.Background(), e.js, "amazonads", "window.closed",
+		trigger.Event{From: from.Format(time.DateOnly), To: to.Format(time.DateOnly)}, ""); err != nil {
+		t.Fatal(err)
+	}
+	c := e.providerConfig()
+	c.LookbackDays = 2 // event runs reach back LookbackDays from To: exactly from..to here
+	e.extractor("extractor-1", c)
+	e.waitStaged(2*time.Minute, from, to, both...)
 }

@@ -3,7 +3,7 @@ package provider
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -77,8 +77,8 @@ func (e *emitter) Emit(ctx context.Context, r Raw) error {
 		if e.blobs == nil {
 			return fmt.Errorf("%w: payload %s %s exceeds the inline limit of %d bytes and no S3 store is configured", ErrPermanent, r.Dataset, r.SourceKey, e.inlineLimit)
 		}
-		key := fmt.Sprintf("claims/%s/%s/%s/%s", e.provider, r.Dataset, e.runID, randomID())
-		obj, err := e.blobs.Put(rctx, key, r.ContentType, io.MultiReader(bytes.NewReader(head[:n]), r.Body))
+		obj, err := e.blobs.PutContent(rctx, func(sum []byte) string { return ClaimKey(e.provider, r.Dataset, r.SourceKey, sum) },
+			claimStagingKey(e.provider, r.Dataset, r.SourceKey), r.ContentType, io.MultiReader(bytes.NewReader(head[:n]), r.Body))
 		if err != nil {
 			span.RecordError(err)
 			return fmt.Errorf("claim check %s %s: %w", r.Dataset, r.SourceKey, err)
@@ -104,8 +104,19 @@ func (e *emitter) Emit(ctx context.Context, r Raw) error {
 	return nil
 }
 
-func randomID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+// ClaimKey is the object key of a claim-checked payload: named by its record id, so an
+// emit retried after a failure between upload and publish (or by another replica, or in
+// a re-planned run) overwrites the one object of that record instead of leaving an
+// orphan, and a re-extraction with different bytes (a new record) never overwrites the
+// object an earlier record points to.
+func ClaimKey(provider, dataset, sourceKey string, payloadSHA256 []byte) string {
+	return "claims/" + provider + "/" + dataset + "/" + envelope.RecordID(provider, dataset, sourceKey, payloadSHA256)
+}
+
+// claimStagingKey is where a payload too large for one PUT is uploaded before it is
+// copied to its ClaimKey (which is known only once every byte was hashed): one key per
+// source, so a retry overwrites what a failed attempt left there.
+func claimStagingKey(provider, dataset, sourceKey string) string {
+	sum := sha256.Sum256([]byte(sourceKey))
+	return "claims/" + provider + "/" + dataset + "/staging/" + hex.EncodeToString(sum[:16])
 }

@@ -37,6 +37,28 @@ type RunnerConfig struct {
 	// InlineLimit is the largest payload carried inside a message; larger ones go to S3.
 	InlineLimit  int
 	DrainTimeout time.Duration
+	// TaskTimeout bounds one attempt of a task (DefaultTaskTimeout when zero). A task
+	// whose provider is stuck (a stalled API, a poll that never ends) would otherwise keep
+	// its heartbeat going and its worker busy forever. When it fires, the attempt's context
+	// is cancelled with ErrTaskTimeout and the task is retried like any transient failure;
+	// async jobs and checkpoints let the next attempt resume where this one stopped.
+	TaskTimeout time.Duration
+}
+
+// DefaultTaskTimeout is RunnerConfig.TaskTimeout when unset: long enough for a report to
+// be generated and downloaded in one attempt.
+const DefaultTaskTimeout = 2 * time.Hour
+
+// ErrTaskTimeout is the cause of a task attempt's context when RunnerConfig.TaskTimeout
+// ended it, and is wrapped by the attempt's error. It is transient: the task is retried.
+var ErrTaskTimeout = errors.New("task attempt deadline exceeded")
+
+// WithDefaults returns c with zero fields that have a default set.
+func (c RunnerConfig) WithDefaults() RunnerConfig {
+	if c.TaskTimeout == 0 {
+		c.TaskTimeout = DefaultTaskTimeout
+	}
+	return c
 }
 
 // Validate names the wrong field.
@@ -53,6 +75,9 @@ func (c RunnerConfig) Validate() error {
 	}
 	if c.InlineLimit < 1024 || c.InlineLimit > 900<<10 {
 		errs = append(errs, fmt.Errorf("--inline-limit %d: want 1 KiB..900 KiB (NATS messages are at most 1 MiB by default)", c.InlineLimit))
+	}
+	if c.TaskTimeout != 0 && c.TaskTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("--task-timeout %v: must be at least 1s (0: %v)", c.TaskTimeout, DefaultTaskTimeout))
 	}
 	return errors.Join(errs...)
 }
@@ -76,6 +101,7 @@ func NewRunner(name string, p Provider, js jetstream.JetStream, blobs *blob.Stor
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.WithDefaults()
 	records, err := meter.Int64Counter("sluice.extract.records", metric.WithDescription("raw records published"))
 	if err != nil {
 		return nil, err
@@ -119,7 +145,10 @@ func (r *Runner) handle(ctx context.Context, msg jetstream.Msg) error {
 	span.SetAttributes(attribute.String("sluice.task.kind", t.GetKind()), attribute.String("sluice.task.key", t.GetKey()), attribute.String("sluice.run_id", t.GetRunId()))
 	err := r.runTask(ctx, msg, &t)
 	outcome := "ok"
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrTaskTimeout):
+		outcome = "timeout"
+	case err != nil:
 		outcome = "error"
 	}
 	r.tasks.Add(ctx, 1, metric.WithAttributes(attribute.String("provider", r.name), attribute.String("kind", t.GetKind()), attribute.String("outcome", outcome)))
@@ -129,7 +158,20 @@ func (r *Runner) handle(ctx context.Context, msg jetstream.Msg) error {
 	return err
 }
 
+// runTask runs one attempt of t within TaskTimeout. An attempt the deadline ended fails
+// with ErrTaskTimeout and never as permanent, whatever the provider made of its cancelled
+// context: the task is retried, not dead-lettered as bad data.
 func (r *Runner) runTask(ctx context.Context, msg jetstream.Msg, t *sluicev1.Task) error {
+	actx, cancel := context.WithTimeoutCause(ctx, r.cfg.TaskTimeout, ErrTaskTimeout)
+	defer cancel()
+	err := r.attempt(actx, msg, t)
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(actx), ErrTaskTimeout) {
+		return fmt.Errorf("%w (%v): %v", ErrTaskTimeout, r.cfg.TaskTimeout, err)
+	}
+	return err
+}
+
+func (r *Runner) attempt(ctx context.Context, msg jetstream.Msg, t *sluicev1.Task) error {
 	if t.GetKind() == KindPlan {
 		return r.plan(ctx, t)
 	}
@@ -137,7 +179,9 @@ func (r *Runner) runTask(ctx context.Context, msg jetstream.Msg, t *sluicev1.Tas
 	em := *r.emit
 	em.runID = t.GetRunId()
 
-	// Heartbeat: a report can take far longer than AckWait to generate.
+	// Heartbeat: a report can take far longer than AckWait to generate. It stops with the
+	// attempt's deadline, so even a provider that ignores cancellation loses the task to
+	// a redelivery one AckWait later.
 	g, gctx := errgroup.WithContext(ctx)
 	done := make(chan struct{})
 	g.Go(func() error {

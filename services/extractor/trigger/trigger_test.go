@@ -1,13 +1,8 @@
 package trigger
 
 import (
-	"context"
 	"testing"
 	"time"
-
-	"github.com/sluice-dev/sluice/internal/bus"
-	"github.com/sluice-dev/sluice/internal/servicetest"
-	"github.com/sluice-dev/sluice/services/extractor/provider/checkpoint"
 )
 
 func TestParseSchedule(t *testing.T) {
@@ -70,26 +65,50 @@ func TestEventTrigger(t *testing.T) {
 	}
 }
 
-// TestScheduleSlotPlannedOnce: three replicas firing the same slot plan one run.
-func TestScheduleSlotPlannedOnce(t *testing.T) {
-	_, js := servicetest.JetStream(t)
-	ctx := context.Background()
-	kv, _ := js.KeyValue(ctx, bus.BucketCheckpoints)
-	claims, _ := checkpoint.New(kv, "demo")
-	slot := time.Date(2024, 6, 20, 6, 0, 0, 0, time.UTC)
-	for range 3 {
-		s := &Schedule{Provider: "demo", Expr: "0 6 * * *", JS: js, Claims: claims}
-		if err := s.Fire(ctx, slot); err != nil {
-			t.Fatal(err)
+func TestDueSlots(t *testing.T) {
+	t.Parallel()
+	daily, _ := ParseSchedule("0 6 * * *")
+	at := func(s string) time.Time { v, _ := time.Parse(time.RFC3339, s); return v }
+	for _, tc := range []struct {
+		name, last, now string
+		first, through  string
+		count           int
+	}{
+		{"before the slot", "2024-06-20T05:00:00Z", "2024-06-20T05:59:59Z", "", "", 0},
+		{"at the slot", "2024-06-20T05:00:00Z", "2024-06-20T06:00:00Z", "2024-06-20T06:00:00Z", "2024-06-20T06:00:00Z", 1},
+		{"slot already planned", "2024-06-20T06:00:00Z", "2024-06-20T23:00:00Z", "", "", 0},
+		{"three days down", "2024-06-20T05:00:00Z", "2024-06-23T07:00:00Z", "2024-06-20T06:00:00Z", "2024-06-23T06:00:00Z", 4},
+	} {
+		first, through, count := due(daily, at(tc.last), at(tc.now))
+		if count != tc.count || (count > 0 && (!first.Equal(at(tc.first)) || !through.Equal(at(tc.through)))) {
+			t.Errorf("%s: due = %v..%v (%d), want %s..%s (%d)", tc.name, first, through, count, tc.first, tc.through, tc.count)
 		}
 	}
-	st, _ := js.Stream(ctx, bus.StreamTasks)
-	info, _ := st.Info(ctx)
-	if info.State.Msgs != 1 {
-		t.Errorf("TASKS holds %d plan messages after three replicas fired one slot, want 1", info.State.Msgs)
+}
+
+func TestParseCatchUp(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]CatchUp{"": CatchUpCoalesce, "coalesce": CatchUpCoalesce, "each": CatchUpEach, "all": ""} {
+		got, err := ParseCatchUp(in)
+		if got != want || (want == "") != (err != nil) {
+			t.Errorf("ParseCatchUp(%q) = %q, %v; want %q", in, got, err, want)
+		}
 	}
-	trig := (&Schedule{}).Trigger(slot)
-	if trig.RunID != "sched-20240620T0600" || trig.From.Format("2006-01-02") != "2024-06-19" {
-		t.Errorf("trigger = %+v", trig)
+}
+
+func TestCatchUpTrigger(t *testing.T) {
+	t.Parallel()
+	s := &Schedule{Params: map[string]string{"k": "v"}}
+	first := time.Date(2024, 6, 20, 6, 0, 0, 0, time.UTC)
+	one := s.Trigger(first)
+	if one.RunID != "sched-20240620T0600" || one.From.Format(time.DateOnly) != "2024-06-19" || one.To != one.From || one.Params["k"] != "v" {
+		t.Errorf("slot trigger = %+v", one)
+	}
+	if id := RunID(first.Add(30 * time.Second)); id != "sched-20240620T060030" {
+		t.Errorf("slot with seconds: run id %s, want sched-20240620T060030", id)
+	}
+	many := s.triggerOf(first, first.AddDate(0, 0, 3), 4)
+	if many.RunID != "sched-20240620T0600-20240623T0600" || many.From.Format(time.DateOnly) != "2024-06-19" || many.To.Format(time.DateOnly) != "2024-06-22" {
+		t.Errorf("catch-up trigger = %+v", many)
 	}
 }

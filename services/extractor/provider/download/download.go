@@ -7,6 +7,8 @@ package download
 import (
 	"errors"
 	"fmt"
+
+	"github.com/sluice-dev/sluice/internal/apiclient"
 )
 
 // Errors of a download, wrapped with context. ErrTruncated, ErrBomb and ErrMalformed may
@@ -22,9 +24,11 @@ var (
 	ErrMalformed = errors.New("malformed JSON array")
 )
 
-// Retryable reports whether downloading the file again may succeed.
+// Retryable reports whether downloading the file again may succeed: besides the kinds
+// above, a body the server stopped sending (apiclient.ErrIdleTimeout).
 func Retryable(err error) bool {
-	return errors.Is(err, ErrTruncated) || errors.Is(err, ErrBomb) || errors.Is(err, ErrMalformed)
+	return errors.Is(err, ErrTruncated) || errors.Is(err, ErrBomb) || errors.Is(err, ErrMalformed) ||
+		errors.Is(err, apiclient.ErrIdleTimeout)
 }
 
 // Limits bound what one download may cost. Zero fields take the defaults.

@@ -7,8 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/sluice-dev/sluice/internal/apiclient"
 )
 
 func gz(t testing.TB, data []byte) []byte {
@@ -222,6 +227,14 @@ func TestGzipJSONArrayErrors(t *testing.T) {
 	}
 	if !Retryable(fmt.Errorf("x: %w", ErrTruncated)) || Retryable(ErrTooLarge) {
 		t.Error("Retryable misclassifies")
+	}
+	// A body the server stopped sending mid-file is downloaded again, and the error
+	// still says it stalled (not that the gzip stream is truncated).
+	stall := &apiclient.IdleTimeoutError{Method: "GET", URL: "https://s3/r.gz", Host: "s3", Idle: time.Minute}
+	_, err = GzipJSONArray(context.Background(), io.MultiReader(bytes.NewReader(good[:len(good)/2]), iotest.ErrReader(stall)),
+		Limits{}, Chunking{}, 0, func(context.Context, Part) error { return nil })
+	if !errors.Is(err, apiclient.ErrIdleTimeout) || !Retryable(err) {
+		t.Errorf("stalled body: err = %v, want a retryable idle timeout", err)
 	}
 }
 
