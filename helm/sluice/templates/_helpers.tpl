@@ -232,6 +232,7 @@ key=value DSN, an empty string) gives the default.
 {{ include "sluice.envFromConfig" (list $root "SLUICE_HTTP_ADDR") }}
 {{ include "sluice.envFromConfig" (list $root "SLUICE_OTLP_ENDPOINT") }}
 {{ include "sluice.envFromConfig" (list $root "SLUICE_LOG_FORMAT") }}
+{{ include "sluice.envFromConfig" (list $root "SLUICE_STREAM_REPLICAS") }}
 - name: SLUICE_LOG_LEVEL
   value: {{ .values.logLevel | default $root.Values.log.level | quote }}
 - name: POD_NAME
