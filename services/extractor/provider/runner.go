@@ -12,7 +12,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -143,7 +142,7 @@ func (r *Runner) handle(ctx context.Context, msg jetstream.Msg) error {
 	}
 	span := trace.SpanFromContext(ctx)
 	span.SetAttributes(attribute.String("sluice.task.kind", t.GetKind()), attribute.String("sluice.task.key", t.GetKey()), attribute.String("sluice.run_id", t.GetRunId()))
-	err := r.runTask(ctx, msg, &t)
+	err := r.runTask(ctx, &t)
 	outcome := "ok"
 	switch {
 	case errors.Is(err, ErrTaskTimeout):
@@ -161,17 +160,17 @@ func (r *Runner) handle(ctx context.Context, msg jetstream.Msg) error {
 // runTask runs one attempt of t within TaskTimeout. An attempt the deadline ended fails
 // with ErrTaskTimeout and never as permanent, whatever the provider made of its cancelled
 // context: the task is retried, not dead-lettered as bad data.
-func (r *Runner) runTask(ctx context.Context, msg jetstream.Msg, t *sluicev1.Task) error {
+func (r *Runner) runTask(ctx context.Context, t *sluicev1.Task) error {
 	actx, cancel := context.WithTimeoutCause(ctx, r.cfg.TaskTimeout, ErrTaskTimeout)
 	defer cancel()
-	err := r.attempt(actx, msg, t)
+	err := r.attempt(actx, t)
 	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(actx), ErrTaskTimeout) {
 		return fmt.Errorf("%w (%v): %v", ErrTaskTimeout, r.cfg.TaskTimeout, err)
 	}
 	return err
 }
 
-func (r *Runner) attempt(ctx context.Context, msg jetstream.Msg, t *sluicev1.Task) error {
+func (r *Runner) attempt(ctx context.Context, t *sluicev1.Task) error {
 	if t.GetKind() == KindPlan {
 		return r.plan(ctx, t)
 	}
@@ -179,28 +178,10 @@ func (r *Runner) attempt(ctx context.Context, msg jetstream.Msg, t *sluicev1.Tas
 	em := *r.emit
 	em.runID = t.GetRunId()
 
-	// Heartbeat: a report can take far longer than AckWait to generate. It stops with the
-	// attempt's deadline, so even a provider that ignores cancellation loses the task to
-	// a redelivery one AckWait later.
-	g, gctx := errgroup.WithContext(ctx)
-	done := make(chan struct{})
-	g.Go(func() error {
-		tick := time.NewTicker(r.cfg.AckWait / 3)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return nil
-			case <-gctx.Done():
-				return nil
-			case <-tick.C:
-				_ = msg.InProgress()
-			}
-		}
-	})
-	err := r.p.Run(gctx, task, &em)
-	close(done)
-	_ = g.Wait()
+	// A report can take far longer than AckWait to generate: the bus keeps the task in
+	// progress while it runs, and the attempt's deadline bounds it (the conformance suite
+	// fails a provider that ignores cancellation).
+	err := r.p.Run(ctx, task, &em)
 	if err != nil {
 		return fmt.Errorf("task %s %s: %w", t.GetKind(), t.GetKey(), err)
 	}
