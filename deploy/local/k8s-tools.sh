@@ -21,6 +21,7 @@ STATE=${SLUICE_K8S_DIR:-$CACHE/infra/k8s}
 HELM_VERSION=v3.22.0
 KUBE_VERSION=v1.36.3 # deploy/local/kube-apiserver/go.mod pins the same release
 ETCD_VERSION=3.4.23  # Debian bookworm's etcd-server
+PROMTOOL_VERSION=2.42.0 # Debian bookworm's prometheus: promtool checks the alert rules and dashboards
 
 ETCD_PORT=${SLUICE_ETCD_PORT:-12379}
 ETCD_PEER_PORT=${SLUICE_ETCD_PEER_PORT:-12380}
@@ -28,6 +29,7 @@ APISERVER_PORT=${SLUICE_KUBE_APISERVER_PORT:-16443}
 
 HELM_BIN=$TOOLS/helm-$HELM_VERSION/bin/helm
 ETCD_BIN=$TOOLS/etcd-$ETCD_VERSION/bin/etcd
+PROMTOOL_BIN=$TOOLS/promtool-$PROMTOOL_VERSION/bin/promtool
 APISERVER_BIN=$TOOLS/kube-apiserver-$KUBE_VERSION/bin/kube-apiserver
 PKI=$STATE/pki
 
@@ -90,10 +92,30 @@ install_apiserver() {
 	log kube-apiserver "installed $APISERVER_BIN"
 }
 
+# promtool comes out of Debian's prometheus package without installing it (which would
+# start a Prometheus server).
+install_promtool() {
+	if [ -x "$PROMTOOL_BIN" ]; then log promtool "reused    $PROMTOOL_BIN"; return; fi
+	local tmp; tmp=$(mktemp -d)
+	chmod 777 "$tmp" # apt-get download runs as the _apt user
+	if ! (cd "$tmp" && apt-get download -q prometheus >&2); then
+		apt-get update -q >&2 || true
+		(cd "$tmp" && apt-get download -q prometheus >&2) || die "apt-get download prometheus failed"
+	fi
+	dpkg -x "$tmp"/prometheus_*.deb "$tmp/root"
+	local got; got=$("$tmp/root/usr/bin/promtool" --version 2>&1 | sed -n 's/^promtool, version \([0-9.]*\).*/\1/p')
+	[ "$got" = "$PROMTOOL_VERSION" ] || die "Debian's promtool is $got, this script pins $PROMTOOL_VERSION: update PROMTOOL_VERSION"
+	mkdir -p "$(dirname "$PROMTOOL_BIN")"
+	cp "$tmp/root/usr/bin/promtool" "$PROMTOOL_BIN.tmp" && mv "$PROMTOOL_BIN.tmp" "$PROMTOOL_BIN"
+	rm -rf "$tmp"
+	log promtool "installed $PROMTOOL_BIN"
+}
+
 install_all() {
 	need_host_tools
 	mkdir -p "$TOOLS"
 	install_etcd
+	install_promtool
 	install_helm
 	install_apiserver
 }
@@ -240,6 +262,7 @@ print_env() {
 	[ -s "$PKI/token" ] || die "no API server state under $STATE; run: bash deploy/local/k8s-tools.sh up"
 	cat <<EOF
 export SLUICE_HELM=$HELM_BIN
+export SLUICE_PROMTOOL=$PROMTOOL_BIN
 export KUBE_APISERVER_URL=https://127.0.0.1:$APISERVER_PORT
 export KUBE_APISERVER_TOKEN=$(cat "$PKI/token")
 export KUBE_APISERVER_CA=$PKI/ca.crt
