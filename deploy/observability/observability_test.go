@@ -130,7 +130,7 @@ func TestRules(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"SluiceConsumerLagGrowing", "SluiceDeadLettersGrowing", "SluiceDLQFilling", "SluiceQuotaSaturated", "SluiceProviderFailing"} {
+	for _, want := range []string{"SluiceConsumerLagGrowing", "SluiceDeadLettersGrowing", "SluiceDLQFilling", "SluiceStagePaused", "SluiceQuotaSaturated", "SluiceProviderFailing"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("no alert %s; alerts: %v", want, alerts)
 		}

@@ -106,8 +106,9 @@ func (g *gate) err() error {
 	return fmt.Errorf("consumer %s paused, waiting for %s", g.consumer, strings.Join(names, ", "))
 }
 
-// exportWaiting publishes sluice.consumer.waiting: 1 per target a consumer waits for.
-func (g *gate) exportWaiting() (func(), error) {
+// exportWaiting publishes sluice.consumer.waiting per target: 1 while the consumer waits
+// for it, 0 for the known targets that are up.
+func (g *gate) exportWaiting(known []string) (func(), error) {
 	m := otel.GetMeterProvider().Meter("github.com/sluice-dev/sluice/internal/bus")
 	waiting, err := m.Int64ObservableGauge("sluice.consumer.waiting", metric.WithUnit("{target}"),
 		metric.WithDescription("dependencies a paused consumer waits for (1 per target while it is down)"))
@@ -117,8 +118,16 @@ func (g *gate) exportWaiting() (func(), error) {
 	reg, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		g.mu.Lock()
 		defer g.mu.Unlock()
+		observe := func(t string, v int64) {
+			o.ObserveInt64(waiting, v, metric.WithAttributes(attribute.String("messaging.consumer.group.name", g.consumer), attribute.String("target", t)))
+		}
+		for _, t := range known {
+			if _, down := g.down[t]; !down {
+				observe(t, 0)
+			}
+		}
 		for t := range g.down {
-			o.ObserveInt64(waiting, 1, metric.WithAttributes(attribute.String("messaging.consumer.group.name", g.consumer), attribute.String("target", t)))
+			observe(t, 1)
 		}
 		return nil
 	}, waiting)

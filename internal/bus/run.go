@@ -31,7 +31,11 @@ func (c *Consumer) start(ctx context.Context) (*session, error) {
 			unregs = append(unregs, unreg)
 		}
 	}
-	if unreg, err := c.gate.exportWaiting(); err == nil {
+	known := make([]string, len(c.targets))
+	for i, t := range c.targets {
+		known[i] = t.Name
+	}
+	if unreg, err := c.gate.exportWaiting(known); err == nil {
 		unregs = append(unregs, unreg)
 	}
 	hbCtx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
