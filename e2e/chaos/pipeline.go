@@ -161,6 +161,9 @@ type Service struct {
 	mu       sync.Mutex
 	proc     *procs.Proc
 	Restarts int
+	// held is set while the harness has stopped the replica on purpose, so the
+	// supervisor leaves it down.
+	held bool
 }
 
 // Start (re)starts the replica.
@@ -174,8 +177,46 @@ func (s *Service) Start() error {
 	if s.proc != nil {
 		s.Restarts++
 	}
-	s.proc = p
+	s.proc, s.held = p, false
 	return nil
+}
+
+// Kill ends the replica with SIGKILL and leaves it down until Start.
+func (s *Service) Kill() {
+	s.mu.Lock()
+	s.held = true
+	p := s.proc
+	s.mu.Unlock()
+	p.Kill()
+}
+
+// Stop sends SIGTERM and waits up to timeout (then kills), leaving it down until Start.
+func (s *Service) Stop(timeout time.Duration) error {
+	s.mu.Lock()
+	s.held = true
+	p := s.proc
+	s.mu.Unlock()
+	return p.Stop(timeout)
+}
+
+// restartIfCrashed starts the replica again when it exited without the harness stopping it,
+// as Kubernetes would, and returns how it had ended.
+func (s *Service) restartIfCrashed() (string, bool) {
+	s.mu.Lock()
+	p, held := s.proc, s.held
+	s.mu.Unlock()
+	exited, err := p.Exited()
+	if held || !exited {
+		return "", false
+	}
+	last := strings.TrimSpace(p.Tail(600))
+	if i := strings.LastIndex(last, "\n"); i >= 0 {
+		last = last[i+1:]
+	}
+	if serr := s.Start(); serr != nil {
+		return fmt.Sprintf("%s exited (%v) and did not restart: %v", s.Name, err, serr), true
+	}
+	return fmt.Sprintf("%s exited on its own (%v), restarted; last log line: %s", s.Name, err, last), true
 }
 
 // Proc is the current process.
@@ -201,6 +242,42 @@ type Pipeline struct {
 
 	db, mongoDB string
 	simStop     func()
+
+	superStop func()
+	mu        sync.Mutex
+	crashes   []string
+}
+
+// supervise restarts crashed replicas every second until stopped.
+func (p *Pipeline) supervise() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	p.superStop = func() { cancel(); <-done }
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			for _, s := range p.Services {
+				if msg, crashed := s.restartIfCrashed(); crashed {
+					p.mu.Lock()
+					p.crashes = append(p.crashes, msg)
+					p.mu.Unlock()
+					p.Opts.Logf("  %s", msg)
+				}
+			}
+		}
+	}()
+}
+
+// Crashes lists the replicas that exited without being told to.
+func (p *Pipeline) Crashes() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.crashes...)
 }
 
 // tablesOf maps report types to the tables their rows land in.
@@ -315,6 +392,12 @@ func Start(ctx context.Context, deps *Deps, o Options) (*Pipeline, error) {
 			p.Services = append(p.Services, s)
 		}
 	}
+	for _, s := range p.Services {
+		if err := waitReady(ctx, s, 60*time.Second); err != nil {
+			return nil, err
+		}
+	}
+	p.supervise()
 	p.From, p.To = day(-o.Scale.Days-1), day(-2)
 	msg, err := provider.PlanMessage("amazonads", provider.Trigger{RunID: "chaos-" + suffix, Source: "cli", From: p.From, To: p.To})
 	if err != nil {
@@ -333,7 +416,7 @@ func (p *Pipeline) commonEnv() []string {
 		"SLUICE_POSTGRES_URL=" + p.PGURL,
 		"SLUICE_MONGO_URI=" + p.Deps.MongoURI, "SLUICE_MONGO_DATABASE=" + p.mongoDB,
 		"SLUICE_S3_ENDPOINT=" + p.Deps.S3Endpoint, "SLUICE_S3_ACCESS_KEY=" + S3AccessKey,
-		"SLUICE_S3_SECRET_KEY=" + S3SecretKey, "SLUICE_S3_REGION=us-east-1", "SLUICE_S3_BUCKET=" + p.db,
+		"SLUICE_S3_SECRET_KEY=" + S3SecretKey, "SLUICE_S3_REGION=us-east-1", "SLUICE_S3_BUCKET=" + strings.ReplaceAll(p.db, "_", "-"),
 		"SLUICE_SHUTDOWN_TIMEOUT=10s",
 	}
 }
@@ -354,17 +437,6 @@ func (p *Pipeline) Of(kind string) []*Service {
 	return out
 }
 
-// Dead names the replicas whose process ended without the harness ending it.
-func (p *Pipeline) Dead() []string {
-	var out []string
-	for _, s := range p.Services {
-		if exited, err := s.Proc().Exited(); exited {
-			out = append(out, fmt.Sprintf("%s (%v)", s.Name, err))
-		}
-	}
-	return out
-}
-
 // Logs returns the tail of every replica's log, for a failure message.
 func (p *Pipeline) Logs(n int64) string {
 	var b strings.Builder
@@ -374,12 +446,33 @@ func (p *Pipeline) Logs(n int64) string {
 	return b.String()
 }
 
+func waitReady(ctx context.Context, s *Service, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if exited, err := s.Proc().Exited(); exited {
+			return fmt.Errorf("%s exited during start (%v):\n%s", s.Name, err, s.Proc().Tail(3000))
+		}
+		if httpReady("http://"+s.HTTPAddr+"/readyz")(ctx) == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready within %v:\n%s", s.Name, timeout, s.Proc().Tail(3000))
+		}
+		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
 // Close stops the services, the simulator and NATS, and drops the trial's database.
 func (p *Pipeline) Close() {
+	if p.superStop != nil {
+		p.superStop()
+	}
 	var wg sync.WaitGroup
 	for _, s := range p.Services {
 		wg.Add(1)
-		go func() { defer wg.Done(); _ = s.Proc().Stop(15 * time.Second) }()
+		go func() { defer wg.Done(); _ = s.Stop(15 * time.Second) }()
 	}
 	wg.Wait()
 	if p.Tap != nil {

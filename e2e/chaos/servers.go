@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -168,13 +169,31 @@ func MissingServers() []string {
 	return miss
 }
 
+// Ports are drawn below the kernel's ephemeral range (32768 and up), so an outgoing
+// connection of another process cannot take a port between its choice here and the server's
+// bind, and the same port is never handed out twice by one process.
+var (
+	portsMu sync.Mutex
+	given   = map[int]bool{}
+)
+
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		if given[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		given[port] = true
+		return port, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("no free port in 20000-32000")
 }
 
 func dialReady(addr string) func(context.Context) error {

@@ -100,9 +100,9 @@ func (r *Recorder) Problem(format string, args ...any) {
 
 // Run starts a pipeline with o, runs the scenario, waits until the pipeline is quiet and
 // verifies it.
-func Run(ctx context.Context, deps *Deps, o Options, sc Scenario, timeout time.Duration) Result {
+func Run(ctx context.Context, deps *Deps, o Options, sc Scenario, timeout time.Duration) (res Result) {
 	o.defaults()
-	res := Result{Scenario: sc.Name, Seed: o.Seed}
+	res = Result{Scenario: sc.Name, Seed: o.Seed}
 	start := time.Now()
 	defer func() { res.Elapsed = time.Since(start) }()
 	p, err := Start(ctx, deps, o)
@@ -154,8 +154,8 @@ func Run(ctx context.Context, deps *Deps, o Options, sc Scenario, timeout time.D
 	} else {
 		res.Exactness = ex
 	}
-	if dead := p.Dead(); len(dead) > 0 {
-		rec.Problem("services died on their own: %s", strings.Join(dead, ", "))
+	for _, c := range p.Crashes() {
+		rec.Problem("%s", c)
 	}
 	res.Deliveries = p.Tap.Stats()
 	st := p.Sim.Stats()
@@ -204,7 +204,7 @@ func Kills(n int) Scenario {
 				return nil
 			}
 			s := p.Services[rand.IntN(len(p.Services))]
-			s.Proc().Kill()
+			s.Kill()
 			r.Action("kill -9 %s", s.Name)
 			if err := sleep(ctx, between(200*time.Millisecond, 2*time.Second)); err != nil {
 				return s.Start()
@@ -387,7 +387,7 @@ func Sigterms(rounds int) Scenario {
 				reps := p.Of(kind)
 				s := reps[rand.IntN(len(reps))]
 				t0 := time.Now()
-				err := s.Proc().Stop(20 * time.Second)
+				err := s.Stop(20 * time.Second)
 				r.Action("SIGTERM %s: exited after %.1fs (%v)", s.Name, time.Since(t0).Seconds(), err)
 				if err != nil {
 					r.Problem("%s did not exit cleanly on SIGTERM: %v", s.Name, err)
