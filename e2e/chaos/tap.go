@@ -112,6 +112,8 @@ type DeliveryStats struct {
 	OverTwice int
 	// Naks counts naks: each spends one delivery of its message.
 	Naks int
+	// NaksByStream splits Naks by stream.
+	NaksByStream map[string]int `json:",omitempty"`
 	// Terms counts messages terminated (dead-lettered by the stage).
 	Terms int
 	// Unacked counts messages signalled but never acked or terminated.
@@ -122,7 +124,7 @@ type DeliveryStats struct {
 func (t *Tap) Stats() DeliveryStats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := DeliveryStats{Messages: map[string]int{}}
+	s := DeliveryStats{Messages: map[string]int{}, NaksByStream: map[string]int{}}
 	for k, d := range t.msgs {
 		s.Messages[k.Stream]++
 		if d.MaxDelivered > 1 {
@@ -133,6 +135,9 @@ func (t *Tap) Stats() DeliveryStats {
 		}
 		s.MaxDelivered = max(s.MaxDelivered, d.MaxDelivered)
 		s.Naks += d.Naks
+		if d.Naks > 0 {
+			s.NaksByStream[k.Stream] += d.Naks
+		}
 		s.Terms += d.Terms
 		if d.Acks == 0 && d.Terms == 0 {
 			s.Unacked++

@@ -305,6 +305,18 @@ func Outage(dep string, down time.Duration) Scenario {
 				return nil
 			}
 		}
+	}, Check: func(p *Pipeline, res *Result) {
+		// An outage is neither the message's fault nor permanent: the stages must wait
+		// without spending deliveries. TASKS is left out: provider faults spend task
+		// deliveries on purpose.
+		for stream, n := range res.Deliveries.NaksByStream {
+			if stream != bus.StreamTasks {
+				res.Problems = append(res.Problems, fmt.Sprintf("%d deliveries spent by naks on %s (outage of %s)", n, stream, dep))
+			}
+		}
+		if res.Deliveries.OverTwice > 0 {
+			res.Problems = append(res.Problems, fmt.Sprintf("%d messages delivered more than twice (max %d)", res.Deliveries.OverTwice, res.Deliveries.MaxDelivered))
+		}
 	}}
 }
 
