@@ -110,6 +110,8 @@ type DeliveryStats struct {
 	MaxDelivered int
 	// OverTwice counts messages delivered more than twice.
 	OverTwice int
+	// OverTwiceByStream splits OverTwice by stream.
+	OverTwiceByStream map[string]int `json:",omitempty"`
 	// Naks counts naks: each spends one delivery of its message.
 	Naks int
 	// NaksByStream splits Naks by stream.
@@ -124,7 +126,7 @@ type DeliveryStats struct {
 func (t *Tap) Stats() DeliveryStats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := DeliveryStats{Messages: map[string]int{}, NaksByStream: map[string]int{}}
+	s := DeliveryStats{Messages: map[string]int{}, NaksByStream: map[string]int{}, OverTwiceByStream: map[string]int{}}
 	for k, d := range t.msgs {
 		s.Messages[k.Stream]++
 		if d.MaxDelivered > 1 {
@@ -132,6 +134,7 @@ func (t *Tap) Stats() DeliveryStats {
 		}
 		if d.MaxDelivered > 2 {
 			s.OverTwice++
+			s.OverTwiceByStream[k.Stream]++
 		}
 		s.MaxDelivered = max(s.MaxDelivered, d.MaxDelivered)
 		s.Naks += d.Naks

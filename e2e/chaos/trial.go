@@ -42,9 +42,10 @@ type Result struct {
 func (r Result) OK() bool { return r.Err == "" && r.Exact() && r.DLQ == 0 && len(r.Problems) == 0 }
 
 func (r Result) String() string {
-	s := fmt.Sprintf("%s seed %d: %s; deliveries: redelivered %d, max %d, over twice %d, naks %d, terms %d; %v",
-		r.Scenario, r.Seed, r.Exactness, r.Deliveries.Redelivered, r.Deliveries.MaxDelivered, r.Deliveries.OverTwice,
-		r.Deliveries.Naks, r.Deliveries.Terms, r.Elapsed.Round(time.Second))
+	d := r.Deliveries
+	s := fmt.Sprintf("%s seed %d: %s; deliveries: redelivered %d, max %d, over twice %d %v, naks %d %v, terms %d; %v",
+		r.Scenario, r.Seed, r.Exactness, d.Redelivered, d.MaxDelivered, d.OverTwice, d.OverTwiceByStream,
+		d.Naks, d.NaksByStream, d.Terms, r.Elapsed.Round(time.Second))
 	if len(r.RecoverySeconds) > 0 {
 		s += fmt.Sprintf("; recovery %v", r.RecoverySeconds)
 	}
@@ -314,8 +315,10 @@ func Outage(dep string, down time.Duration) Scenario {
 				res.Problems = append(res.Problems, fmt.Sprintf("%d deliveries spent by naks on %s (outage of %s)", n, stream, dep))
 			}
 		}
-		if res.Deliveries.OverTwice > 0 {
-			res.Problems = append(res.Problems, fmt.Sprintf("%d messages delivered more than twice (max %d)", res.Deliveries.OverTwice, res.Deliveries.MaxDelivered))
+		for stream, n := range res.Deliveries.OverTwiceByStream {
+			if stream != bus.StreamTasks {
+				res.Problems = append(res.Problems, fmt.Sprintf("%d messages of %s delivered more than twice (outage of %s)", n, stream, dep))
+			}
 		}
 	}}
 }
