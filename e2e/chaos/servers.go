@@ -145,7 +145,9 @@ func ToolsDir() string {
 }
 
 // Binaries of the private servers; the environment overrides each.
-func ferretBin() string { return envOr("SLUICE_FERRETDB_BIN", filepath.Join(ToolsDir(), "ferretdb-v1.24.0", "bin", "ferretdb")) }
+func ferretBin() string {
+	return envOr("SLUICE_FERRETDB_BIN", filepath.Join(ToolsDir(), "ferretdb-v1.24.0", "bin", "ferretdb"))
+}
 func versityBin() string {
 	return envOr("SLUICE_VERSITYGW_BIN", filepath.Join(ToolsDir(), "versitygw-v1.8.0", "bin", "versitygw"))
 }
