@@ -122,12 +122,13 @@ func TestDependencyRestarts(t *testing.T) {
 }
 
 // TestClusterNodeLoss: on a 3-node JetStream cluster with R3 streams, one node is killed
-// mid-run and stays down; the pipeline carries on to the exact result.
+// mid-run and stays down; the pipeline carries on to the exact result, and the streams
+// keep their three replicas (services starting must not shrink them).
 func TestClusterNodeLoss(t *testing.T) {
 	bin, deps := setup(t)
 	o := options(t, bin)
 	o.NATSNodes = 3
-	report(t, Run(context.Background(), deps, o, NodeLoss(), 6*time.Minute))
+	report(t, Run(context.Background(), deps, o, NodeLoss(false), 5*time.Minute))
 }
 
 // TestSigtermUnderLoad: every service has a replica stopped with SIGTERM while work flows
@@ -137,7 +138,7 @@ func TestSigtermUnderLoad(t *testing.T) {
 	bin, deps := setup(t)
 	o := options(t, bin)
 	o.ProviderFaults = false
-	o.ReportLatency = time.Second
-	o.Scale.Profiles = 16
+	o.ReportLatency = 3 * time.Second // reports keep arriving while the services are stopped
+	o.Scale.Profiles, o.Scale.Days = 40, 7
 	report(t, Run(context.Background(), deps, o, Sigterms(2), 6*time.Minute))
 }

@@ -356,14 +356,35 @@ func rssMiB(pid int) (float64, bool) {
 }
 
 // NodeLoss is the cluster scenario: once rows flow, one node of the three is killed with
-// SIGKILL and stays down; the streams must keep three replicas configured.
-func NodeLoss() Scenario {
-	return Scenario{Name: "cluster-node-loss", Act: func(ctx context.Context, p *Pipeline, r *Recorder) error {
+// SIGKILL and stays down; the streams must keep three replicas configured. With
+// reprovision, the harness provisions R3 again just before the kill (undoing a service that
+// shrank the streams), so the scenario tests the pipeline's carrying on by itself.
+func NodeLoss(reprovision bool) Scenario {
+	name := "cluster-node-loss"
+	if reprovision {
+		name += "-reprovisioned"
+	}
+	return Scenario{Name: name, Act: func(ctx context.Context, p *Pipeline, r *Recorder) error {
 		if len(p.NATS.Nodes) < 3 {
 			return fmt.Errorf("node loss needs a 3-node cluster")
 		}
 		if err := waitFlowing(ctx, p); err != nil {
 			return err
+		}
+		if shrunk := replicaProblems(ctx, p); len(shrunk) > 0 {
+			r.Problem("before the node loss: %s", strings.Join(shrunk, "; "))
+			if reprovision {
+				pc := bus.DefaultProvision()
+				pc.Replicas = 3
+				if err := bus.Provision(ctx, p.JS, pc); err != nil {
+					return fmt.Errorf("provision R3 again: %w", err)
+				}
+				r.Action("provisioned the streams with 3 replicas again")
+				// Let the new replicas catch up before a node goes.
+				if err := sleep(ctx, 5*time.Second); err != nil {
+					return err
+				}
+			}
 		}
 		n := p.NATS.Nodes[rand.IntN(len(p.NATS.Nodes))]
 		n.Kill()
@@ -372,17 +393,27 @@ func NodeLoss() Scenario {
 	}, Check: func(p *Pipeline, res *Result) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		for _, name := range []string{bus.StreamTasks, bus.StreamRaw, bus.StreamStaged, bus.StreamRows, bus.StreamDLQ} {
-			s, err := p.JS.Stream(ctx, name)
-			if err != nil {
-				res.Problems = append(res.Problems, fmt.Sprintf("stream %s: %v", name, err))
-				continue
-			}
-			if n := s.CachedInfo().Config.Replicas; n != 3 {
-				res.Problems = append(res.Problems, fmt.Sprintf("stream %s has %d replica(s), provisioned with 3", name, n))
-			}
+		for _, msg := range replicaProblems(ctx, p) {
+			res.Problems = append(res.Problems, "at the end: "+msg)
 		}
 	}}
+}
+
+// replicaProblems names the streams that do not have the three replicas the harness
+// provisioned (a service that provisions with its own default shrinks them).
+func replicaProblems(ctx context.Context, p *Pipeline) []string {
+	var out []string
+	for _, name := range []string{bus.StreamTasks, bus.StreamRaw, bus.StreamStaged, bus.StreamRows, bus.StreamDLQ} {
+		s, err := p.JS.Stream(ctx, name)
+		if err != nil {
+			out = append(out, fmt.Sprintf("stream %s: %v", name, err))
+			continue
+		}
+		if n := s.CachedInfo().Config.Replicas; n != 3 {
+			out = append(out, fmt.Sprintf("stream %s has %d replica(s), provisioned with 3", name, n))
+		}
+	}
+	return out
 }
 
 // Sigterms is the graceful shutdown scenario: rounds times, each service kind in turn has a
