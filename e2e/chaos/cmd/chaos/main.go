@@ -55,7 +55,8 @@ func run() error {
 	trials := flag.Int("trials", defTrials, "kill -9 trials (CHAOS_TRIALS)")
 	kills := flag.Int("kills", 6, "kill -9 per trial")
 	outage := flag.Duration("outage", 3*time.Minute, "how long each dependency stays down")
-	scenarios := flag.String("scenarios", "kill,outage,cluster,sigterm", "scenarios to run")
+	scenarios := flag.String("scenarios", "kill,outage,cluster,cluster-r3,sigterm",
+		"scenarios to run: kill, outage, cluster, cluster-r3 (streams provisioned R3 again just before the node loss), sigterm")
 	profiles := flag.Int("profiles", 30, "simulator profiles per trial")
 	days := flag.Int("days", 5, "days per trial")
 	replicas := flag.Int("replicas", 2, "replicas of each service")
@@ -139,7 +140,9 @@ func run() error {
 	}
 	if slices.Contains(want, "cluster") && ctx.Err() == nil {
 		trial("cluster", chaos.Options{ProviderFaults: true, NATSNodes: 3}, chaos.NodeLoss(false), 10*time.Minute)
-		trial("cluster-reprovisioned", chaos.Options{ProviderFaults: true, NATSNodes: 3}, chaos.NodeLoss(true), 10*time.Minute)
+	}
+	if slices.Contains(want, "cluster-r3") && ctx.Err() == nil {
+		trial("cluster-r3", chaos.Options{ProviderFaults: true, NATSNodes: 3}, chaos.NodeLoss(true), 10*time.Minute)
 	}
 	if slices.Contains(want, "sigterm") && ctx.Err() == nil {
 		trial("sigterm", chaos.Options{ReportLatency: 2 * time.Second}, chaos.Sigterms(2), 10*time.Minute)
