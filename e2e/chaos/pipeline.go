@@ -411,7 +411,14 @@ func Start(ctx context.Context, deps *Deps, o Options) (*Pipeline, error) {
 }
 
 func (p *Pipeline) commonEnv() []string {
+	replicas := "1"
+	if p.Opts.NATSNodes > 1 {
+		replicas = "3"
+	}
 	return []string{
+		// What `sluice provision --replicas` reads; services that provision at start must
+		// use it too rather than shrink a cluster's streams to one replica.
+		"SLUICE_STREAM_REPLICAS=" + replicas,
 		"SLUICE_NATS_URL=" + p.NATS.URL(), "SLUICE_LOG_FORMAT=text", "SLUICE_OTLP_ENDPOINT=",
 		"SLUICE_POSTGRES_URL=" + p.PGURL,
 		"SLUICE_MONGO_URI=" + p.Deps.MongoURI, "SLUICE_MONGO_DATABASE=" + p.mongoDB,

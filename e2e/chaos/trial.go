@@ -372,8 +372,10 @@ func NodeLoss(reprovision bool) Scenario {
 			return err
 		}
 		if shrunk := replicaProblems(ctx, p); len(shrunk) > 0 {
-			r.Problem("before the node loss: %s", strings.Join(shrunk, "; "))
-			if reprovision {
+			if !reprovision {
+				r.Problem("before the node loss: %s", strings.Join(shrunk, "; "))
+			} else {
+				r.Action("found before the node loss: %s", strings.Join(shrunk, "; "))
 				pc := bus.DefaultProvision()
 				pc.Replicas = 3
 				if err := bus.Provision(ctx, p.JS, pc); err != nil {
