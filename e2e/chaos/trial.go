@@ -196,8 +196,29 @@ func between(lo, hi time.Duration) time.Duration {
 	return lo + time.Duration(rand.Int64N(int64(hi-lo)+1))
 }
 
+// inputOf is the stream each service kind consumes.
+var inputOf = map[string]string{
+	Extractor: bus.StreamTasks, StagingStore: bus.StreamRaw, Transformer: bus.StreamStaged, Loader: bus.StreamRows,
+}
+
+// inFlight is the number of messages of stream delivered and not yet acked.
+func inFlight(ctx context.Context, p *Pipeline, stream string) int {
+	s, err := p.JS.Stream(ctx, stream)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	lister := s.ListConsumers(ctx)
+	for ci := range lister.Info() {
+		n += ci.NumAckPending
+	}
+	return n
+}
+
 // Kills is the kill -9 scenario: n times, at a random moment 1–5 s after the previous
 // one, a random replica of a random service is killed and started again 0.2–2 s later.
+// The kill waits up to 2 s for the service's input to have messages in flight, so it
+// tends to land mid-work.
 func Kills(n int) Scenario {
 	return Scenario{Name: "kill-9", Act: func(ctx context.Context, p *Pipeline, r *Recorder) error {
 		for range n {
@@ -205,8 +226,17 @@ func Kills(n int) Scenario {
 				return nil
 			}
 			s := p.Services[rand.IntN(len(p.Services))]
+			busy := 0
+			for wait := time.Now().Add(2 * time.Second); time.Now().Before(wait); {
+				qctx, cancel := context.WithTimeout(ctx, time.Second)
+				busy = inFlight(qctx, p, inputOf[s.Kind])
+				cancel()
+				if busy > 0 || sleep(ctx, 100*time.Millisecond) != nil {
+					break
+				}
+			}
 			s.Kill()
-			r.Action("kill -9 %s", s.Name)
+			r.Action("kill -9 %s (%d of its input in flight)", s.Name, busy)
 			if err := sleep(ctx, between(200*time.Millisecond, 2*time.Second)); err != nil {
 				return s.Start()
 			}
