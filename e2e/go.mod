@@ -7,6 +7,7 @@ require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/sluice-dev/sluice v0.0.0
 	github.com/sluice-dev/sluice/services/extractor v0.0.0
+	github.com/sluice-dev/sluice/services/simulators/amazonads v0.0.0
 	go.mongodb.org/mongo-driver/v2 v2.9.3
 )
 
