@@ -65,6 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	rt.Endpoint.AddCheck("tasks", runner.Ready)
 	params, _ := parseParams(cfg.ScheduleParams)            // validated
 	catchUp, _ := trigger.ParseCatchUp(cfg.ScheduleCatchUp) // validated
 	return rt.Run(ctx, func(ctx context.Context) error {

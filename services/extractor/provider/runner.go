@@ -117,10 +117,15 @@ func NewRunner(name string, p Provider, js jetstream.JetStream, blobs *blob.Stor
 	for _, sp := range p.Datasets() {
 		datasets[sp.Dataset] = true
 	}
+	var targets []bus.Target
+	if blobs != nil {
+		// Claim checks go to S3: while it is down, tasks wait instead of spending attempts.
+		targets = append(targets, bus.Target{Name: "object-store", Check: blobs.Ping})
+	}
 	cons, err := bus.NewConsumer(js, bus.ConsumerConfig{
 		Stream: bus.StreamTasks, Durable: "extractor-" + name, FilterSubjects: []string{bus.TaskSubject(name)},
 		Stage: "extract", MaxAckPending: cfg.Workers, MaxDeliver: cfg.MaxDeliver, AckWait: cfg.AckWait,
-		Workers: cfg.Workers, DrainTimeout: cfg.DrainTimeout,
+		Workers: cfg.Workers, DrainTimeout: cfg.DrainTimeout, Targets: targets,
 	}, tracer, log)
 	if err != nil {
 		return nil, err
@@ -134,6 +139,9 @@ func NewRunner(name string, p Provider, js jetstream.JetStream, blobs *blob.Stor
 
 // Run takes tasks until ctx ends, then lets running tasks finish within DrainTimeout.
 func (r *Runner) Run(ctx context.Context) error { return r.consumer.Run(ctx, r.handle) }
+
+// Ready is the task loop's readiness: not running, or paused while a dependency is down.
+func (r *Runner) Ready(ctx context.Context) error { return r.consumer.Ready(ctx) }
 
 func (r *Runner) handle(ctx context.Context, msg jetstream.Msg) error {
 	var t sluicev1.Task
