@@ -88,6 +88,14 @@ func (s *Store) Await(ctx context.Context, j Job, api API, policy PollPolicy) (J
 			if err != nil {
 				return cur, err
 			}
+			// The replica that requested before may hold the report's id and be recording it
+			// right now (it lost the bus for longer than the claim): give it a moment.
+			if err := sleep(ctx, min(s.cfg.ClaimTTL, 2*time.Second)); err != nil {
+				return claimed, err
+			}
+			if now, err := s.Get(ctx, cur.Key); err != nil || now.ReportID != "" || now.Revision != claimed.Revision {
+				continue
+			}
 			s.log.InfoContext(ctx, "taking over an unfinished report request", "job", cur.Key, "attempts", claimed.Attempts)
 			if _, err := s.request(ctx, claimed, api); err != nil {
 				return claimed, err
@@ -161,14 +169,45 @@ func (s *Store) request(ctx context.Context, j Job, api API) (Job, error) {
 		}
 		return j, fmt.Errorf("request report for job %s: %w", j.Key, err)
 	}
-	j.ReportID, j.Status, j.Polls = id, Pending, 0
-	j.URL, j.URLExpiresAt, j.FailureReason = "", time.Time{}, ""
-	saved, err := s.Save(ctx, j)
+	saved, err := s.record(ctx, j, id)
 	if err != nil {
 		return j, fmt.Errorf("record report %s of job %s: %w", id, j.Key, err)
 	}
 	s.log.DebugContext(ctx, "report requested", "job", j.Key, "report_id", id)
 	return saved, nil
+}
+
+// record saves the id of a report just requested. The id exists nowhere else: losing it
+// means requesting the report again. So a save that fails (the bus is down) is retried
+// until the attempt ends, and a claim another replica took meanwhile, without an id of its
+// own yet, is overwritten with this one.
+func (s *Store) record(ctx context.Context, j Job, id string) (Job, error) {
+	wait := 100 * time.Millisecond
+	for {
+		next := j
+		next.ReportID, next.Status, next.Polls = id, Pending, 0
+		next.URL, next.URLExpiresAt, next.FailureReason = "", time.Time{}, ""
+		saved, err := s.Save(ctx, next)
+		if err == nil {
+			return saved, nil
+		}
+		if errors.Is(err, ErrConflict) {
+			cur, gerr := s.Get(ctx, j.Key)
+			if gerr == nil {
+				if cur.ReportID != "" || cur.Status != Requesting {
+					return cur, fmt.Errorf("%w: report %s of job %s lost to report %s of another replica", err, id, j.Key, cur.ReportID)
+				}
+				j = cur
+				continue
+			}
+			err = gerr
+		}
+		s.log.WarnContext(ctx, "report id not recorded yet; retrying", "job", j.Key, "report_id", id, "err", err)
+		if serr := sleep(ctx, wait); serr != nil {
+			return j, errors.Join(err, serr)
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
 }
 
 // poll waits the policy's interval, asks for the status and records it.

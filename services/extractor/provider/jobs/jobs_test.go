@@ -166,3 +166,61 @@ func TestDeadClaimIsTakenOver(t *testing.T) {
 		t.Fatalf("retry after a failed request: %v (the claim was not released)", err)
 	}
 }
+
+// hookAPI runs hook inside Request, before the report id is returned.
+type hookAPI struct {
+	*fakeAPI
+	hook func(j jobs.Job)
+}
+
+func (h *hookAPI) Request(ctx context.Context, j jobs.Job) (string, error) {
+	h.hook(j)
+	return h.fakeAPI.Request(ctx, j)
+}
+
+// TestReportIDSurvivesATakeover: a replica whose claim lapsed while its request ran (it
+// lost the bus for longer than ClaimTTL) still records the report it got, and the replica
+// that took the claim over uses that report instead of requesting another (before: the
+// report was requested twice).
+func TestReportIDSurvivesATakeover(t *testing.T) {
+	ttl := 300 * time.Millisecond
+	s := newStore(t, ttl)
+	ctx := context.Background()
+	job := jobs.Job{Key: s.Key("run", "p4"), Profile: "p4"}
+	other := &fakeAPI{statuses: map[string]int{}}
+	var taker errgroup.Group
+	var taken jobs.Job
+	first := &hookAPI{fakeAPI: &fakeAPI{statuses: map[string]int{}}, hook: func(j jobs.Job) {
+		// The claim lapses (its renewals cannot reach the bucket) ...
+		cur, err := s.Get(ctx, j.Key)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		cur.RequestedAt = time.Now().Add(-2 * ttl)
+		if _, err := s.Save(ctx, cur); err != nil {
+			t.Error(err)
+			return
+		}
+		// ... and another replica takes it over while this request is still running.
+		taker.Go(func() error {
+			var err error
+			taken, err = s.Await(ctx, job, other, fast)
+			return err
+		})
+		time.Sleep(ttl / 3)
+	}}
+	j, err := s.Await(ctx, job, first, fast)
+	if err != nil {
+		t.Fatalf("first replica: %v", err)
+	}
+	if err := taker.Wait(); err != nil {
+		t.Fatalf("second replica: %v", err)
+	}
+	if n := first.requests.Load() + other.requests.Load(); n != 1 {
+		t.Fatalf("report requested %d times, want 1", n)
+	}
+	if j.ReportID != "rep-p4" || taken.ReportID != "rep-p4" || taken.Status != jobs.Completed {
+		t.Fatalf("first %+v, second %+v", j, taken)
+	}
+}
