@@ -286,3 +286,58 @@ func countDLQ(t *testing.T, ctx context.Context, js jetstream.JetStream) uint64 
 	}
 	return info.State.Msgs
 }
+
+// A failure of an attempt that overlapped an outage is the outage's even when the target
+// is back by the time the failure is judged: the message is run again, not naked (the
+// chaos trial's PostgreSQL restart spent two deliveries this way).
+func TestFailureThatOverlappedAnOutageIsHeld(t *testing.T) {
+	ctx, js := setup(t)
+	publishRecords(t, ctx, js, "quick", "long")
+	var down atomic.Bool
+	down.Store(true)
+	cfg := consumerConfig()
+	cfg.Workers = 2
+	cfg.Targets = []Target{{Name: "postgres", Check: func(context.Context) error {
+		if down.Load() {
+			return errors.New("connection refused")
+		}
+		return nil
+	}}}
+	cons := newTestConsumer(t, js, cfg)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	deliveries := map[string][]uint64{}
+	stop := running(t, ctx, cons, func(_ context.Context, msg jetstream.Msg) error {
+		md, _ := msg.Metadata()
+		id := msg.Headers().Get(HeaderRecordID)
+		mu.Lock()
+		deliveries[id] = append(deliveries[id], md.NumDelivered)
+		calls := len(deliveries[id])
+		mu.Unlock()
+		switch {
+		case id == "quick" && down.Load():
+			return errors.New("insert: connection refused")
+		case id == "long" && calls == 1:
+			<-release // its connection broke during the outage; it notices only now
+			return errors.New("commit: connection reset by peer")
+		}
+		return nil
+	})
+	defer stop()
+	waitFor(t, "the pause", 20*time.Second, func() bool {
+		err := cons.Ready(ctx)
+		return err != nil && strings.Contains(err.Error(), "postgres")
+	})
+	down.Store(false)
+	waitFor(t, "the resume", 20*time.Second, func() bool { return cons.Ready(ctx) == nil })
+	close(release)
+	waitFor(t, "both handled", 30*time.Second, func() bool {
+		info := consumerInfo(t, ctx, js, "test")
+		return info.NumPending == 0 && info.NumAckPending == 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if got := deliveries["long"]; len(got) != 2 || got[1] != 1 {
+		t.Fatalf("long: deliveries %v, want it run again on its first delivery", got)
+	}
+}

@@ -165,7 +165,7 @@ func (c *Consumer) admit(work context.Context, msgs []jetstream.Msg) []jetstream
 			if d.entry.LastError != "" {
 				reason += "; last error: " + d.entry.LastError
 			}
-			c.settle(work, work, []jetstream.Msg{msg}, []error{Permanent(errors.New(reason))}, nil)
+			c.settle(work, work, []jetstream.Msg{msg}, []error{Permanent(errors.New(reason))}, time.Now(), nil)
 			continue
 		}
 		out = append(out, msg)

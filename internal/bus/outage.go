@@ -33,11 +33,14 @@ type gate struct {
 	log      *slog.Logger
 	mu       sync.Mutex
 	down     map[string]time.Time
-	open     chan struct{} // closed while no target is down
+	// back is when each target last returned: a failure of an attempt that began before
+	// then may be the outage's, even when it is judged after the return.
+	back map[string]time.Time
+	open chan struct{} // closed while no target is down
 }
 
 func newGate(consumer string, log *slog.Logger) *gate {
-	g := &gate{consumer: consumer, log: log, down: map[string]time.Time{}, open: make(chan struct{})}
+	g := &gate{consumer: consumer, log: log, down: map[string]time.Time{}, back: map[string]time.Time{}, open: make(chan struct{})}
 	close(g.open)
 	return g
 }
@@ -53,7 +56,7 @@ func (g *gate) markDown(target string, cause error) {
 		g.open = make(chan struct{})
 	}
 	g.down[target] = time.Now()
-	g.log.Warn("pausing: waiting for a dependency; messages are held, not retried", "consumer", g.consumer, "waiting_for", target, "err", cause)
+	g.log.Warn("pausing: waiting for a dependency; messages are held, not retried", "waiting_for", target, "err", cause)
 }
 
 // markUp records that target is back; fetching resumes once nothing is down.
@@ -65,17 +68,21 @@ func (g *gate) markUp(target string) {
 		return
 	}
 	delete(g.down, target)
-	g.log.Info("resuming: dependency is back", "consumer", g.consumer, "target", target, "waited", time.Since(since).Round(time.Millisecond).String())
+	g.back[target] = time.Now()
+	g.log.Info("resuming: dependency is back", "target", target, "waited", time.Since(since).Round(time.Millisecond).String())
 	if len(g.down) == 0 {
 		close(g.open)
 	}
 }
 
-func (g *gate) isDown(target string) bool {
+// wasDown reports whether target is down, or was down at some time after since.
+func (g *gate) wasDown(target string, since time.Time) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	_, ok := g.down[target]
-	return ok
+	if _, ok := g.down[target]; ok {
+		return true
+	}
+	return g.back[target].After(since)
 }
 
 // wait blocks until no target is down; false when ctx ends first.

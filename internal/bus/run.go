@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/codes"
@@ -108,7 +109,8 @@ func (c *Consumer) handleOne(ctx, work context.Context, msg jetstream.Msg, h Han
 		}
 		return []error{err}
 	}
-	c.settle(ctx, sctx, []jetstream.Msg{msg}, run(sctx, []jetstream.Msg{msg}), run)
+	started := time.Now()
+	c.settle(ctx, sctx, []jetstream.Msg{msg}, run(sctx, []jetstream.Msg{msg}), started, run)
 }
 
 // BatchHandler processes a batch and returns one error per message (nil: ack).
@@ -152,8 +154,9 @@ func RunPipeline[T any](ctx context.Context, c *Consumer, bc BatchConfig, p Pipe
 	}
 	defer s.stop()
 	type prepared struct {
-		msgs []jetstream.Msg
-		v    T
+		msgs    []jetstream.Msg
+		v       T
+		started time.Time
 	}
 	fetched := make(chan []jetstream.Msg)
 	ready := make(chan prepared)
@@ -176,7 +179,8 @@ func RunPipeline[T any](ctx context.Context, c *Consumer, bc BatchConfig, p Pipe
 				c.handBackAll(msgs)
 				continue
 			}
-			ready <- prepared{msgs, p.Prepare(s.work, msgs)}
+			started := time.Now()
+			ready <- prepared{msgs, p.Prepare(s.work, msgs), started}
 		}
 		return nil
 	})
@@ -193,7 +197,7 @@ func RunPipeline[T any](ctx context.Context, c *Consumer, bc BatchConfig, p Pipe
 					errs[i] = err
 				}
 			}
-			c.settle(ctx, s.work, b.msgs, errs, rerun)
+			c.settle(ctx, s.work, b.msgs, errs, b.started, rerun)
 		}
 		return nil
 	})

@@ -27,7 +27,10 @@ type pending struct {
 //     budget dead-letters the message with the last error.
 //
 // A dead letter that cannot be published is held like an outage, never dropped.
-func (c *Consumer) settle(ctx, work context.Context, msgs []jetstream.Msg, errs []error, rerun func(context.Context, []jetstream.Msg) []error) {
+//
+// started is when the attempt began: a failure of an attempt that overlapped an outage is
+// the outage's, even when the target is back by the time it is judged.
+func (c *Consumer) settle(ctx, work context.Context, msgs []jetstream.Msg, errs []error, started time.Time, rerun func(context.Context, []jetstream.Msg) []error) {
 	todo := make([]pending, len(msgs))
 	for i, m := range msgs {
 		todo[i] = pending{msg: m, err: errs[i]}
@@ -50,7 +53,7 @@ func (c *Consumer) settle(ctx, work context.Context, msgs []jetstream.Msg, errs 
 					c.handBack(p.msg)
 					continue
 				default:
-					if target, cause, ok := c.diagnose(work, p.err); ok {
+					if target, cause, ok := c.diagnose(work, p.err, started); ok {
 						down[target] = cause
 						held = append(held, p)
 						continue
@@ -99,6 +102,7 @@ func (c *Consumer) settle(ctx, work context.Context, msgs []jetstream.Msg, errs 
 			}
 		}
 		if len(again) > 0 {
+			started = time.Now()
 			errs := rerun(work, again)
 			for i, m := range again {
 				var err error = errors.New("handler returned too few results")
@@ -112,14 +116,15 @@ func (c *Consumer) settle(ctx, work context.Context, msgs []jetstream.Msg, errs 
 }
 
 // diagnose tells an outage from a failure of the message: the error says so
-// (Unavailable), a target is already known to be down, or a target's check fails now.
-func (c *Consumer) diagnose(ctx context.Context, err error) (target string, cause error, ok bool) {
+// (Unavailable), a target is or was down since the attempt started, or a target's check
+// fails now.
+func (c *Consumer) diagnose(ctx context.Context, err error, started time.Time) (target string, cause error, ok bool) {
 	if u, ok := AsUnavailable(err); ok {
 		c.gate.markDown(u.Target, u.Err)
 		return u.Target, u.Err, true
 	}
 	for _, t := range c.targets {
-		if c.gate.isDown(t.Name) {
+		if c.gate.wasDown(t.Name, started) {
 			return t.Name, err, true
 		}
 	}
