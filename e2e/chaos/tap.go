@@ -37,7 +37,9 @@ type MsgDeliveries struct {
 	AckedAt int
 	Acks    int
 	Naks    int
-	Terms   int
+	// HandBacks are plain naks: given back unspent (shutdown, outage).
+	HandBacks int
+	Terms     int
 }
 
 // StartTap subscribes on nc.
@@ -93,7 +95,13 @@ func (t *Tap) handle(m *nats.Msg) {
 		}
 		t.acks[stream] = append(t.acks[stream], now)
 	case bytes.HasPrefix(body, []byte("-NAK")):
-		d.Naks++
+		// sluice naks a failure with a backoff delay (it counts against the message's
+		// budget) and hands a message back at shutdown with a plain nak (it does not).
+		if bytes.Contains(body, []byte("delay")) {
+			d.Naks++
+		} else {
+			d.HandBacks++
+		}
 	case bytes.HasPrefix(body, []byte("+TERM")):
 		d.Terms++
 		t.acks[stream] = append(t.acks[stream], now)
@@ -112,8 +120,12 @@ type DeliveryStats struct {
 	OverTwice int
 	// OverTwiceByStream splits OverTwice by stream.
 	OverTwiceByStream map[string]int `json:",omitempty"`
-	// Naks counts naks: each spends one delivery of its message.
+	// Naks counts naks of failures (with a backoff delay): each spends one delivery of
+	// its message's retry budget.
 	Naks int
+	// HandBacks counts plain naks: messages handed back at shutdown or after an outage,
+	// redelivered without counting against their budget (the sluice-deliveries ledger).
+	HandBacks int
 	// NaksByStream splits Naks by stream.
 	NaksByStream map[string]int `json:",omitempty"`
 	// Terms counts messages terminated (dead-lettered by the stage).
@@ -138,6 +150,7 @@ func (t *Tap) Stats() DeliveryStats {
 		}
 		s.MaxDelivered = max(s.MaxDelivered, d.MaxDelivered)
 		s.Naks += d.Naks
+		s.HandBacks += d.HandBacks
 		if d.Naks > 0 {
 			s.NaksByStream[k.Stream] += d.Naks
 		}

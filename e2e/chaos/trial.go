@@ -43,9 +43,9 @@ func (r Result) OK() bool { return r.Err == "" && r.Exact() && r.DLQ == 0 && len
 
 func (r Result) String() string {
 	d := r.Deliveries
-	s := fmt.Sprintf("%s seed %d: %s; deliveries: redelivered %d, max %d, over twice %d %v, naks %d %v, terms %d; %v",
+	s := fmt.Sprintf("%s seed %d: %s; deliveries: redelivered %d, max %d, over twice %d %v, naks %d %v, hand-backs %d, terms %d; %v",
 		r.Scenario, r.Seed, r.Exactness, d.Redelivered, d.MaxDelivered, d.OverTwice, d.OverTwiceByStream,
-		d.Naks, d.NaksByStream, d.Terms, r.Elapsed.Round(time.Second))
+		d.Naks, d.NaksByStream, d.HandBacks, d.Terms, r.Elapsed.Round(time.Second))
 	if len(r.RecoverySeconds) > 0 {
 		s += fmt.Sprintf("; recovery %v", r.RecoverySeconds)
 	}

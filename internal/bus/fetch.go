@@ -79,14 +79,8 @@ func (f *fetcher) next(ctx, work context.Context) ([]jetstream.Msg, error) {
 		}
 		f.backoff = 0
 		f.c.fetchErr.Store(nil)
-		if ctx.Err() != nil {
-			// Arrived while shutting down: back unspent, to a replica that keeps running.
-			for _, m := range msgs {
-				f.c.held.add(m, newDelivery(m))
-				f.c.handBack(m)
-			}
-			return nil, ctx.Err()
-		}
+		// Messages that arrive while shutting down are in hand all the same: the drain
+		// handles them.
 		if msgs = f.c.admit(work, msgs); len(msgs) > 0 {
 			return msgs, nil
 		}

@@ -59,8 +59,8 @@ func (c *Consumer) start(ctx context.Context) (*session, error) {
 }
 
 // Run delivers messages to h with cfg.Workers goroutines until ctx ends. Then it stops
-// fetching, lets handlers in flight finish within DrainTimeout and hands back what was
-// fetched but not started. It returns an error only when the consumer cannot go on (its
+// fetching and handles what it holds within DrainTimeout; what is left then is handed back
+// (a nak without delay, not counted against the message). It returns an error only when the consumer cannot go on (its
 // stream is gone); the service should then exit and be restarted.
 func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	s, err := c.start(ctx)
@@ -74,10 +74,6 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	for range c.cfg.Workers {
 		g.Go(func() error {
 			for msg := range msgs {
-				if ctx.Err() != nil {
-					c.handBack(msg)
-					continue
-				}
 				c.handleOne(ctx, s.work, msg, h)
 			}
 			return nil
@@ -89,7 +85,7 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 			for _, m := range batch {
 				select {
 				case msgs <- m:
-				case <-ctx.Done():
+				case <-s.work.Done():
 					c.handBack(m)
 				}
 			}
@@ -138,7 +134,7 @@ type Pipeline[T any] struct {
 // RunPipeline runs p over c's messages until ctx ends. Each step holds one batch and hands
 // it over when the next step is free, so memory is a small multiple of the batch bytes.
 // Every message is settled after Commit (see Consumer). On shutdown it stops fetching,
-// finishes the batches already prepared within DrainTimeout and hands back the rest.
+// finishes the batches it holds within DrainTimeout and hands back what is left then.
 // While a dependency is down, the commit step holds its batch and runs the failed
 // messages again (Prepare then Commit) when it returns; fetching waits meanwhile.
 func RunPipeline[T any](ctx context.Context, c *Consumer, bc BatchConfig, p Pipeline[T]) error {
@@ -167,7 +163,7 @@ func RunPipeline[T any](ctx context.Context, c *Consumer, bc BatchConfig, p Pipe
 		return c.feed(ctx, s, f, func(batch []jetstream.Msg) {
 			select {
 			case fetched <- batch:
-			case <-ctx.Done():
+			case <-s.work.Done():
 				c.handBackAll(batch)
 			}
 		})
@@ -175,7 +171,7 @@ func RunPipeline[T any](ctx context.Context, c *Consumer, bc BatchConfig, p Pipe
 	g.Go(func() error {
 		defer close(ready)
 		for msgs := range fetched {
-			if ctx.Err() != nil {
+			if s.work.Err() != nil {
 				c.handBackAll(msgs)
 				continue
 			}
