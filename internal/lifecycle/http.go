@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sort"
 	"sync"
 	"time"
 )
@@ -64,15 +65,19 @@ func (e *Endpoint) ready(w http.ResponseWriter, r *http.Request) {
 		checks[k] = v
 	}
 	e.mu.Unlock()
-	failed := false
+	var failures []string
 	for name, c := range checks {
 		if err := c(ctx); err != nil {
-			failed = true
-			fmt.Fprintf(w, "%s: %v\n", name, err)
+			failures = append(failures, fmt.Sprintf("%s: %v\n", name, err))
 		}
 	}
-	if failed {
+	if len(failures) > 0 {
+		// The status goes first: a body written before it would have sent 200.
+		sort.Strings(failures)
 		w.WriteHeader(http.StatusServiceUnavailable)
+		for _, f := range failures {
+			fmt.Fprint(w, f)
+		}
 		return
 	}
 	fmt.Fprintln(w, "ready")
