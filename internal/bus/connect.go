@@ -28,7 +28,7 @@ func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Con
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect nats %s: %w", url, err)
 	}
-	js, err := jetstream.New(nc)
+	js, err := NewJetStream(nc)
 	if err != nil {
 		nc.Close()
 		return nil, nil, fmt.Errorf("jetstream: %w", err)
@@ -48,4 +48,14 @@ func ReadyCheck(nc *nats.Conn) func(context.Context) error {
 		}
 		return nil
 	}
+}
+
+// PublishAckTimeout bounds the wait for a stream's acknowledgement of an asynchronous
+// publish. Without it a publish whose ack was lost (a cluster node died holding the stream
+// leader) waits forever, and the message being handled with it hangs in progress.
+const PublishAckTimeout = 30 * time.Second
+
+// NewJetStream is the JetStream context every sluice process uses on nc.
+func NewJetStream(nc *nats.Conn) (jetstream.JetStream, error) {
+	return jetstream.New(nc, jetstream.WithPublishAsyncTimeout(PublishAckTimeout))
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -122,6 +123,12 @@ func (c *Consumer) diagnose(ctx context.Context, err error, started time.Time) (
 	if u, ok := AsUnavailable(err); ok {
 		c.gate.markDown(u.Target, u.Err)
 		return u.Target, u.Err, true
+	}
+	if isBusFailure(err) {
+		// The bus lost a request (a node died, a stream leader moved): the message is not
+		// at fault even when the bus answers again by now.
+		c.gate.markDown("nats", err)
+		return "nats", err, true
 	}
 	for _, t := range c.targets {
 		if c.gate.wasDown(t.Name, started) {
@@ -256,3 +263,15 @@ func (c *Consumer) ackAll(ctx context.Context, msgs []jetstream.Msg) {
 // detached keeps ctx's values (the trace) but not its end: settling must complete even
 // when the work context has expired.
 func detached(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
+// isBusFailure reports whether err is NATS failing to carry a request, not a refusal.
+func isBusFailure(err error) bool {
+	for _, target := range []error{nats.ErrNoResponders, nats.ErrTimeout, nats.ErrConnectionClosed,
+		nats.ErrConnectionReconnecting, nats.ErrDisconnected, jetstream.ErrAsyncPublishTimeout,
+		jetstream.ErrNoStreamResponse, jetstream.ErrConnectionClosed} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}

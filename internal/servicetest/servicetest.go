@@ -28,7 +28,7 @@ func JetStream(t testing.TB) (string, jetstream.JetStream) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
+	js, err := bus.NewJetStream(nc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,7 +110,7 @@ func (v *verifier) setup() error {
 		return err
 	}
 	v.t.Cleanup(nc.Close)
-	if v.js, err = jetstream.New(nc); err != nil {
+	if v.js, err = bus.NewJetStream(nc); err != nil {
 		return err
 	}
 	ctx := context.Background()
