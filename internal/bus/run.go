@@ -74,6 +74,10 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	for range c.cfg.Workers {
 		g.Go(func() error {
 			for msg := range msgs {
+				if s.work.Err() != nil {
+					c.handBack(msg) // the drain is over: no handler could finish it
+					continue
+				}
 				c.handleOne(ctx, s.work, msg, h)
 			}
 			return nil

@@ -42,7 +42,7 @@ func TestMalformedEnvNamesTheVariable(t *testing.T) {
 
 func TestServiceValidate(t *testing.T) {
 	t.Parallel()
-	ok := Service{NATSURL: "nats://127.0.0.1:4222", HTTPAddr: ":8080", SampleRatio: 1, LogLevel: "info", LogFormat: "json", ShutdownTimeout: time.Second}
+	ok := Service{NATSURL: "nats://127.0.0.1:4222", HTTPAddr: ":8080", SampleRatio: 1, LogLevel: "info", LogFormat: "json", ShutdownTimeout: time.Second, StreamReplicas: 1}
 	cases := []struct {
 		name    string
 		mutate  func(*Service)
@@ -58,6 +58,8 @@ func TestServiceValidate(t *testing.T) {
 		{"unknown level", func(s *Service) { s.LogLevel = "loud" }, "SLUICE_LOG_LEVEL"},
 		{"unknown format", func(s *Service) { s.LogFormat = "xml" }, "SLUICE_LOG_FORMAT"},
 		{"zero shutdown", func(s *Service) { s.ShutdownTimeout = 0 }, "SLUICE_SHUTDOWN_TIMEOUT"},
+		{"no stream replicas", func(s *Service) { s.StreamReplicas = 0 }, "SLUICE_STREAM_REPLICAS"},
+		{"too many stream replicas", func(s *Service) { s.StreamReplicas = 7 }, "SLUICE_STREAM_REPLICAS"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
