@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -40,20 +39,16 @@ func ExportDLQUsage(js jetstream.JetStream) (func(), error) {
 		return nil, err
 	}
 	attrs := metric.WithAttributes(semconv.MessagingSystemKey.String("nats"), semconv.MessagingDestinationName(StreamDLQ))
-	var mu sync.Mutex
-	var last time.Time
-	var info *jetstream.StreamInfo
-	reg, err := m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if time.Since(last) > dlqUsageEvery {
-			ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			if s, err := js.Stream(ictx, StreamDLQ); err == nil {
-				info, last = s.CachedInfo(), time.Now()
-			}
-			cancel()
+	info := throttled(dlqUsageEvery, func(ctx context.Context) (*jetstream.StreamInfo, error) {
+		s, err := js.Stream(ctx, StreamDLQ)
+		if err != nil {
+			return nil, err
 		}
-		if info == nil {
+		return s.CachedInfo(), nil
+	})
+	reg, err := m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		info, ok := info(ctx)
+		if !ok {
 			return nil
 		}
 		o.ObserveInt64(used, int64(info.State.Bytes), attrs)

@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -37,20 +36,10 @@ func ExportLag(cons jetstream.Consumer, stream, durable string) (func(), error) 
 	}
 	attrs := metric.WithAttributes(semconv.MessagingSystemKey.String("nats"),
 		semconv.MessagingDestinationName(stream), semconv.MessagingConsumerGroupName(durable))
-	var mu sync.Mutex
-	var last time.Time
-	var info *jetstream.ConsumerInfo
+	info := throttled(time.Second, cons.Info)
 	reg, err := m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if time.Since(last) > time.Second {
-			ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			if i, err := cons.Info(ictx); err == nil {
-				info, last = i, time.Now()
-			}
-			cancel()
-		}
-		if info == nil {
+		info, ok := info(ctx)
+		if !ok {
 			return nil
 		}
 		o.ObserveInt64(pending, int64(info.NumPending), attrs)

@@ -16,6 +16,8 @@ import (
 type session struct {
 	work context.Context
 	stop func()
+	// cons is the consumer ensured at start (nil if the server refused): the fetcher's first.
+	cons jetstream.Consumer
 }
 
 // start prepares a run: the delivery ledger, heartbeats of held messages, metrics.
@@ -27,7 +29,8 @@ func (c *Consumer) start(ctx context.Context) (*session, error) {
 	c.ledger = l
 	work, stopWork := workContext(ctx, c.cfg.DrainTimeout)
 	var unregs []func()
-	if cons, err := c.cfg.Ensure(ctx, c.js); err == nil {
+	cons, err := c.cfg.Ensure(ctx, c.js)
+	if err == nil {
 		if unreg, err := ExportLag(cons, c.cfg.Stream, c.cfg.Durable); err == nil {
 			unregs = append(unregs, unreg)
 		}
@@ -43,7 +46,7 @@ func (c *Consumer) start(ctx context.Context) (*session, error) {
 	var wg sync.WaitGroup
 	wg.Go(func() { c.held.heartbeat(hbCtx, c.cfg.AckWait) })
 	c.running.Store(true)
-	return &session{work: work, stop: func() {
+	return &session{work: work, cons: cons, stop: func() {
 		c.running.Store(false)
 		// Anything still held (a loop ended by an error) goes back unspent.
 		for _, m := range c.held.all() {
@@ -68,7 +71,7 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		return err
 	}
 	defer s.stop()
-	f := &fetcher{c: c, bc: BatchConfig{MaxMessages: c.cfg.Workers, MaxBytes: prefetchBytes, MaxWait: 0}}
+	f := &fetcher{c: c, cons: s.cons, bc: BatchConfig{MaxMessages: c.cfg.Workers, MaxBytes: prefetchBytes, MaxWait: 0}}
 	msgs := make(chan jetstream.Msg)
 	var g errgroup.Group
 	for range c.cfg.Workers {
@@ -160,7 +163,7 @@ func RunPipeline[T any](ctx context.Context, c *Consumer, bc BatchConfig, p Pipe
 	}
 	fetched := make(chan []jetstream.Msg)
 	ready := make(chan prepared)
-	f := &fetcher{c: c, bc: bc}
+	f := &fetcher{c: c, cons: s.cons, bc: bc}
 	var g errgroup.Group
 	g.Go(func() error {
 		defer close(fetched)
