@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/nats-io/nats.go/jetstream"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -76,22 +77,7 @@ func TestClaimCheckedGzipReportBecomesRowBatches(t *testing.T) {
 		_, _ = c.DeleteBucket(context.Background(), &s3.DeleteBucketInput{Bucket: aws.String(obj.Bucket)})
 	})
 
-	specs, err := specstore.Open(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sp, err := spec.Parse([]byte(`{"provider": "acme", "dataset": "items", "version": 1, "table": "acme_items",
-		"format": {"type": "json_array"},
-		"columns": [{"name": "id", "type": "bigint", "expr": "row.id"}, {"name": "name", "type": "text", "expr": "row.name"},
-		            {"name": "quantity", "type": "integer", "expr": "row.quantity"}],
-		"primary_key": ["id"],
-		"rules": [{"name": "quantity_non_negative", "expr": "out.quantity >= 0", "message": "quantity must not be negative"}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := specs.Register(ctx, sp); err != nil {
-		t.Fatal(err)
-	}
+	registerItemsSpec(t, ctx, js)
 
 	bin := servicetest.Binaries(t, "sluice-transformer")
 	proc, err := procs.Start("transformer", filepath.Join(bin, "sluice-transformer"), nil, []string{
@@ -218,5 +204,26 @@ func TestClaimCheckedGzipReportBecomesRowBatches(t *testing.T) {
 	}
 	if replayed != 3 || len(after) != 6 {
 		t.Errorf("after a replay: %d replayed row batches of %d, want 3 of 6", replayed, len(after))
+	}
+}
+
+// registerItemsSpec registers the acme/items spec the transformer tests run against.
+func registerItemsSpec(t *testing.T, ctx context.Context, js jetstream.JetStream) {
+	t.Helper()
+	specs, err := specstore.Open(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := spec.Parse([]byte(`{"provider": "acme", "dataset": "items", "version": 1, "table": "acme_items",
+		"format": {"type": "json_array"},
+		"columns": [{"name": "id", "type": "bigint", "expr": "row.id"}, {"name": "name", "type": "text", "expr": "row.name"},
+		            {"name": "quantity", "type": "integer", "expr": "row.quantity"}],
+		"primary_key": ["id"],
+		"rules": [{"name": "quantity_non_negative", "expr": "out.quantity >= 0", "message": "quantity must not be negative"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := specs.Register(ctx, sp); err != nil {
+		t.Fatal(err)
 	}
 }

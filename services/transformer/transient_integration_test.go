@@ -27,8 +27,6 @@ import (
 	"github.com/sluice-dev/sluice/internal/envelope"
 	"github.com/sluice-dev/sluice/internal/procs"
 	"github.com/sluice-dev/sluice/internal/servicetest"
-	"github.com/sluice-dev/sluice/internal/spec"
-	"github.com/sluice-dev/sluice/internal/specstore"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 	sluicev1 "github.com/sluice-dev/sluice/proto/sluice/v1"
 )
@@ -135,22 +133,7 @@ func TestS3FailureMidRecordIsRetriedNotDeadLettered(t *testing.T) {
 	srv := httptest.NewServer(proxy)
 	t.Cleanup(srv.Close)
 
-	specs, err := specstore.Open(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sp, err := spec.Parse([]byte(`{"provider": "acme", "dataset": "items", "version": 1, "table": "acme_items",
-		"format": {"type": "json_array"},
-		"columns": [{"name": "id", "type": "bigint", "expr": "row.id"}, {"name": "name", "type": "text", "expr": "row.name"},
-		            {"name": "quantity", "type": "integer", "expr": "row.quantity"}],
-		"primary_key": ["id"],
-		"rules": [{"name": "quantity_non_negative", "expr": "out.quantity >= 0", "message": "quantity must not be negative"}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := specs.Register(ctx, sp); err != nil {
-		t.Fatal(err)
-	}
+	registerItemsSpec(t, ctx, js)
 
 	bin := servicetest.Binaries(t, "sluice-transformer")
 	start := func(rowsPerBatch int) *procs.Proc {
