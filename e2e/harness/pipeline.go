@@ -4,6 +4,7 @@ package harness
 
 import (
 	"encoding/json"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -33,6 +34,8 @@ type Config struct {
 	// Provider is the provider the extractor runs; ProviderConfig is its JSON config.
 	Provider       string
 	ProviderConfig any
+	// ProviderEnv is added to the extractor's environment: the provider's secrets.
+	ProviderEnv map[string]string
 }
 
 func (c Config) env() map[string]string {
@@ -93,6 +96,9 @@ func Start(c Config) (*Services, error) {
 		}
 		env := c.env()
 		env["SLUICE_HTTP_ADDR"] = addr
+		if sp.bin == "sluice-extractor" {
+			maps.Copy(env, c.ProviderEnv)
+		}
 		p, err := procs.Start(sp.name, filepath.Join(c.Bin, sp.bin), sp.args, procs.Env(env), c.LogDir)
 		if err != nil {
 			_ = s.Group.Stop(5 * time.Second)

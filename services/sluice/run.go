@@ -30,6 +30,7 @@ func commands() map[string]command {
 		"new":       {"scaffold a provider: sluice new provider NAME (code, dataset spec, README, tests)", cmdNew},
 		"trace":     {"the lineage of a row: sluice trace <table> <primary key> (record id, raw document, S3 object, Jaeger link)", cmdTrace},
 		"replay":    {"re-publish staged documents to STAGED: sluice replay --provider P [--dataset D] [--since T --until T] [--run R]", cmdReplay},
+		"spec":      {"dataset specs: sluice spec validate|preview|diff|push FILE (offline checks, preview on a sample, safe registration)", cmdSpec},
 		"status":    {"progress per provider and stage: tasks, lag, rate, 429s, ETA (--watch, --json)", cmdStatus},
 	}
 }
