@@ -45,7 +45,7 @@ func run() error {
 	var job demoJob
 	flag.IntVar(&job.profiles, "profiles", 300, "advertiser profiles in the simulator (a tenth are agencies, which have no reports)")
 	flag.IntVar(&job.days, "days", 30, "days of daily reports to extract (one report per profile, at most 31)")
-	flag.Float64Var(&job.quota, "quota", 25, "the API's quota in calls per second, shared by every call of the run")
+	flag.Float64Var(&job.quota, "quota", 20, "the API's quota in calls per second, shared by every call of the run")
 	binDir := flag.String("bin", "bin", "directory of the service binaries (built by make build)")
 	timeout := flag.Duration("timeout", 10*time.Minute, "give up when the rows are not all loaded by then")
 	flag.Parse()
@@ -97,6 +97,8 @@ func run() error {
 		S3Endpoint: env.S3Endpoint, S3AccessKey: env.S3AccessKey, S3SecretKey: env.S3SecretKey, S3Region: env.S3Region,
 		S3Bucket: "sluice-demo", OTLPEndpoint: env.OTLPEndpoint,
 		Provider: "amazonads", ProviderConfig: job.providerConfig(api),
+		// Reports take seconds to generate: enough tasks in flight to keep the quota busy.
+		ExtractorArgs: []string{"--workers", "96"},
 		ProviderEnv: map[string]string{
 			amazonads.EnvClientID: cred.ClientID, amazonads.EnvClientSecret: cred.ClientSecret, amazonads.EnvRefreshToken: cred.RefreshToken,
 		},
@@ -144,7 +146,8 @@ func resetStreams(ctx context.Context, url string) error {
 	if err != nil {
 		return err
 	}
-	for _, s := range []string{"TASKS", "RAW", "STAGED", "ROWS", "DLQ"} {
+	// The rate governor's learned limits go too: each demo meets a new simulator.
+	for _, s := range []string{"TASKS", "RAW", "STAGED", "ROWS", "DLQ", "KV_sluice-limits"} {
 		if err := js.DeleteStream(ctx, s); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 			return fmt.Errorf("reset stream %s: %w", s, err)
 		}

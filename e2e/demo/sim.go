@@ -36,7 +36,8 @@ func (j demoJob) simConfig() sim.Config {
 	c.Reports.StuckFor = 5 * time.Second
 	c.Reports.ExactFileSize = false
 	c.Throttle = sim.ThrottleConfig{Global: sim.Limit{ClientRate: j.quota, ClientBurst: int(j.quota), NoRetryAfterRate: 0.3}}
-	c.Faults = sim.FaultConfig{ServerErrorRate: 0.02, TimeoutRate: 0.005, TimeoutAfter: 2 * time.Second, TruncateRate: 0.02}
+	c.Faults.ServerErrorRate, c.Faults.TruncateRate = 0.02, 0.02
+	c.Faults.TimeoutRate, c.Faults.TimeoutAfter = 0.005, 2*time.Second
 	return c
 }
 
@@ -55,6 +56,7 @@ func (j demoJob) providerConfig(api string) *amazonads.Config {
 		amazonads.ClassToken: "api", amazonads.ClassProfiles: "api", amazonads.ClassCreate: "api",
 		amazonads.ClassStatus: "api", amazonads.ClassDownload: "download",
 	}
+	c.Limits.DownloadConcurrency = 32
 	return c
 }
 

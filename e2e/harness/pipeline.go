@@ -34,6 +34,8 @@ type Config struct {
 	// Provider is the provider the extractor runs; ProviderConfig is its JSON config.
 	Provider       string
 	ProviderConfig any
+	// ExtractorArgs are added to the extractor's command line.
+	ExtractorArgs []string
 	// ProviderEnv is added to the extractor's environment: the provider's secrets.
 	ProviderEnv map[string]string
 }
@@ -86,7 +88,7 @@ func Start(c Config) (*Services, error) {
 		{"staging-store", "sluice-staging-store", nil},
 		{"transformer", "sluice-transformer", nil},
 		{"loader", "sluice-loader", nil},
-		{"extractor-" + c.Provider, "sluice-extractor", append([]string{"--provider", c.Provider}, providerArgs...)},
+		{"extractor-" + c.Provider, "sluice-extractor", append(append([]string{"--provider", c.Provider}, providerArgs...), c.ExtractorArgs...)},
 	}
 	s := &Services{HTTP: map[string]string{}}
 	for _, sp := range specs {
