@@ -26,6 +26,6 @@ func cmdNew(_ context.Context, env *cliEnv, args []string) error {
 	for _, f := range files {
 		fmt.Fprintln(env.stdout, "wrote", f)
 	}
-	fmt.Fprintf(env.stdout, "\nnext: add %s to the providers list in services/extractor/registry.go and a conformance case in registry_test.go\n", scaffold.RegistryLine(name))
+	fmt.Fprintf(env.stdout, "\nnext: add %s to the providers list in services/extractor/registry.go (its conformance test is in its folder)\n", scaffold.RegistryLine(name))
 	return nil
 }

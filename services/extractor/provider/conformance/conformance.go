@@ -104,7 +104,8 @@ func (v *verifier) fail(format string, args ...any) {
 }
 
 func (v *verifier) setup() error {
-	natsURL := testinfra.PrivateNATS(v.t)
+	natsURL, kind := testinfra.TestNATS(v.t)
+	v.t.Logf("conformance: jobs, checkpoints and limits on JetStream (%s)", kind)
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		return err
