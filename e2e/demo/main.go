@@ -30,10 +30,7 @@ import (
 	"github.com/sluice-dev/sluice/services/extractor/providers/amazonads"
 )
 
-const (
-	demoDB    = "sluice_demo"
-	demoTable = "amazonads_sp_campaigns"
-)
+const demoTable = "amazonads_sp_campaigns"
 
 func main() {
 	if err := run(); err != nil {
@@ -49,6 +46,8 @@ func run() error {
 	flag.Float64Var(&job.quota, "quota", 20, "the API's quota in calls per second, shared by every call of the run")
 	binDir := flag.String("bin", "bin", "directory of the service binaries (built by make build)")
 	timeout := flag.Duration("timeout", 10*time.Minute, "give up when the rows are not all loaded by then")
+	demoDB := flag.String("database", "sluice_demo", "PostgreSQL database and document store database the demo (re)creates")
+	natsURL := flag.String("nats-url", "", "NATS server (default: the local servers'); its streams are reset")
 	flag.Parse()
 	if job.profiles < 1 || job.days < 1 || job.days > 31 || job.quota <= 0 {
 		return fmt.Errorf("--profiles must be ≥ 1, --days 1..31 and --quota > 0")
@@ -57,11 +56,17 @@ func run() error {
 	defer stop()
 
 	env := testinfra.Load()
+	if *natsURL != "" {
+		env.NATSURL = *natsURL
+	}
 	root, err := procs.RepoRoot(".")
 	if err != nil {
 		return err
 	}
-	bin, _ := filepath.Abs(filepath.Join(root, *binDir))
+	bin := *binDir
+	if !filepath.IsAbs(bin) {
+		bin = filepath.Join(root, bin)
+	}
 	scfg := job.simConfig()
 	want, err := job.expectedRows(scfg)
 	if err != nil {
@@ -72,11 +77,11 @@ func run() error {
 		return err
 	}
 
-	fmt.Printf("demo: resetting streams on %s, database %s and document store %s\n", env.NATSURL, demoDB, demoDB)
+	fmt.Printf("demo: resetting streams on %s, database %s and document store %s\n", env.NATSURL, *demoDB, *demoDB)
 	if err := resetStreams(ctx, env.NATSURL); err != nil {
 		return err
 	}
-	pgURL, err := harness.CreateDatabase(ctx, env.PostgresURL, demoDB)
+	pgURL, err := harness.CreateDatabase(ctx, env.PostgresURL, *demoDB)
 	if err != nil {
 		return err
 	}
@@ -85,7 +90,7 @@ func run() error {
 		return err
 	}
 	defer mc.Disconnect(context.Background()) //nolint:errcheck
-	if err := mc.Database(demoDB).Drop(ctx); err != nil {
+	if err := mc.Database(*demoDB).Drop(ctx); err != nil {
 		return fmt.Errorf("reset document store at %s: %w (start the servers with make infra-up)", env.MongoURI, err)
 	}
 
@@ -94,7 +99,7 @@ func run() error {
 	cred := scfg.Auth.Clients[0]
 	svc, err := harness.Start(harness.Config{
 		Bin: bin, LogDir: logDir, NATSURL: env.NATSURL, PostgresURL: pgURL,
-		MongoURI: env.MongoURI, MongoDatabase: demoDB,
+		MongoURI: env.MongoURI, MongoDatabase: *demoDB,
 		S3Endpoint: env.S3Endpoint, S3AccessKey: env.S3AccessKey, S3SecretKey: env.S3SecretKey, S3Region: env.S3Region,
 		S3Bucket: "sluice-demo", OTLPEndpoint: env.OTLPEndpoint,
 		Provider: "amazonads", ProviderConfig: job.providerConfig(api),
@@ -136,7 +141,7 @@ func run() error {
 	}
 	if err := clicontext.Save(os.Getenv, "demo", map[string]string{
 		"SLUICE_NATS_URL": env.NATSURL, "SLUICE_POSTGRES_URL": pgURL, "SLUICE_MONGO_URI": env.MongoURI,
-		"SLUICE_MONGO_DATABASE": demoDB, "SLUICE_JAEGER_URL": env.JaegerURL,
+		"SLUICE_MONGO_DATABASE": *demoDB, "SLUICE_JAEGER_URL": env.JaegerURL,
 	}, "written by make demo: its database and document store"); err != nil {
 		fmt.Fprintln(os.Stderr, "demo: could not save the CLI context:", err)
 	}
