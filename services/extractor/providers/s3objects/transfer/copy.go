@@ -1,0 +1,475 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	"golang.org/x/sync/errgroup"
+)
+
+// ErrVerify is wrapped when a copied part or object does not match its source.
+var ErrVerify = errors.New("transfer verification failed")
+
+// ErrSourceChanged is wrapped when the source object changed during the copy (its ETag
+// no longer matches): the copy must start again from the new version.
+var ErrSourceChanged = errors.New("source object changed during the copy")
+
+// Side is one end of a transfer.
+type Side struct {
+	Client *s3.Client
+	Bucket string
+}
+
+// Journal keeps a copy's State across crashes. Save is never called concurrently.
+type Journal interface {
+	Load(ctx context.Context) (State, bool, error)
+	Save(ctx context.Context, s State) error
+}
+
+// Observer hears progress (for metrics); nil fields are skipped.
+type Observer struct {
+	// Part is called for each part (or single-request object) copied now.
+	Part func(mode Mode, bytes int64)
+	// Resumed is called when a resumed copy found parts already uploaded.
+	Resumed func(parts int, bytes int64)
+}
+
+// Copier copies objects from Src to Dst. It is safe for concurrent use; all its copies
+// together keep at most Config.Concurrency parts in flight, which bounds memory.
+type Copier struct {
+	src, dst Side
+	cfg      Config
+	// server copies on the server (both sides on one endpoint, the destination's
+	// credentials able to read the source).
+	server   bool
+	observer Observer
+	log      *slog.Logger
+	// slots holds the part buffers: taking one is the permit to have a part in flight.
+	slots chan []byte
+}
+
+// NewCopier returns a copier; server selects server-side copies (UploadPartCopy), only
+// valid when both sides are on the same endpoint.
+func NewCopier(src, dst Side, cfg Config, server bool, obs Observer, log *slog.Logger) (*Copier, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Copier{src: src, dst: dst, cfg: cfg, server: server, observer: obs, log: log, slots: make(chan []byte, cfg.Concurrency)}
+	for range cfg.Concurrency {
+		c.slots <- nil // buffers are allocated on first use
+	}
+	return c, nil
+}
+
+// slot waits for a permit to have a part in flight and returns its buffer, at least n
+// bytes long (allocated on first use; a part larger than the configured size, for an
+// object of over 10,000 parts, gets its own).
+func (c *Copier) slot(ctx context.Context, n int64) ([]byte, error) {
+	select {
+	case b := <-c.slots:
+		if int64(cap(b)) < n {
+			b = make([]byte, max(n, c.cfg.PartSize))
+		}
+		return b[:n], nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (c *Copier) release(b []byte) {
+	if int64(cap(b)) > c.cfg.PartSize {
+		b = nil // do not keep an oversize buffer
+	}
+	c.slots <- b
+}
+
+// Copy copies obj from the source bucket to dstKey in the destination bucket, resuming
+// what the journal says an earlier attempt started, and returns the final state.
+func (c *Copier) Copy(ctx context.Context, obj Object, dstKey string, j Journal) (State, error) {
+	st, found, err := j.Load(ctx)
+	if err != nil {
+		return st, err
+	}
+	ps := partSize(c.cfg, obj.Size)
+	mode := ModeStream
+	if c.server {
+		mode = ModeServerCopy
+	}
+	if obj.Size < ps {
+		mode = ModeSingle
+	}
+	same := found && st.Object.ETag == obj.ETag && st.Object.Size == obj.Size && st.DstKey == dstKey && st.DstBucket == c.dst.Bucket
+	if same && st.Done {
+		return st, nil
+	}
+	if found && st.UploadID != "" && !(same && st.Mode == mode && st.PartSize == ps) {
+		// An upload of an older version (or another layout): drop it, start again.
+		c.abort(ctx, st.DstKey, st.UploadID)
+	}
+	if !same || st.Mode != mode || st.PartSize != ps {
+		st = State{SrcBucket: c.src.Bucket, Object: obj, DstBucket: c.dst.Bucket, DstKey: dstKey, Mode: mode, PartSize: ps, StartedAt: time.Now().UTC()}
+	}
+	if mode == ModeSingle {
+		return c.single(ctx, st, j)
+	}
+	return c.multipart(ctx, st, j)
+}
+
+func (c *Copier) abort(ctx context.Context, key, uploadID string) {
+	_, err := c.dst.Client.AbortMultipartUpload(context.WithoutCancel(ctx), &s3.AbortMultipartUploadInput{
+		Bucket: aws.String(c.dst.Bucket), Key: aws.String(key), UploadId: aws.String(uploadID)})
+	if err != nil {
+		c.log.WarnContext(ctx, "abort stale multipart upload", "bucket", c.dst.Bucket, "key", key, "upload_id", uploadID, "err", err)
+	}
+}
+
+// single copies an object below one part in one request.
+func (c *Copier) single(ctx context.Context, st State, j Journal) (State, error) {
+	obj := st.Object
+	if c.server {
+		_, err := c.dst.Client.CopyObject(ctx, &s3.CopyObjectInput{
+			Bucket: aws.String(c.dst.Bucket), Key: aws.String(st.DstKey),
+			CopySource: aws.String(CopySource(c.src.Bucket, obj.Key, obj.VersionID)), CopySourceIfMatch: aws.String(obj.ETag),
+		})
+		if err != nil {
+			return st, c.srcErr(fmt.Sprintf("copy s3://%s/%s", c.src.Bucket, obj.Key), err)
+		}
+	} else {
+		buf, err := c.slot(ctx, obj.Size)
+		if err != nil {
+			return st, err
+		}
+		defer c.release(buf)
+		if err := c.read(ctx, obj, 0, buf); err != nil {
+			return st, err
+		}
+		sum := md5.Sum(buf)
+		out, err := c.dst.Client.PutObject(ctx, &s3.PutObjectInput{
+			Bucket: aws.String(c.dst.Bucket), Key: aws.String(st.DstKey), Body: bytes.NewReader(buf),
+			ContentLength: aws.Int64(obj.Size), ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+		})
+		if err != nil {
+			return st, fmt.Errorf("put s3://%s/%s: %w", c.dst.Bucket, st.DstKey, err)
+		}
+		if got := unquote(aws.ToString(out.ETag)); isMD5(got) && got != hex.EncodeToString(sum[:]) {
+			return st, fmt.Errorf("%w: s3://%s/%s: ETag %s, MD5 of the bytes sent %x", ErrVerify, c.dst.Bucket, st.DstKey, got, sum)
+		}
+	}
+	if c.observer.Part != nil {
+		c.observer.Part(ModeSingle, obj.Size)
+	}
+	want := ""
+	if isMD5(unquote(obj.ETag)) {
+		want = unquote(obj.ETag) // one-part objects carry the MD5 of their bytes
+	}
+	etag, err := c.verify(ctx, st, want)
+	if err != nil {
+		return st, err
+	}
+	st.Parts, st.PartsDone, st.BytesDone = 1, 1, obj.Size
+	st.Attempts = append(st.Attempts, Attempt{Sent: 1})
+	return c.finish(ctx, st, etag, j)
+}
+
+// multipart copies (or resumes copying) an object of at least one part.
+func (c *Copier) multipart(ctx context.Context, st State, j Journal) (State, error) {
+	obj := st.Object
+	st.Parts = int((obj.Size + st.PartSize - 1) / st.PartSize)
+	done := map[int32]types.CompletedPart{}
+	var listedBytes int64
+	if st.UploadID != "" {
+		listed, err := c.listParts(ctx, st)
+		var api smithy.APIError
+		switch {
+		case errors.As(err, &api) && api.ErrorCode() == "NoSuchUpload":
+			c.log.InfoContext(ctx, "multipart upload gone; starting again", "key", st.DstKey, "upload_id", st.UploadID)
+			st.UploadID = ""
+		case err != nil:
+			return st, err
+		default:
+			for n, p := range listed {
+				if p.size == st.partLen(n) {
+					done[n] = types.CompletedPart{PartNumber: aws.Int32(n), ETag: aws.String(p.etag)}
+					listedBytes += p.size
+				}
+			}
+		}
+	}
+	if st.UploadID == "" {
+		created, err := c.dst.Client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(c.dst.Bucket), Key: aws.String(st.DstKey)})
+		if err != nil {
+			return st, fmt.Errorf("start multipart s3://%s/%s: %w", c.dst.Bucket, st.DstKey, err)
+		}
+		st.UploadID = aws.ToString(created.UploadId)
+		done = map[int32]types.CompletedPart{}
+		listedBytes = 0
+	}
+	st.PartsDone, st.BytesDone = len(done), listedBytes
+	st.Attempts = append(st.Attempts, Attempt{Listed: len(done)})
+	st.UpdatedAt = time.Now().UTC()
+	// The upload id is journalled before any part is sent: a crash from here on
+	// leaves parts a resumed copy finds with ListParts.
+	if err := j.Save(ctx, st); err != nil {
+		return st, err
+	}
+	if len(done) > 0 {
+		c.log.InfoContext(ctx, "resuming multipart copy", "key", st.DstKey, "upload_id", st.UploadID, "parts_uploaded", len(done), "parts", st.Parts)
+		if c.observer.Resumed != nil {
+			c.observer.Resumed(len(done), listedBytes)
+		}
+	}
+
+	var mu sync.Mutex // guards st and done, and serialises journal saves
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.cfg.Concurrency)
+	for n := int32(1); n <= int32(st.Parts); n++ {
+		if _, ok := done[n]; ok {
+			continue
+		}
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			etag, err := c.part(gctx, st, n)
+			if err != nil {
+				return err
+			}
+			size := st.partLen(n)
+			if c.observer.Part != nil {
+				c.observer.Part(st.Mode, size)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			done[n] = types.CompletedPart{PartNumber: aws.Int32(n), ETag: aws.String(etag)}
+			st.PartsDone++
+			st.BytesDone += size
+			st.Attempts[len(st.Attempts)-1].Sent++
+			st.UpdatedAt = time.Now().UTC()
+			return j.Save(gctx, st)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		if errors.Is(err, ErrSourceChanged) {
+			c.abort(ctx, st.DstKey, st.UploadID)
+		}
+		return st, err
+	}
+	if err := ctx.Err(); err != nil {
+		return st, err
+	}
+	parts := make([]types.CompletedPart, 0, len(done))
+	for _, p := range done {
+		parts = append(parts, p)
+	}
+	sort.Slice(parts, func(a, b int) bool { return *parts[a].PartNumber < *parts[b].PartNumber })
+	want, err := compositeETag(parts)
+	if err != nil {
+		return st, err
+	}
+	out, err := c.dst.Client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: aws.String(c.dst.Bucket), Key: aws.String(st.DstKey), UploadId: aws.String(st.UploadID),
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+	})
+	if err != nil {
+		return st, fmt.Errorf("complete multipart s3://%s/%s: %w", c.dst.Bucket, st.DstKey, err)
+	}
+	if got := unquote(aws.ToString(out.ETag)); got != "" && got != want {
+		return st, fmt.Errorf("%w: s3://%s/%s: ETag %s after completion, %s from the part checksums", ErrVerify, c.dst.Bucket, st.DstKey, got, want)
+	}
+	etag, err := c.verify(ctx, st, want)
+	if err != nil {
+		return st, err
+	}
+	return c.finish(ctx, st, etag, j)
+}
+
+// part copies part n and returns its ETag.
+func (c *Copier) part(ctx context.Context, st State, n int32) (string, error) {
+	off := int64(n-1) * st.PartSize
+	size := st.partLen(n)
+	obj := st.Object
+	if st.Mode == ModeServerCopy {
+		buf, err := c.slot(ctx, 0)
+		if err != nil {
+			return "", err
+		}
+		defer c.release(buf)
+		out, err := c.dst.Client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
+			Bucket: aws.String(c.dst.Bucket), Key: aws.String(st.DstKey), UploadId: aws.String(st.UploadID), PartNumber: aws.Int32(n),
+			CopySource: aws.String(CopySource(c.src.Bucket, obj.Key, obj.VersionID)), CopySourceIfMatch: aws.String(obj.ETag),
+			CopySourceRange: aws.String(byteRange(off, size)),
+		})
+		if err != nil {
+			return "", c.srcErr(fmt.Sprintf("copy part %d of s3://%s/%s", n, c.src.Bucket, obj.Key), err)
+		}
+		if out.CopyPartResult == nil || aws.ToString(out.CopyPartResult.ETag) == "" {
+			return "", fmt.Errorf("%w: part %d of s3://%s/%s: copy returned no ETag", ErrVerify, n, c.dst.Bucket, st.DstKey)
+		}
+		return unquote(aws.ToString(out.CopyPartResult.ETag)), nil
+	}
+	buf, err := c.slot(ctx, size)
+	if err != nil {
+		return "", err
+	}
+	defer c.release(buf)
+	if err := c.read(ctx, obj, off, buf); err != nil {
+		return "", err
+	}
+	sum := md5.Sum(buf)
+	out, err := c.dst.Client.UploadPart(ctx, &s3.UploadPartInput{
+		Bucket: aws.String(c.dst.Bucket), Key: aws.String(st.DstKey), UploadId: aws.String(st.UploadID), PartNumber: aws.Int32(n),
+		Body: bytes.NewReader(buf), ContentLength: aws.Int64(size), ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+	})
+	if err != nil {
+		return "", fmt.Errorf("upload part %d of s3://%s/%s: %w", n, c.dst.Bucket, st.DstKey, err)
+	}
+	etag := unquote(aws.ToString(out.ETag))
+	if isMD5(etag) && etag != hex.EncodeToString(sum[:]) {
+		return "", fmt.Errorf("%w: part %d of s3://%s/%s: ETag %s, MD5 of the bytes sent %x", ErrVerify, n, c.dst.Bucket, st.DstKey, etag, sum)
+	}
+	return etag, nil
+}
+
+// read fills buf with the source object's bytes from off, pinned to the listed version.
+func (c *Copier) read(ctx context.Context, obj Object, off int64, buf []byte) error {
+	in := &s3.GetObjectInput{Bucket: aws.String(c.src.Bucket), Key: aws.String(obj.Key)}
+	if len(buf) > 0 {
+		in.Range = aws.String(byteRange(off, int64(len(buf))))
+	}
+	if obj.VersionID != "" {
+		in.VersionId = aws.String(obj.VersionID)
+	} else {
+		in.IfMatch = aws.String(obj.ETag)
+	}
+	out, err := c.src.Client.GetObject(ctx, in)
+	if err != nil {
+		return c.srcErr(fmt.Sprintf("get %s of s3://%s/%s", aws.ToString(in.Range), c.src.Bucket, obj.Key), err)
+	}
+	defer out.Body.Close()
+	n, err := io.ReadFull(out.Body, buf)
+	if err != nil {
+		return fmt.Errorf("read s3://%s/%s at %d: got %d of %d bytes: %w", c.src.Bucket, obj.Key, off, n, len(buf), err)
+	}
+	return nil
+}
+
+// verify checks the finished object's size (and ETag, when want is known) and returns
+// its ETag.
+func (c *Copier) verify(ctx context.Context, st State, want string) (string, error) {
+	head, err := c.dst.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(c.dst.Bucket), Key: aws.String(st.DstKey)})
+	if err != nil {
+		return "", fmt.Errorf("head s3://%s/%s: %w", c.dst.Bucket, st.DstKey, err)
+	}
+	if got := aws.ToInt64(head.ContentLength); got != st.Object.Size {
+		return "", fmt.Errorf("%w: s3://%s/%s has %d bytes, source %d", ErrVerify, c.dst.Bucket, st.DstKey, got, st.Object.Size)
+	}
+	etag := unquote(aws.ToString(head.ETag))
+	if want != "" && etag != want {
+		return "", fmt.Errorf("%w: s3://%s/%s has ETag %s, want %s", ErrVerify, c.dst.Bucket, st.DstKey, etag, want)
+	}
+	return etag, nil
+}
+
+func (c *Copier) finish(ctx context.Context, st State, etag string, j Journal) (State, error) {
+	st.Done, st.DstETag, st.UploadID, st.UpdatedAt = true, etag, "", time.Now().UTC()
+	return st, j.Save(ctx, st)
+}
+
+// srcErr marks a failed precondition on the source as ErrSourceChanged.
+func (c *Copier) srcErr(what string, err error) error {
+	var api smithy.APIError
+	if errors.As(err, &api) && (api.ErrorCode() == "PreconditionFailed" || api.ErrorCode() == "NoSuchKey" || api.ErrorCode() == "NoSuchVersion") {
+		return fmt.Errorf("%s: %w: %w", what, ErrSourceChanged, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+type listedPart struct {
+	etag string
+	size int64
+}
+
+func (c *Copier) listParts(ctx context.Context, st State) (map[int32]listedPart, error) {
+	out := map[int32]listedPart{}
+	in := &s3.ListPartsInput{Bucket: aws.String(c.dst.Bucket), Key: aws.String(st.DstKey), UploadId: aws.String(st.UploadID)}
+	for {
+		page, err := c.dst.Client.ListParts(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range page.Parts {
+			out[aws.ToInt32(p.PartNumber)] = listedPart{etag: unquote(aws.ToString(p.ETag)), size: aws.ToInt64(p.Size)}
+		}
+		if !aws.ToBool(page.IsTruncated) || page.NextPartNumberMarker == nil {
+			return out, nil
+		}
+		in.PartNumberMarker = page.NextPartNumberMarker
+	}
+}
+
+// partLen is the size of part n (the last one may be short).
+func (s State) partLen(n int32) int64 {
+	off := int64(n-1) * s.PartSize
+	return min(s.PartSize, s.Object.Size-off)
+}
+
+// compositeETag is the ETag S3 gives a multipart object: the MD5 of the parts' binary
+// MD5s, then "-" and the number of parts.
+func compositeETag(parts []types.CompletedPart) (string, error) {
+	h := md5.New()
+	for _, p := range parts {
+		raw, err := hex.DecodeString(unquote(aws.ToString(p.ETag)))
+		if err != nil || len(raw) != md5.Size {
+			return "", fmt.Errorf("%w: part %d has ETag %q, not an MD5", ErrVerify, aws.ToInt32(p.PartNumber), aws.ToString(p.ETag))
+		}
+		h.Write(raw)
+	}
+	return hex.EncodeToString(h.Sum(nil)) + "-" + strconv.Itoa(len(parts)), nil
+}
+
+// CopySource is the x-amz-copy-source of an object: bucket and URL-encoded key.
+func CopySource(bucket, key, versionID string) string {
+	segs := strings.Split(key, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	src := bucket + "/" + strings.Join(segs, "/")
+	if versionID != "" {
+		src += "?versionId=" + url.QueryEscape(versionID)
+	}
+	return src
+}
+
+func byteRange(off, size int64) string {
+	return "bytes=" + strconv.FormatInt(off, 10) + "-" + strconv.FormatInt(off+size-1, 10)
+}
+
+func unquote(etag string) string { return strings.Trim(etag, `"`) }
+
+func isMD5(s string) bool {
+	if len(s) != 2*md5.Size {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}

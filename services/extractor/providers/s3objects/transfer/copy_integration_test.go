@@ -1,0 +1,283 @@
+package transfer_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/sluice-dev/sluice/internal/blob"
+	"github.com/sluice-dev/sluice/internal/testinfra"
+	"github.com/sluice-dev/sluice/services/extractor/providers/s3objects/transfer"
+	"github.com/sluice-dev/sluice/services/extractor/providers/s3objects/transfer/transfertest"
+)
+
+// memJournal keeps a copy's state in memory, as the checkpoint store does across runs.
+type memJournal struct {
+	mu    sync.Mutex
+	st    transfer.State
+	found bool
+}
+
+func (j *memJournal) Load(context.Context) (transfer.State, bool, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.st, j.found, nil
+}
+
+func (j *memJournal) Save(_ context.Context, s transfer.State) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.st, j.found = s, true
+	return nil
+}
+
+// counting counts UploadPart and UploadPartCopy requests by part number: what the
+// destination server was actually sent.
+type counting struct {
+	mu    sync.Mutex
+	parts map[string]int
+	base  http.RoundTripper
+}
+
+func (c *counting) RoundTrip(r *http.Request) (*http.Response, error) {
+	if q := r.URL.Query(); r.Method == http.MethodPut && q.Get("partNumber") != "" {
+		c.mu.Lock()
+		c.parts[q.Get("partNumber")]++
+		c.mu.Unlock()
+	}
+	return c.base.RoundTrip(r)
+}
+
+func (c *counting) snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range c.parts {
+		out[k] = v
+	}
+	return out
+}
+
+type world struct {
+	a, b       blob.Endpoint // a: the shared server; b: a private one, another account
+	aStore     *blob.Store
+	srcBucket  string
+	dstABucket string
+	dstBBucket string
+}
+
+func newWorld(t *testing.T) world {
+	infra := testinfra.Require(t, testinfra.S3)
+	second := testinfra.StartS3(t)
+	w := world{
+		a:         blob.Endpoint{URL: infra.S3Endpoint, Region: infra.S3Region, AccessKey: infra.S3AccessKey, SecretKey: infra.S3SecretKey},
+		b:         blob.Endpoint{URL: second.Endpoint, Region: second.Region, AccessKey: second.AccessKey, SecretKey: second.SecretKey},
+		srcBucket: fmt.Sprintf("xfer-src-%d", time.Now().UnixNano()%1e9),
+	}
+	w.dstABucket, w.dstBBucket = w.srcBucket+"-dst", w.srcBucket+"-dst"
+	var err error
+	w.aStore, err = blob.New(blob.Config{Endpoint: w.a.URL, Region: w.a.Region, Bucket: w.srcBucket, AccessKey: w.a.AccessKey, SecretKey: w.a.SecretKey, PartSize: 8 << 20, Concurrency: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, b := range []struct {
+		e      blob.Endpoint
+		bucket string
+	}{{w.a, w.srcBucket}, {w.a, w.dstABucket}, {w.b, w.dstBBucket}} {
+		if _, err := blob.NewClient(b.e).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b.bucket)}); err != nil {
+			t.Fatalf("create bucket %s: %v", b.bucket, err)
+		}
+	}
+	return w
+}
+
+func (w world) put(t *testing.T, key string, seed uint64, size int64) transfer.Object {
+	t.Helper()
+	ctx := context.Background()
+	if err := transfertest.Put(ctx, w.aStore, key, seed, size); err != nil {
+		t.Fatal(err)
+	}
+	head, err := w.aStore.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(w.srcBucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return transfer.Object{Key: key, Size: aws.ToInt64(head.ContentLength), ETag: aws.ToString(head.ETag)}
+}
+
+// digest streams an object and returns its size and sha256.
+func digest(t *testing.T, c *s3.Client, bucket, key string) (int64, []byte) {
+	t.Helper()
+	out, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatalf("get %s/%s: %v", bucket, key, err)
+	}
+	defer out.Body.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, out.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, h.Sum(nil)
+}
+
+func TestCopyEverySizeBothModes(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	cfg := transfer.Config{PartSize: transfer.MinPartSize, Concurrency: 3}
+	sizes := []int64{0, 1, 1000, transfer.MinPartSize - 1, transfer.MinPartSize, transfer.MinPartSize + 1, 3*transfer.MinPartSize + 12345}
+	var objs []transfer.Object
+	for i, size := range sizes {
+		objs = append(objs, w.put(t, fmt.Sprintf("in/obj-%d", i), uint64(i+1), size))
+	}
+	cases := []struct {
+		name   string
+		dst    blob.Endpoint
+		bucket string
+		server bool
+	}{
+		{"server copy on one endpoint", w.a, w.dstABucket, true},
+		{"stream between accounts", w.b, w.dstBBucket, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dst := blob.NewClient(c.dst)
+			var parts, bytesCopied int64
+			var mu sync.Mutex
+			cp, err := transfer.NewCopier(transfer.Side{Client: blob.NewClient(w.a), Bucket: w.srcBucket}, transfer.Side{Client: dst, Bucket: c.bucket}, cfg, c.server,
+				transfer.Observer{Part: func(_ transfer.Mode, n int64) { mu.Lock(); parts++; bytesCopied += n; mu.Unlock() }}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var total int64
+			for i, o := range objs {
+				st, err := cp.Copy(ctx, o, "out/"+o.Key, &memJournal{})
+				if err != nil {
+					t.Fatalf("copy %s (%d bytes): %v", o.Key, o.Size, err)
+				}
+				wantMode := transfer.ModeStream
+				if c.server {
+					wantMode = transfer.ModeServerCopy
+				}
+				if o.Size < cfg.PartSize {
+					wantMode = transfer.ModeSingle
+				}
+				if !st.Done || st.Mode != wantMode || st.BytesDone != o.Size {
+					t.Fatalf("%s: state %+v, want done in mode %s with %d bytes", o.Key, st, wantMode, o.Size)
+				}
+				n, sum := digest(t, dst, c.bucket, "out/"+o.Key)
+				if n != o.Size || !bytes.Equal(sum, transfertest.SHA256(uint64(i+1), sizes[i])) {
+					t.Fatalf("%s: copy has %d bytes (want %d) and differs from the source", o.Key, n, o.Size)
+				}
+				total += o.Size
+			}
+			if bytesCopied != total {
+				t.Fatalf("observer saw %d bytes, copied %d", bytesCopied, total)
+			}
+		})
+	}
+}
+
+func TestCopyResumesWithoutResendingParts(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	const parts = 8
+	size := int64(parts*transfer.MinPartSize - 777)
+	obj := w.put(t, "big", 42, size)
+	cnt := &counting{parts: map[string]int{}, base: http.DefaultTransport}
+	dstEP := w.b
+	dstEP.HTTP = &http.Client{Transport: cnt}
+	dst := blob.NewClient(dstEP)
+	cfg := transfer.Config{PartSize: transfer.MinPartSize, Concurrency: 2}
+	j := &memJournal{}
+
+	// First attempt: cancelled once three parts are journalled, as a crash would stop it.
+	first, cancel := context.WithCancel(ctx)
+	var done int
+	var mu sync.Mutex
+	cp, err := transfer.NewCopier(transfer.Side{Client: blob.NewClient(w.a), Bucket: w.srcBucket}, transfer.Side{Client: dst, Bucket: w.dstBBucket}, cfg, false,
+		transfer.Observer{Part: func(transfer.Mode, int64) {
+			mu.Lock()
+			defer mu.Unlock()
+			if done++; done == 3 {
+				cancel()
+			}
+		}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.Copy(first, obj, "big", j); !errors.Is(err, context.Canceled) {
+		t.Fatalf("first attempt: %v, want context.Canceled", err)
+	}
+	st, _, _ := j.Load(ctx)
+	if st.UploadID == "" || st.Done {
+		t.Fatalf("journal after the first attempt: %+v, want an open upload", st)
+	}
+	// What the server holds is the truth: list it as the resumed copy will.
+	listed, err := dst.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String(w.dstBBucket), Key: aws.String("big"), UploadId: aws.String(st.UploadID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(listed.Parts) < 3 || len(listed.Parts) == parts {
+		t.Fatalf("server holds %d parts after the first attempt, want 3..%d", len(listed.Parts), parts-1)
+	}
+	before := cnt.snapshot()
+
+	cp2, err := transfer.NewCopier(transfer.Side{Client: blob.NewClient(w.a), Bucket: w.srcBucket}, transfer.Side{Client: dst, Bucket: w.dstBBucket}, cfg, false, transfer.Observer{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err = cp2.Copy(ctx, obj, "big", j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := cnt.snapshot()
+	for _, p := range listed.Parts {
+		n := fmt.Sprint(aws.ToInt32(p.PartNumber))
+		if after[n] != before[n] {
+			t.Errorf("part %s was uploaded before the crash and sent again on resume", n)
+		}
+	}
+	for n := 1; n <= parts; n++ {
+		if after[fmt.Sprint(n)] == 0 {
+			t.Errorf("part %d was never sent", n)
+		}
+	}
+	last := st.Attempts[len(st.Attempts)-1]
+	if last.Listed != len(listed.Parts) || last.Listed+last.Sent != parts {
+		t.Errorf("resumed attempt %+v: want %d listed and %d sent", last, len(listed.Parts), parts-len(listed.Parts))
+	}
+	n, sum := digest(t, dst, w.dstBBucket, "big")
+	if n != size || !bytes.Equal(sum, transfertest.SHA256(42, size)) {
+		t.Fatalf("resumed copy differs from the source (%d bytes)", n)
+	}
+	if !strings.HasSuffix(st.DstETag, fmt.Sprintf("-%d", parts)) {
+		t.Errorf("final ETag %s: want a %d-part multipart ETag", st.DstETag, parts)
+	}
+}
+
+func TestCopyNoticesSourceChange(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	obj := w.put(t, "changing", 1, 2*transfer.MinPartSize)
+	w.put(t, "changing", 2, 2*transfer.MinPartSize) // replaced after listing
+	cp, err := transfer.NewCopier(transfer.Side{Client: blob.NewClient(w.a), Bucket: w.srcBucket}, transfer.Side{Client: blob.NewClient(w.b), Bucket: w.dstBBucket},
+		transfer.Config{PartSize: transfer.MinPartSize, Concurrency: 2}, false, transfer.Observer{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.Copy(ctx, obj, "changing", &memJournal{}); !errors.Is(err, transfer.ErrSourceChanged) {
+		t.Fatalf("copy of a replaced source: %v, want ErrSourceChanged", err)
+	}
+}
