@@ -158,25 +158,25 @@ func indexName(keys bson.D) string {
 
 // Document is a staged raw record.
 type Document struct {
-	ID              string            `bson:"_id"`
-	Provider        string            `bson:"provider"`
-	Dataset         string            `bson:"dataset"`
-	SourceKey       string            `bson:"source_key"`
-	RunID           string            `bson:"run_id"`
-	ExtractedAt     time.Time         `bson:"extracted_at"`
-	StagedAt        time.Time         `bson:"staged_at"`
-	ContentType     string            `bson:"content_type"`
-	ContentEncoding string            `bson:"content_encoding,omitempty"`
-	Payload         []byte            `bson:"payload,omitempty"`
-	S3Bucket        string            `bson:"s3_bucket,omitempty"`
-	S3Key           string            `bson:"s3_key,omitempty"`
+	ID              string    `bson:"_id"`
+	Provider        string    `bson:"provider"`
+	Dataset         string    `bson:"dataset"`
+	SourceKey       string    `bson:"source_key"`
+	RunID           string    `bson:"run_id"`
+	ExtractedAt     time.Time `bson:"extracted_at"`
+	StagedAt        time.Time `bson:"staged_at"`
+	ContentType     string    `bson:"content_type"`
+	ContentEncoding string    `bson:"content_encoding,omitempty"`
+	Payload         []byte    `bson:"payload,omitempty"`
+	S3Bucket        string    `bson:"s3_bucket,omitempty"`
+	S3Key           string    `bson:"s3_key,omitempty"`
 	// S3Object is set when the payload is the source's own object (an external claim
 	// check): where it is and which version, instead of a copy.
-	S3Object *ObjectRef `bson:"s3_object,omitempty"`
-	Size            int64             `bson:"size"`
-	SHA256          string            `bson:"sha256"`
-	Attributes      map[string]string `bson:"attributes,omitempty"`
-	TraceID         string            `bson:"trace_id,omitempty"`
+	S3Object   *ObjectRef        `bson:"s3_object,omitempty"`
+	Size       int64             `bson:"size"`
+	SHA256     string            `bson:"sha256"`
+	Attributes map[string]string `bson:"attributes,omitempty"`
+	TraceID    string            `bson:"trace_id,omitempty"`
 	// DataVersion is the record's data_version (0, left out, when the source gives none),
 	// so a replay orders the rows it reloads as the first load did.
 	DataVersion int64 `bson:"data_version,omitempty"`
