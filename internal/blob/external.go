@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -93,12 +94,18 @@ func (x *External) Open(ctx context.Context, r Ref) (io.ReadCloser, error) {
 // a failed If-Match precondition, a missing key or version.
 func IsGone(err error) bool {
 	var api smithy.APIError
-	if !errors.As(err, &api) {
-		return false
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "PreconditionFailed", "NoSuchKey", "NoSuchVersion", "NotFound":
+			return true
+		case "NoSuchBucket":
+			return false
+		}
 	}
-	switch api.ErrorCode() {
-	case "PreconditionFailed", "NoSuchKey", "NoSuchVersion", "NotFound":
-		return true
+	// HEAD responses carry no error body: only the status says it.
+	var status interface{ HTTPStatusCode() int }
+	if errors.As(err, &status) {
+		return status.HTTPStatusCode() == http.StatusNotFound || status.HTTPStatusCode() == http.StatusPreconditionFailed
 	}
 	return false
 }
