@@ -4,6 +4,7 @@ package harness
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -33,10 +34,15 @@ type Config struct {
 	// Provider is the provider the extractor runs; ProviderConfig is its JSON config.
 	Provider       string
 	ProviderConfig any
+	// ExtractorArgs are extra flags of the extractor.
+	ExtractorArgs []string
+	// Env adds variables to every service's environment (e.g. the keys of another S3
+	// account, SLUICE_S3_<NAME>_ACCESS_KEY).
+	Env map[string]string
 }
 
 func (c Config) env() map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"SLUICE_NATS_URL":         c.NATSURL,
 		"SLUICE_POSTGRES_URL":     c.PostgresURL,
 		"SLUICE_MONGO_URI":        c.MongoURI,
@@ -50,6 +56,10 @@ func (c Config) env() map[string]string {
 		"SLUICE_LOG_FORMAT":       "text",
 		"SLUICE_SHUTDOWN_TIMEOUT": "10s",
 	}
+	for k, v := range c.Env {
+		env[k] = v
+	}
+	return env
 }
 
 // Services are the running services and their health/metrics addresses.
@@ -57,6 +67,17 @@ type Services struct {
 	Group procs.Group
 	// HTTP maps a service name to its /healthz, /readyz, /metrics address.
 	HTTP map[string]string
+	start map[string]func() (*procs.Proc, error)
+}
+
+// Restart starts service name again (after a kill), on a new address, and waits until it
+// is ready; the new process joins Group.
+func (s *Services) Restart(name string) (*procs.Proc, error) {
+	start, ok := s.start[name]
+	if !ok {
+		return nil, fmt.Errorf("no service %s", name)
+	}
+	return start()
 }
 
 // Start runs the four services, each as its own process, and waits until each is ready.
@@ -83,24 +104,26 @@ func Start(c Config) (*Services, error) {
 		{"staging-store", "sluice-staging-store", nil},
 		{"transformer", "sluice-transformer", nil},
 		{"loader", "sluice-loader", nil},
-		{"extractor-" + c.Provider, "sluice-extractor", append([]string{"--provider", c.Provider}, providerArgs...)},
+		{"extractor-" + c.Provider, "sluice-extractor", append(append([]string{"--provider", c.Provider}, providerArgs...), c.ExtractorArgs...)},
 	}
-	s := &Services{HTTP: map[string]string{}}
+	s := &Services{HTTP: map[string]string{}, start: map[string]func() (*procs.Proc, error){}}
 	for _, sp := range specs {
-		addr, err := freeAddr()
-		if err != nil {
-			return nil, err
+		s.start[sp.name] = func() (*procs.Proc, error) {
+			addr, err := freeAddr()
+			if err != nil {
+				return nil, err
+			}
+			env := c.env()
+			env["SLUICE_HTTP_ADDR"] = addr
+			p, err := procs.Start(sp.name, filepath.Join(c.Bin, sp.bin), sp.args, procs.Env(env), c.LogDir)
+			if err != nil {
+				return nil, err
+			}
+			s.Group = append(s.Group, p)
+			s.HTTP[sp.name] = addr
+			return p, waitReady(p, addr, 30*time.Second)
 		}
-		env := c.env()
-		env["SLUICE_HTTP_ADDR"] = addr
-		p, err := procs.Start(sp.name, filepath.Join(c.Bin, sp.bin), sp.args, procs.Env(env), c.LogDir)
-		if err != nil {
-			_ = s.Group.Stop(5 * time.Second)
-			return nil, err
-		}
-		s.Group = append(s.Group, p)
-		s.HTTP[sp.name] = addr
-		if err := waitReady(p, addr, 30*time.Second); err != nil {
+		if _, err := s.start[sp.name](); err != nil {
 			_ = s.Group.Stop(5 * time.Second)
 			return nil, err
 		}
