@@ -66,7 +66,7 @@ func (c Config) env() map[string]string {
 type Services struct {
 	Group procs.Group
 	// HTTP maps a service name to its /healthz, /readyz, /metrics address.
-	HTTP map[string]string
+	HTTP  map[string]string
 	start map[string]func() (*procs.Proc, error)
 }
 
