@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/services/extractor/provider/checkpoint"
 	"github.com/sluice-dev/sluice/services/extractor/providers/s3objects/transfer"
 )
@@ -28,6 +29,12 @@ func objectHash(bucket, key string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// TransferCheckpoint is the sluice-checkpoints key of the copy to dstBucket/dstKey: its
+// value is the copy's transfer.State.
+func TransferCheckpoint(dstBucket, dstKey string) string {
+	return bus.KVKey(Name, transferKey, objectHash(dstBucket, dstKey))
+}
+
 // journal keeps one copy's state in the checkpoint store.
 type journal struct {
 	store *checkpoint.Store
@@ -36,7 +43,7 @@ type journal struct {
 }
 
 func (p *s3objects) journal(dstBucket, dstKey string) *journal {
-	return &journal{store: p.ckpt, key: p.ckpt.Key(transferKey, objectHash(dstBucket, dstKey))}
+	return &journal{store: p.ckpt, key: TransferCheckpoint(dstBucket, dstKey)}
 }
 
 func (j *journal) Load(ctx context.Context) (transfer.State, bool, error) {

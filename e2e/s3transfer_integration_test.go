@@ -1,0 +1,323 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sluice-dev/sluice/e2e/harness"
+	"github.com/sluice-dev/sluice/internal/blob"
+	"github.com/sluice-dev/sluice/internal/bus"
+	"github.com/sluice-dev/sluice/internal/servicetest"
+	"github.com/sluice-dev/sluice/internal/testinfra"
+	"github.com/sluice-dev/sluice/services/extractor/providers/s3objects"
+	"github.com/sluice-dev/sluice/services/extractor/providers/s3objects/transfer"
+	"github.com/sluice-dev/sluice/services/extractor/providers/s3objects/transfer/transfertest"
+)
+
+// partCounter stands between the extractor and the target account's S3 server: it
+// counts the UploadPart requests the server received, by part number, and slows each a
+// little so a kill can land mid-transfer.
+type partCounter struct {
+	mu    sync.Mutex
+	parts map[string]int
+	proxy *httputil.ReverseProxy
+}
+
+func (c *partCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if q := r.URL.Query(); r.Method == http.MethodPut && q.Get("partNumber") != "" {
+		time.Sleep(150 * time.Millisecond)
+		c.mu.Lock()
+		c.parts[q.Get("partNumber")]++
+		c.mu.Unlock()
+	}
+	c.proxy.ServeHTTP(w, r)
+}
+
+func (c *partCounter) snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.parts))
+	for k, v := range c.parts {
+		out[k] = v
+	}
+	return out
+}
+
+// TestS3TransferKilledAndResumed copies objects from the shared S3 server to a second
+// account's server through the whole pipeline, kills the extractor with SIGKILL in the
+// middle of a multipart copy, restarts it, and checks that no part the target already
+// held was sent again, that every object arrived byte for byte, that the manifest rows
+// reached Postgres, and that a later plan skips what is there and re-copies what changed.
+func TestS3TransferKilledAndResumed(t *testing.T) {
+	env := testinfra.Require(t, testinfra.Postgres, testinfra.Mongo, testinfra.S3)
+	natsURL := testinfra.PrivateNATS(t)
+	dst := testinfra.StartS3(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+
+	suffix := strconv.FormatUint(rand.Uint64()%1e9, 36)
+	dbName := "sluice_xfer_" + suffix
+	pgURL, err := harness.CreateDatabase(ctx, env.PostgresURL, dbName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = harness.DropDatabase(context.Background(), env.PostgresURL, dbName) })
+
+	srcBucket, dstBucket := "xfer-src-"+suffix, "xfer-dst"
+	srcStore, err := blob.New(blob.Config{Endpoint: env.S3Endpoint, Region: env.S3Region, Bucket: srcBucket, AccessKey: env.S3AccessKey, SecretKey: env.S3SecretKey, PartSize: 8 << 20, Concurrency: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srcStore.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dstClient := blob.NewClient(blob.Endpoint{URL: dst.Endpoint, Region: dst.Region, AccessKey: dst.AccessKey, SecretKey: dst.SecretKey})
+	if _, err := dstClient.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(dstBucket)}); err != nil {
+		t.Fatal(err)
+	}
+	const part = transfer.MinPartSize
+	objects := map[string]struct {
+		seed uint64
+		size int64
+	}{
+		"data/empty.bin":  {1, 0},
+		"data/small.bin":  {2, 1000},
+		"data/medium.bin": {3, part + 1},
+		"data/big.bin":    {4, 24*part - 3},
+	}
+	for key, o := range objects {
+		if err := transfertest.Put(ctx, srcStore, key, o.seed, o.size); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Already at the target with the same bytes: the plan must skip it.
+	small, err := io.ReadAll(transfertest.NewReader(2, 1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dstClient.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(dstBucket), Key: aws.String("backup/small.bin"),
+		Body: bytes.NewReader(small), ContentLength: aws.Int64(1000)}); err != nil {
+		t.Fatal(err)
+	}
+
+	target, _ := url.Parse(dst.Endpoint)
+	counter := &partCounter{parts: map[string]int{}, proxy: httputil.NewSingleHostReverseProxy(target)}
+	proxy := httptest.NewServer(counter)
+	defer proxy.Close()
+
+	cfg := s3objects.DefaultConfig()
+	cfg.Source = s3objects.Bucket{Endpoint: env.S3Endpoint, Region: env.S3Region, Bucket: srcBucket, Prefix: "data/"}
+	cfg.Target = &s3objects.Bucket{Endpoint: proxy.URL, Region: dst.Region, Bucket: dstBucket, Prefix: "backup/", Credentials: "backup"}
+	cfg.Transfer = transfer.Config{PartSize: part, Concurrency: 2}
+
+	bin := servicetest.Binaries(t, "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice")
+	svc, err := harness.Start(harness.Config{
+		Bin: bin, LogDir: t.TempDir(), NATSURL: natsURL, PostgresURL: pgURL,
+		MongoURI: env.MongoURI, MongoDatabase: dbName,
+		S3Endpoint: env.S3Endpoint, S3AccessKey: env.S3AccessKey, S3SecretKey: env.S3SecretKey, S3Region: env.S3Region,
+		S3Bucket: "sluice-e2e-xfer", Provider: s3objects.Name, ProviderConfig: cfg,
+		ExtractorArgs: []string{"--ack-wait", "5s"},
+		Env:           map[string]string{"SLUICE_S3_BACKUP_ACCESS_KEY": dst.AccessKey, "SLUICE_S3_BACKUP_SECRET_KEY": dst.SecretKey},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, p := range svc.Group {
+			if exited, _ := p.Exited(); !exited {
+				if err := p.Stop(20 * time.Second); err != nil {
+					t.Errorf("graceful stop of %s: %v", p.Name, err)
+				}
+			}
+			if t.Failed() {
+				t.Logf("--- %s log:\n%s", p.Name, p.Tail(4000))
+			}
+		}
+	})
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckpt, err := js.KeyValue(ctx, bus.BucketCheckpoints)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bigKey := s3objects.TransferCheckpoint(dstBucket, "backup/big.bin")
+	journal := func() transfer.State {
+		t.Helper()
+		var st transfer.State
+		if e, err := ckpt.Get(ctx, bigKey); err == nil {
+			if err := json.Unmarshal(e.Value(), &st); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return st
+	}
+
+	runSluice(t, ctx, bin, natsURL, "run", s3objects.Name, "--run-id", "xfer-first")
+	// Kill the extractor once a few parts of the big object are journalled.
+	deadline := time.Now().Add(2 * time.Minute)
+	for journal().PartsDone < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the big object's copy did not get 4 parts in: %+v", journal())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	svc.Group[len(svc.Group)-1].Kill() // the extractor is started last
+	killed := journal()
+	if killed.Done || killed.UploadID == "" {
+		t.Fatalf("journal at the kill: %+v, want an open upload", killed)
+	}
+	listed, err := dstClient.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String(dstBucket), Key: aws.String("backup/big.bin"), UploadId: aws.String(killed.UploadID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(listed.Parts) < 4 || len(listed.Parts) >= 24 {
+		t.Fatalf("target holds %d parts after the kill, want 4..23", len(listed.Parts))
+	}
+	before := counter.snapshot()
+
+	if _, err := svc.Restart("extractor-" + s3objects.Name); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := harness.WaitRows(ctx, pool, "s3objects_transfers", 3, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("finished parts are not sent again", func(t *testing.T) {
+		after := counter.snapshot()
+		for _, p := range listed.Parts {
+			n := strconv.Itoa(int(aws.ToInt32(p.PartNumber)))
+			if after[n] != before[n] {
+				t.Errorf("part %s was on the target before the restart and was sent again (%d → %d uploads)", n, before[n], after[n])
+			}
+		}
+		st := journal()
+		last := st.Attempts[len(st.Attempts)-1]
+		if !st.Done || last.Listed < len(listed.Parts) || last.Listed+last.Sent != 24 {
+			t.Errorf("journal %+v: the resumed attempt should find ≥ %d parts and send only the rest of 24", st, len(listed.Parts))
+		}
+	})
+	t.Run("every object arrives byte for byte", func(t *testing.T) {
+		for key, o := range objects {
+			out, err := dstClient.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(dstBucket), Key: aws.String("backup/" + strings.TrimPrefix(key, "data/"))})
+			if err != nil {
+				t.Fatalf("%s: %v", key, err)
+			}
+			h := sha256.New()
+			n, err := io.Copy(h, out.Body)
+			out.Body.Close()
+			if err != nil || n != o.size || !bytes.Equal(h.Sum(nil), transfertest.SHA256(o.seed, o.size)) {
+				t.Errorf("%s: %d bytes (want %d), equal to the source: %v (%v)", key, n, o.size, bytes.Equal(h.Sum(nil), transfertest.SHA256(o.seed, o.size)), err)
+			}
+		}
+	})
+	t.Run("manifest rows in Postgres", func(t *testing.T) {
+		rows, err := pool.Query(ctx, "SELECT dst_key, size, mode, parts FROM s3objects_transfers ORDER BY dst_key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for rows.Next() {
+			var key, mode string
+			var size int64
+			var parts int
+			if err := rows.Scan(&key, &size, &mode, &parts); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprintf("%s %d %s %d", key, size, mode, parts))
+		}
+		want := []string{
+			fmt.Sprintf("backup/big.bin %d stream 24", 24*part-3),
+			"backup/empty.bin 0 single 1",
+			fmt.Sprintf("backup/medium.bin %d stream 2", part+1),
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("manifest:\n got %v\nwant %v (small.bin was already there)", got, want)
+		}
+	})
+	t.Run("a later plan skips what is there and re-copies what changed", func(t *testing.T) {
+		if err := transfertest.Put(ctx, srcStore, "data/medium.bin", 33, part+1); err != nil {
+			t.Fatal(err)
+		}
+		runSluice(t, ctx, bin, natsURL, "run", s3objects.Name, "--run-id", "xfer-second")
+		var sum s3objects.PlanSummary
+		deadline := time.Now().Add(time.Minute)
+		for sum.RunID != "xfer-second" {
+			if time.Now().After(deadline) {
+				t.Fatalf("no plan summary of run xfer-second: %+v", sum)
+			}
+			time.Sleep(100 * time.Millisecond)
+			if e, err := ckpt.Get(ctx, bus.KVKey(s3objects.Name, "transferplan")); err == nil {
+				_ = json.Unmarshal(e.Value(), &sum)
+			}
+		}
+		if sum.Listed != 4 || sum.Counts[s3objects.DecideSkip] != 3 || sum.Counts[s3objects.DecideRecopy] != 1 || sum.Samples[s3objects.DecideRecopy][0].Key != "data/medium.bin" {
+			t.Fatalf("plan %+v: want medium.bin re-copied (ETag changed) and the other 3 skipped", sum)
+		}
+		if !strings.Contains(sum.Samples[s3objects.DecideRecopy][0].Reason, "ETag changed") {
+			t.Errorf("re-copy reason %q: want the ETag change named", sum.Samples[s3objects.DecideRecopy][0].Reason)
+		}
+		deadline = time.Now().Add(time.Minute)
+		for {
+			out, err := dstClient.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(dstBucket), Key: aws.String("backup/medium.bin")})
+			if err == nil {
+				h := sha256.New()
+				_, _ = io.Copy(h, out.Body)
+				out.Body.Close()
+				if bytes.Equal(h.Sum(nil), transfertest.SHA256(33, part+1)) {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the changed medium.bin was not copied again")
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+	t.Run("sluice status shows the transfer", func(t *testing.T) {
+		cmd := exec.CommandContext(ctx, filepath.Join(bin, "sluice"), "status", "--interval", "0")
+		cmd.Env = append(cmd.Environ(), "SLUICE_NATS_URL="+natsURL)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("sluice status: %v\n%s", err, out)
+		}
+		for _, want := range []string{"TRANSFERS:", "s3://xfer-dst/backup/big.bin", "24/24", "last plan of s3objects (run xfer-second"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("sluice status lacks %q:\n%s", want, out)
+			}
+		}
+	})
+}
