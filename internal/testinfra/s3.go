@@ -45,36 +45,54 @@ func StartS3(t testing.TB) S3Server {
 		}
 		t.Skip(msg)
 	}
-	dir := t.TempDir()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	s := S3Server{Endpoint: "http://" + addr, AccessKey: "second-account", SecretKey: "second-account-secret", Region: "us-east-1"}
-	logf, err := os.Create(filepath.Join(dir, "versitygw.log"))
+	s, stop, err := LaunchS3(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := filepath.Join(dir, "data")
-	if err := os.Mkdir(data, 0o755); err != nil {
-		t.Fatal(err)
+	t.Cleanup(stop)
+	return s
+}
+
+// LaunchS3 starts a private versitygw storing under dir (benchmarks; tests use StartS3)
+// and returns it once it accepts connections, with the function that stops it.
+func LaunchS3(dir string) (S3Server, func(), error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return S3Server{}, nil, err
 	}
-	cmd := exec.Command(bin, "--access", s.AccessKey, "--secret", s.SecretKey, "--port", addr, "posix", data)
+	addr := l.Addr().String()
+	l.Close()
+	s := S3Server{Endpoint: "http://" + addr, AccessKey: "second-account", SecretKey: "second-account-secret", Region: "us-east-1"}
+	logf, err := os.Create(filepath.Join(dir, "versitygw.log"))
+	if err != nil {
+		return s, nil, err
+	}
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		logf.Close()
+		return s, nil, err
+	}
+	cmd := exec.Command(VersityGWBin(), "--access", s.AccessKey, "--secret", s.SecretKey, "--port", addr, "posix", data)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start versitygw: %v", err)
+		logf.Close()
+		return s, nil, fmt.Errorf("start versitygw: %w", err)
 	}
-	t.Cleanup(func() {
+	stop := func() {
 		_ = cmd.Process.Kill()
 		_, _ = cmd.Process.Wait()
 		logf.Close()
-	})
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return s
+			return s, stop, nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("versitygw on %s did not start: %v (log %s)", addr, err, logf.Name())
+			stop()
+			return s, nil, fmt.Errorf("versitygw on %s did not start: %w (log %s)", addr, err, logf.Name())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

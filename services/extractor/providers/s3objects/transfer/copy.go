@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -208,7 +209,7 @@ func (c *Copier) multipart(ctx context.Context, st State, j Journal) (State, err
 			return st, err
 		default:
 			for n, p := range listed {
-				if p.size == st.partLen(n) {
+				if p.size == st.partLen(n) && int(n) <= len(st.PartETags) && st.PartETags[n-1] == p.etag {
 					done[n] = types.CompletedPart{PartNumber: aws.Int32(n), ETag: aws.String(p.etag)}
 					listedBytes += p.size
 				}
@@ -221,6 +222,7 @@ func (c *Copier) multipart(ctx context.Context, st State, j Journal) (State, err
 			return st, fmt.Errorf("start multipart s3://%s/%s: %w", c.dst.Bucket, st.DstKey, err)
 		}
 		st.UploadID = aws.ToString(created.UploadId)
+		st.PartETags = make([]string, st.Parts)
 		done = map[int32]types.CompletedPart{}
 		listedBytes = 0
 	}
@@ -261,6 +263,7 @@ func (c *Copier) multipart(ctx context.Context, st State, j Journal) (State, err
 			mu.Lock()
 			defer mu.Unlock()
 			done[n] = types.CompletedPart{PartNumber: aws.Int32(n), ETag: aws.String(etag)}
+			st.PartETags[n-1] = etag
 			st.PartsDone++
 			st.BytesDone += size
 			st.Attempts[len(st.Attempts)-1].Sent++
@@ -327,34 +330,61 @@ func (c *Copier) part(ctx context.Context, st State, n int32) (string, error) {
 		}
 		return unquote(aws.ToString(out.CopyPartResult.ETag)), nil
 	}
-	buf, err := c.slot(ctx, size)
+	// Streamed: the ranged GET's body is the UploadPart's body, so a part in flight
+	// holds no more than the connections' buffers. Its MD5 is computed on the way and
+	// checked against the ETag the target gives the part.
+	permit, err := c.slot(ctx, 0)
 	if err != nil {
 		return "", err
 	}
-	defer c.release(buf)
-	if err := c.read(ctx, obj, off, buf); err != nil {
+	defer c.release(permit)
+	body, err := c.open(ctx, obj, off, size)
+	if err != nil {
 		return "", err
 	}
-	sum := md5.Sum(buf)
+	defer body.Close()
+	h := md5.New()
+	counted := &countingReader{r: io.TeeReader(body, h)}
 	out, err := c.dst.Client.UploadPart(ctx, &s3.UploadPartInput{
 		Bucket: aws.String(c.dst.Bucket), Key: aws.String(st.DstKey), UploadId: aws.String(st.UploadID), PartNumber: aws.Int32(n),
-		Body: bytes.NewReader(buf), ContentLength: aws.Int64(size), ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum[:])),
-	})
+		Body: counted, ContentLength: aws.Int64(size),
+	}, unsignedPayload)
 	if err != nil {
 		return "", fmt.Errorf("upload part %d of s3://%s/%s: %w", n, c.dst.Bucket, st.DstKey, err)
 	}
+	if counted.n != size {
+		return "", fmt.Errorf("%w: part %d of s3://%s/%s: read %d bytes of the source, want %d", ErrVerify, n, c.dst.Bucket, st.DstKey, counted.n, size)
+	}
+	sum := h.Sum(nil)
 	etag := unquote(aws.ToString(out.ETag))
-	if isMD5(etag) && etag != hex.EncodeToString(sum[:]) {
+	if !isMD5(etag) || etag != hex.EncodeToString(sum) {
 		return "", fmt.Errorf("%w: part %d of s3://%s/%s: ETag %s, MD5 of the bytes sent %x", ErrVerify, n, c.dst.Bucket, st.DstKey, etag, sum)
 	}
 	return etag, nil
 }
 
-// read fills buf with the source object's bytes from off, pinned to the listed version.
-func (c *Copier) read(ctx context.Context, obj Object, off int64, buf []byte) error {
+// unsignedPayload signs a streamed part's headers but not its bytes (which would need
+// them all before the request); integrity is checked by the part's MD5 against its ETag.
+func unsignedPayload(o *s3.Options) {
+	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// open streams size bytes of the source object from off, pinned to the listed version.
+func (c *Copier) open(ctx context.Context, obj Object, off, size int64) (io.ReadCloser, error) {
 	in := &s3.GetObjectInput{Bucket: aws.String(c.src.Bucket), Key: aws.String(obj.Key)}
-	if len(buf) > 0 {
-		in.Range = aws.String(byteRange(off, int64(len(buf))))
+	if size > 0 {
+		in.Range = aws.String(byteRange(off, size))
 	}
 	if obj.VersionID != "" {
 		in.VersionId = aws.String(obj.VersionID)
@@ -363,10 +393,19 @@ func (c *Copier) read(ctx context.Context, obj Object, off int64, buf []byte) er
 	}
 	out, err := c.src.Client.GetObject(ctx, in)
 	if err != nil {
-		return c.srcErr(fmt.Sprintf("get %s of s3://%s/%s", aws.ToString(in.Range), c.src.Bucket, obj.Key), err)
+		return nil, c.srcErr(fmt.Sprintf("get %s of s3://%s/%s", aws.ToString(in.Range), c.src.Bucket, obj.Key), err)
 	}
-	defer out.Body.Close()
-	n, err := io.ReadFull(out.Body, buf)
+	return out.Body, nil
+}
+
+// read fills buf with the source object's bytes from off.
+func (c *Copier) read(ctx context.Context, obj Object, off int64, buf []byte) error {
+	body, err := c.open(ctx, obj, off, int64(len(buf)))
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	n, err := io.ReadFull(body, buf)
 	if err != nil {
 		return fmt.Errorf("read s3://%s/%s at %d: got %d of %d bytes: %w", c.src.Bucket, obj.Key, off, n, len(buf), err)
 	}
@@ -391,7 +430,7 @@ func (c *Copier) verify(ctx context.Context, st State, want string) (string, err
 }
 
 func (c *Copier) finish(ctx context.Context, st State, etag string, j Journal) (State, error) {
-	st.Done, st.DstETag, st.UploadID, st.UpdatedAt = true, etag, "", time.Now().UTC()
+	st.Done, st.DstETag, st.UploadID, st.PartETags, st.UpdatedAt = true, etag, "", nil, time.Now().UTC()
 	return st, j.Save(ctx, st)
 }
 

@@ -229,8 +229,17 @@ func TestCopyResumesWithoutResendingParts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(listed.Parts) < 3 || len(listed.Parts) == parts {
-		t.Fatalf("server holds %d parts after the first attempt, want 3..%d", len(listed.Parts), parts-1)
+	// Parts listed and journalled as verified are kept; one cut off by the cancel may
+	// be listed too, with the wrong bytes, and must be sent again.
+	kept := map[string]bool{}
+	for _, p := range listed.Parts {
+		n := aws.ToInt32(p.PartNumber)
+		if st.PartETags[n-1] == strings.Trim(aws.ToString(p.ETag), `"`) {
+			kept[fmt.Sprint(n)] = true
+		}
+	}
+	if len(kept) < 3 || len(kept) == parts {
+		t.Fatalf("server holds %d verified parts after the first attempt, want 3..%d", len(kept), parts-1)
 	}
 	before := cnt.snapshot()
 
@@ -243,8 +252,7 @@ func TestCopyResumesWithoutResendingParts(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := cnt.snapshot()
-	for _, p := range listed.Parts {
-		n := fmt.Sprint(aws.ToInt32(p.PartNumber))
+	for n := range kept {
 		if after[n] != before[n] {
 			t.Errorf("part %s was uploaded before the crash and sent again on resume", n)
 		}
@@ -255,8 +263,8 @@ func TestCopyResumesWithoutResendingParts(t *testing.T) {
 		}
 	}
 	last := st.Attempts[len(st.Attempts)-1]
-	if last.Listed != len(listed.Parts) || last.Listed+last.Sent != parts {
-		t.Errorf("resumed attempt %+v: want %d listed and %d sent", last, len(listed.Parts), parts-len(listed.Parts))
+	if last.Listed != len(kept) || last.Listed+last.Sent != parts {
+		t.Errorf("resumed attempt %+v: want %d kept and %d sent", last, len(kept), parts-len(kept))
 	}
 	n, sum := digest(t, dst, w.dstBBucket, "big")
 	if n != size || !bytes.Equal(sum, transfertest.SHA256(42, size)) {

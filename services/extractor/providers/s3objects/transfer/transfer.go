@@ -1,12 +1,16 @@
 // Package transfer copies objects of any size from one S3 bucket to another, possibly at
-// another endpoint with other credentials (two AWS accounts), in bounded memory: parts in
-// flight × part size, never a whole object. Both sides on one endpoint copy on the server
-// (UploadPartCopy); otherwise each part is a ranged GET streamed into UploadPart. A copy
-// is resumable: the multipart upload id is journalled before the first part is sent, and
-// a resumed copy lists the parts already uploaded (ListParts) and sends only the rest.
-// Every part is checked (Content-MD5 on upload, its ETag against the MD5 of the bytes
-// sent) and the finished object by size and by its multipart ETag, which is derived from
-// the part checksums.
+// another endpoint with other credentials (two AWS accounts), in bounded memory. Both
+// sides on one endpoint copy on the server (UploadPartCopy); otherwise each part is a
+// ranged GET whose body streams straight into UploadPart, so a part in flight holds only
+// connection buffers, never a whole part or object. Objects below one part take a single
+// request (CopyObject, or GET then PUT with Content-MD5).
+//
+// A copy is resumable: the multipart upload id is journalled before the first part is
+// sent, and each part's ETag once verified (the MD5 of the bytes read from the source,
+// computed on the way, must equal the ETag the target gives the part). A resumed copy
+// lists the parts on the target (ListParts) and sends only those not both listed and
+// journalled: a part cut off by a crash may be listed with the wrong bytes. The finished
+// object is checked by size and by its multipart ETag, derived from the part MD5s.
 package transfer
 
 import (
@@ -92,6 +96,10 @@ type State struct {
 	Parts     int    `json:"parts,omitempty"`
 	PartsDone int    `json:"parts_done"`
 	BytesDone int64  `json:"bytes_done"`
+	// PartETags holds the ETag of each part (index: part number - 1) once this copy
+	// verified it, "" before. A resumed copy keeps only listed parts whose ETag is here:
+	// a part cut off by a crash can be listed by the server with garbage in it.
+	PartETags []string `json:"part_etags,omitempty"`
 	// Attempts records each run over this copy: parts found uploaded, parts sent.
 	Attempts []Attempt `json:"attempts,omitempty"`
 	// Done is set once the object is complete and verified; DstETag is its ETag.
@@ -103,7 +111,8 @@ type State struct {
 
 // Attempt is one run of a copy.
 type Attempt struct {
-	// Listed is how many parts ListParts found already uploaded when it began.
+	// Listed is how many parts it found already uploaded (listed by the target and
+	// journalled as verified) when it began.
 	Listed int `json:"listed"`
 	// Sent is how many parts it uploaded (journalled as each finished).
 	Sent int `json:"sent"`
