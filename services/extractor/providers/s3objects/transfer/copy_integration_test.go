@@ -289,3 +289,29 @@ func TestCopyNoticesSourceChange(t *testing.T) {
 		t.Fatalf("copy of a replaced source: %v, want ErrSourceChanged", err)
 	}
 }
+
+// TestCopyHundredsOfMB streams a 300 MiB object between accounts with 16 MiB parts, 4 in
+// flight: larger than any buffer the copy may hold.
+func TestCopyHundredsOfMB(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	const size = 300 << 20
+	obj := w.put(t, "huge", 300, size)
+	dst := blob.NewClient(w.b)
+	cp, err := transfer.NewCopier(transfer.Side{Client: blob.NewClient(w.a), Bucket: w.srcBucket}, transfer.Side{Client: dst, Bucket: w.dstBBucket},
+		transfer.Config{PartSize: 16 << 20, Concurrency: 4}, false, transfer.Observer{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := cp.Copy(ctx, obj, "huge", &memJournal{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Parts != 19 || st.DstETag == "" {
+		t.Fatalf("state %+v: want 19 parts and an ETag", st)
+	}
+	n, sum := digest(t, dst, w.dstBBucket, "huge")
+	if n != size || !bytes.Equal(sum, transfertest.SHA256(300, size)) {
+		t.Fatalf("copy has %d bytes and differs from the source", n)
+	}
+}
