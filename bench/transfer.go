@@ -10,7 +10,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -111,7 +110,7 @@ func runTransfer(ctx context.Context, env *Env) error {
 	}
 	ours := func(c *transfer.Copier, key string) func() error {
 		return func() error {
-			_, err := c.Copy(ctx, obj, key, &benchJournal{})
+			_, err := c.Copy(ctx, obj, key, &transfer.MemJournal{})
 			return err
 		}
 	}
@@ -150,7 +149,7 @@ func runTransfer(ctx context.Context, env *Env) error {
 	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
 		return fmt.Errorf("reset peak RSS: %w", err)
 	}
-	if _, err := stream.Copy(ctx, rssObj, "rss.bin", &benchJournal{}); err != nil {
+	if _, err := stream.Copy(ctx, rssObj, "rss.bin", &transfer.MemJournal{}); err != nil {
 		return fmt.Errorf("rss copy: %w", err)
 	}
 	peak, err := peakRSS()
@@ -188,27 +187,6 @@ func managerCopy(ctx context.Context, from, to *s3.Client, srcBucket, srcKey, ds
 	if n := aws.ToInt64(h.ContentLength); n != size {
 		return fmt.Errorf("transfer manager copied %d bytes of %d", n, size)
 	}
-	return nil
-}
-
-// benchJournal keeps a copy's state in memory: the benchmark measures bytes moving, not
-// checkpoint writes (the provider journals to sluice-checkpoints once per part).
-type benchJournal struct {
-	mu    sync.Mutex
-	st    transfer.State
-	found bool
-}
-
-func (j *benchJournal) Load(context.Context) (transfer.State, bool, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.st, j.found, nil
-}
-
-func (j *benchJournal) Save(_ context.Context, s transfer.State) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.st, j.found = s, true
 	return nil
 }
 

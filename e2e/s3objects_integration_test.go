@@ -2,11 +2,9 @@ package e2e
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,8 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -28,7 +24,6 @@ import (
 	"github.com/sluice-dev/sluice/e2e/harness"
 	"github.com/sluice-dev/sluice/internal/blob"
 	"github.com/sluice-dev/sluice/internal/bus"
-	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/extractor/providers/s3objects"
 )
@@ -68,14 +63,10 @@ func encode(t *testing.T, format string, first, last int64, gz bool) []byte {
 			fmt.Fprintf(&b, "%d,%s,%s\n", o.ID, o.Customer, o.Amount)
 		}
 	}
-	if !gz {
-		return b.Bytes()
+	if gz {
+		return gzipBytes(t, b.Bytes())
 	}
-	var z bytes.Buffer
-	w := gzip.NewWriter(&z)
-	_, _ = w.Write(b.Bytes())
-	_ = w.Close()
-	return z.Bytes()
+	return b.Bytes()
 }
 
 func orderSpec(format string) json.RawMessage {
@@ -91,19 +82,10 @@ func orderSpec(format string) json.RawMessage {
 // rows, no copy of the objects in the claims bucket, then an S3 event notification that
 // plans only the object it names, then a listing that re-ingests only a changed object.
 func TestS3ObjectsIngestEndToEnd(t *testing.T) {
-	env := testinfra.Require(t, testinfra.Postgres, testinfra.Mongo, testinfra.S3)
-	natsURL := testinfra.PrivateNATS(t)
-	src := testinfra.StartS3(t) // the source account: its own server and keys
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-
-	suffix := strconv.FormatUint(rand.Uint64()%1e9, 36)
-	dbName, mongoDB := "sluice_s3_"+suffix, "sluice_s3_"+suffix
-	pgURL, err := harness.CreateDatabase(ctx, env.PostgresURL, dbName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = harness.DropDatabase(context.Background(), env.PostgresURL, dbName) })
+	p := newS3Pipeline(t, ctx)
+	src := testinfra.StartS3(t) // the source account: its own server and keys
 
 	srcClient := blob.NewClient(blob.Endpoint{URL: src.Endpoint, Region: src.Region, AccessKey: src.AccessKey, SecretKey: src.SecretKey})
 	const bucket = "orders-src"
@@ -130,43 +112,10 @@ func TestS3ObjectsIngestEndToEnd(t *testing.T) {
 	for _, f := range formats {
 		cfg.Datasets = append(cfg.Datasets, s3objects.Dataset{Prefix: f + "/", Spec: orderSpec(f)})
 	}
-	bin := servicetest.Binaries(t, "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice")
-	svc, err := harness.Start(harness.Config{
-		Bin: bin, LogDir: t.TempDir(), NATSURL: natsURL, PostgresURL: pgURL,
-		MongoURI: env.MongoURI, MongoDatabase: mongoDB,
-		S3Endpoint: env.S3Endpoint, S3AccessKey: env.S3AccessKey, S3SecretKey: env.S3SecretKey, S3Region: env.S3Region,
-		S3Bucket: "sluice-e2e-s3objects", Provider: s3objects.Name, ProviderConfig: cfg,
-		// The source account's keys, by the name the config gives them; the extractor
-		// and the transformer (which streams the objects) both read them.
-		Env: map[string]string{"SLUICE_S3_ORDERS_ACCESS_KEY": src.AccessKey, "SLUICE_S3_ORDERS_SECRET_KEY": src.SecretKey},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := svc.Group.Stop(20 * time.Second); err != nil {
-			t.Errorf("graceful stop: %v", err)
-		}
-		if t.Failed() {
-			for _, p := range svc.Group {
-				t.Logf("--- %s log:\n%s", p.Name, p.Tail(3000))
-			}
-		}
-	})
-	pool, err := pgxpool.New(ctx, pgURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The source account's keys, by the name the config gives them; the extractor and
+	// the transformer (which streams the objects) both read them.
+	p.start(t, ctx, cfg, map[string]string{"SLUICE_S3_ORDERS_ACCESS_KEY": src.AccessKey, "SLUICE_S3_ORDERS_SECRET_KEY": src.SecretKey})
+	pool, js := p.pool, p.js
 
 	wantIDs := map[string][]int64{}
 	for i, f := range formats {
@@ -181,17 +130,16 @@ func TestS3ObjectsIngestEndToEnd(t *testing.T) {
 		}
 	}
 
-	runSluice(t, ctx, bin, natsURL, "run", s3objects.Name, "--run-id", "s3-first")
+	p.run(t, ctx, "s3-first")
 	t.Run("every format loads exact rows", checkAll)
 
 	t.Run("objects are not copied: staging points at them", func(t *testing.T) {
-		mc, err := mongo.Connect(options.Client().ApplyURI(env.MongoURI))
+		mc, err := mongo.Connect(options.Client().ApplyURI(p.infra.MongoURI))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer mc.Disconnect(context.Background())
-		defer mc.Database(mongoDB).Drop(context.Background())
-		cur, err := mc.Database(mongoDB).Collection("raw_s3objects").Find(ctx, bson.D{})
+		cur, err := mc.Database(p.db()).Collection("raw_s3objects").Find(ctx, bson.D{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,8 +164,8 @@ func TestS3ObjectsIngestEndToEnd(t *testing.T) {
 				t.Errorf("staged document %+v: want an S3 reference to the source object and no payload", d)
 			}
 		}
-		claims := blob.NewClient(blob.Endpoint{URL: env.S3Endpoint, Region: env.S3Region, AccessKey: env.S3AccessKey, SecretKey: env.S3SecretKey})
-		out, err := claims.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("sluice-e2e-s3objects"), Prefix: aws.String("claims/s3objects/")})
+		claims := blob.NewClient(blob.Endpoint{URL: p.infra.S3Endpoint, Region: p.infra.S3Region, AccessKey: p.infra.S3AccessKey, SecretKey: p.infra.S3SecretKey})
+		out, err := claims.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("sluice-e2e-s3-" + p.suffix), Prefix: aws.String("claims/s3objects/")})
 		if err == nil && len(out.Contents) > 0 {
 			t.Errorf("the claims bucket holds %d copies of source objects, want none", len(out.Contents))
 		}
@@ -233,7 +181,7 @@ func TestS3ObjectsIngestEndToEnd(t *testing.T) {
 		}
 		note := fmt.Sprintf(`{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put","eventTime":"2024-06-01T00:00:00.000Z",
 			"s3":{"bucket":{"name":%q},"object":{"key":"in/ndjson/c.ndjson","size":%d,"eTag":%q}}}]}`, bucket, aws.ToInt64(head.ContentLength), strings.Trim(aws.ToString(head.ETag), `"`))
-		before := consumerDelivered(t, ctx, js, "TASKS", "extractor-s3objects")
+		before := p.tasks(t, ctx)
 		if _, err := js.Publish(ctx, bus.EventSubject(s3objects.Name, "object.created"), []byte(note)); err != nil {
 			t.Fatal(err)
 		}
@@ -243,21 +191,21 @@ func TestS3ObjectsIngestEndToEnd(t *testing.T) {
 		}
 		// The plan task and one object task: the changed CSV object is not planned.
 		waitConsumerIdle(t, ctx, js, "TASKS", "extractor-s3objects", before+2)
-		if got := consumerDelivered(t, ctx, js, "TASKS", "extractor-s3objects"); got != before+2 {
+		if got := p.tasks(t, ctx); got != before+2 {
 			t.Fatalf("the event led to %d tasks, want 2 (its plan and the one object it names)", got-before)
 		}
 		checkAll(t)
 	})
 
 	t.Run("a listing ingests only what changed", func(t *testing.T) {
-		before := consumerDelivered(t, ctx, js, "TASKS", "extractor-s3objects")
-		runSluice(t, ctx, bin, natsURL, "run", s3objects.Name, "--run-id", "s3-second")
+		before := p.tasks(t, ctx)
+		p.run(t, ctx, "s3-second")
 		wantIDs["csv"] = append(wantIDs["csv"], 206)
 		if _, err := harness.WaitRows(ctx, pool, "s3_orders_csv", 6, 60*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		waitConsumerIdle(t, ctx, js, "TASKS", "extractor-s3objects", before+2)
-		if got := consumerDelivered(t, ctx, js, "TASKS", "extractor-s3objects"); got != before+2 {
+		if got := p.tasks(t, ctx); got != before+2 {
 			t.Fatalf("the listing led to %d tasks, want 2 (its plan and the changed CSV object; the rest was seen)", got-before)
 		}
 		for _, c := range []struct{ stream, consumer string }{{"RAW", "staging-store"}, {"STAGED", "transformer"}, {"ROWS", "loader"}} {

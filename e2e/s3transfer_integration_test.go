@@ -3,11 +3,9 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -22,14 +20,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluice-dev/sluice/e2e/harness"
 	"github.com/sluice-dev/sluice/internal/blob"
 	"github.com/sluice-dev/sluice/internal/bus"
-	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/extractor/providers/s3objects"
 	"github.com/sluice-dev/sluice/services/extractor/providers/s3objects/transfer"
@@ -71,21 +65,13 @@ func (c *partCounter) snapshot() map[string]int {
 // held was sent again, that every object arrived byte for byte, that the manifest rows
 // reached Postgres, and that a later plan skips what is there and re-copies what changed.
 func TestS3TransferKilledAndResumed(t *testing.T) {
-	env := testinfra.Require(t, testinfra.Postgres, testinfra.Mongo, testinfra.S3)
-	natsURL := testinfra.PrivateNATS(t)
-	dst := testinfra.StartS3(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
+	p := newS3Pipeline(t, ctx)
+	env := p.infra
+	dst := testinfra.StartS3(t) // the target account: its own server and keys
 
-	suffix := strconv.FormatUint(rand.Uint64()%1e9, 36)
-	dbName := "sluice_xfer_" + suffix
-	pgURL, err := harness.CreateDatabase(ctx, env.PostgresURL, dbName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = harness.DropDatabase(context.Background(), env.PostgresURL, dbName) })
-
-	srcBucket, dstBucket := "xfer-src-"+suffix, "xfer-dst"
+	srcBucket, dstBucket := "xfer-src-"+p.suffix, "xfer-dst"
 	srcStore, err := blob.New(blob.Config{Endpoint: env.S3Endpoint, Region: env.S3Region, Bucket: srcBucket, AccessKey: env.S3AccessKey, SecretKey: env.S3SecretKey, PartSize: 8 << 20, Concurrency: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -132,39 +118,8 @@ func TestS3TransferKilledAndResumed(t *testing.T) {
 	cfg.Target = &s3objects.Bucket{Endpoint: proxy.URL, Region: dst.Region, Bucket: dstBucket, Prefix: "backup/", Credentials: "backup"}
 	cfg.Transfer = transfer.Config{PartSize: part, Concurrency: 2}
 
-	bin := servicetest.Binaries(t, "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice")
-	svc, err := harness.Start(harness.Config{
-		Bin: bin, LogDir: t.TempDir(), NATSURL: natsURL, PostgresURL: pgURL,
-		MongoURI: env.MongoURI, MongoDatabase: dbName,
-		S3Endpoint: env.S3Endpoint, S3AccessKey: env.S3AccessKey, S3SecretKey: env.S3SecretKey, S3Region: env.S3Region,
-		S3Bucket: "sluice-e2e-xfer", Provider: s3objects.Name, ProviderConfig: cfg,
-		ExtractorArgs: []string{"--ack-wait", "5s"},
-		Env:           map[string]string{"SLUICE_S3_BACKUP_ACCESS_KEY": dst.AccessKey, "SLUICE_S3_BACKUP_SECRET_KEY": dst.SecretKey},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, p := range svc.Group {
-			if exited, _ := p.Exited(); !exited {
-				if err := p.Stop(20 * time.Second); err != nil {
-					t.Errorf("graceful stop of %s: %v", p.Name, err)
-				}
-			}
-			if t.Failed() {
-				t.Logf("--- %s log:\n%s", p.Name, p.Tail(4000))
-			}
-		}
-	})
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p.start(t, ctx, cfg, map[string]string{"SLUICE_S3_BACKUP_ACCESS_KEY": dst.AccessKey, "SLUICE_S3_BACKUP_SECRET_KEY": dst.SecretKey}, "--ack-wait", "5s")
+	svc, pool, js := p.svc, p.pool, p.js
 	ckpt, err := js.KeyValue(ctx, bus.BucketCheckpoints)
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +136,7 @@ func TestS3TransferKilledAndResumed(t *testing.T) {
 		return st
 	}
 
-	runSluice(t, ctx, bin, natsURL, "run", s3objects.Name, "--run-id", "xfer-first")
+	p.run(t, ctx, "xfer-first")
 	// Kill the extractor once a few parts of the big object are journalled.
 	deadline := time.Now().Add(2 * time.Minute)
 	for journal().PartsDone < 4 {
@@ -216,11 +171,6 @@ func TestS3TransferKilledAndResumed(t *testing.T) {
 	if _, err := svc.Restart("extractor-" + s3objects.Name); err != nil {
 		t.Fatal(err)
 	}
-	pool, err := pgxpool.New(ctx, pgURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
 	if _, err := harness.WaitRows(ctx, pool, "s3objects_transfers", 3, 2*time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -240,15 +190,9 @@ func TestS3TransferKilledAndResumed(t *testing.T) {
 	})
 	t.Run("every object arrives byte for byte", func(t *testing.T) {
 		for key, o := range objects {
-			out, err := dstClient.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(dstBucket), Key: aws.String("backup/" + strings.TrimPrefix(key, "data/"))})
-			if err != nil {
-				t.Fatalf("%s: %v", key, err)
-			}
-			h := sha256.New()
-			n, err := io.Copy(h, out.Body)
-			out.Body.Close()
-			if err != nil || n != o.size || !bytes.Equal(h.Sum(nil), transfertest.SHA256(o.seed, o.size)) {
-				t.Errorf("%s: %d bytes (want %d), equal to the source: %v (%v)", key, n, o.size, bytes.Equal(h.Sum(nil), transfertest.SHA256(o.seed, o.size)), err)
+			n, sum, err := transfertest.Digest(ctx, dstClient, dstBucket, "backup/"+strings.TrimPrefix(key, "data/"))
+			if err != nil || n != o.size || !bytes.Equal(sum, transfertest.SHA256(o.seed, o.size)) {
+				t.Errorf("%s: %d bytes (want %d), equal to the source: %v (%v)", key, n, o.size, bytes.Equal(sum, transfertest.SHA256(o.seed, o.size)), err)
 			}
 		}
 	})
@@ -280,7 +224,7 @@ func TestS3TransferKilledAndResumed(t *testing.T) {
 		if err := transfertest.Put(ctx, srcStore, "data/medium.bin", 33, part+1); err != nil {
 			t.Fatal(err)
 		}
-		runSluice(t, ctx, bin, natsURL, "run", s3objects.Name, "--run-id", "xfer-second")
+		p.run(t, ctx, "xfer-second")
 		var sum s3objects.PlanSummary
 		deadline := time.Now().Add(time.Minute)
 		for sum.RunID != "xfer-second" {
@@ -300,14 +244,8 @@ func TestS3TransferKilledAndResumed(t *testing.T) {
 		}
 		deadline = time.Now().Add(time.Minute)
 		for {
-			out, err := dstClient.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(dstBucket), Key: aws.String("backup/medium.bin")})
-			if err == nil {
-				h := sha256.New()
-				_, _ = io.Copy(h, out.Body)
-				out.Body.Close()
-				if bytes.Equal(h.Sum(nil), transfertest.SHA256(33, part+1)) {
-					break
-				}
+			if _, sum, err := transfertest.Digest(ctx, dstClient, dstBucket, "backup/medium.bin"); err == nil && bytes.Equal(sum, transfertest.SHA256(33, part+1)) {
+				break
 			}
 			if time.Now().After(deadline) {
 				t.Fatal("the changed medium.bin was not copied again")
@@ -316,8 +254,8 @@ func TestS3TransferKilledAndResumed(t *testing.T) {
 		}
 	})
 	t.Run("sluice status shows the transfer", func(t *testing.T) {
-		cmd := exec.CommandContext(ctx, filepath.Join(bin, "sluice"), "status", "--interval", "0")
-		cmd.Env = append(cmd.Environ(), "SLUICE_NATS_URL="+natsURL)
+		cmd := exec.CommandContext(ctx, filepath.Join(p.bin, "sluice"), "status", "--interval", "0")
+		cmd.Env = append(cmd.Environ(), "SLUICE_NATS_URL="+p.natsURL)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("sluice status: %v\n%s", err, out)

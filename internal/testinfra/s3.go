@@ -16,12 +16,7 @@ func VersityGWBin() string {
 	if p := os.Getenv("SLUICE_VERSITYGW_BIN"); p != "" {
 		return p
 	}
-	cache := os.Getenv("XDG_CACHE_HOME")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache")
-	}
-	return filepath.Join(cache, "sluice", "tools", "versitygw-v1.8.0", "bin", "versitygw")
+	return toolBin("versitygw", "v1.8.0")
 }
 
 // S3Server is a private S3 server (versitygw over a temporary directory) with keys of

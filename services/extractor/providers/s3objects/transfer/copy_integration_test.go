@@ -3,10 +3,8 @@ package transfer_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -21,26 +19,6 @@ import (
 	"github.com/sluice-dev/sluice/services/extractor/providers/s3objects/transfer"
 	"github.com/sluice-dev/sluice/services/extractor/providers/s3objects/transfer/transfertest"
 )
-
-// memJournal keeps a copy's state in memory, as the checkpoint store does across runs.
-type memJournal struct {
-	mu    sync.Mutex
-	st    transfer.State
-	found bool
-}
-
-func (j *memJournal) Load(context.Context) (transfer.State, bool, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.st, j.found, nil
-}
-
-func (j *memJournal) Save(_ context.Context, s transfer.State) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.st, j.found = s, true
-	return nil
-}
 
 // counting counts UploadPart and UploadPartCopy requests by part number: what the
 // destination server was actually sent.
@@ -119,17 +97,11 @@ func (w world) put(t *testing.T, key string, seed uint64, size int64) transfer.O
 // digest streams an object and returns its size and sha256.
 func digest(t *testing.T, c *s3.Client, bucket, key string) (int64, []byte) {
 	t.Helper()
-	out, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-	if err != nil {
-		t.Fatalf("get %s/%s: %v", bucket, key, err)
-	}
-	defer out.Body.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, out.Body)
+	n, sum, err := transfertest.Digest(context.Background(), c, bucket, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n, h.Sum(nil)
+	return n, sum
 }
 
 func TestCopyEverySizeBothModes(t *testing.T) {
@@ -162,7 +134,7 @@ func TestCopyEverySizeBothModes(t *testing.T) {
 			}
 			var total int64
 			for i, o := range objs {
-				st, err := cp.Copy(ctx, o, "out/"+o.Key, &memJournal{})
+				st, err := cp.Copy(ctx, o, "out/"+o.Key, &transfer.MemJournal{})
 				if err != nil {
 					t.Fatalf("copy %s (%d bytes): %v", o.Key, o.Size, err)
 				}
@@ -200,7 +172,7 @@ func TestCopyResumesWithoutResendingParts(t *testing.T) {
 	dstEP.HTTP = &http.Client{Transport: cnt}
 	dst := blob.NewClient(dstEP)
 	cfg := transfer.Config{PartSize: transfer.MinPartSize, Concurrency: 2}
-	j := &memJournal{}
+	j := &transfer.MemJournal{}
 
 	// First attempt: cancelled once three parts are journalled, as a crash would stop it.
 	first, cancel := context.WithCancel(ctx)
@@ -285,7 +257,7 @@ func TestCopyNoticesSourceChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cp.Copy(ctx, obj, "changing", &memJournal{}); !errors.Is(err, transfer.ErrSourceChanged) {
+	if _, err := cp.Copy(ctx, obj, "changing", &transfer.MemJournal{}); !errors.Is(err, transfer.ErrSourceChanged) {
 		t.Fatalf("copy of a replaced source: %v, want ErrSourceChanged", err)
 	}
 }
@@ -303,7 +275,7 @@ func TestCopyHundredsOfMB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := cp.Copy(ctx, obj, "huge", &memJournal{})
+	st, err := cp.Copy(ctx, obj, "huge", &transfer.MemJournal{})
 	if err != nil {
 		t.Fatal(err)
 	}

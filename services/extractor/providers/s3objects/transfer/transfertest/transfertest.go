@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/sluice-dev/sluice/internal/blob"
 )
 
@@ -64,4 +67,16 @@ func Put(ctx context.Context, store *blob.Store, key string, seed uint64, size i
 		return fmt.Errorf("generate %s (%d bytes): %w", key, size, err)
 	}
 	return nil
+}
+
+// Digest streams an object and returns its size and sha256.
+func Digest(ctx context.Context, c *s3.Client, bucket, key string) (int64, []byte, error) {
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return 0, nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
+	}
+	defer out.Body.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, out.Body)
+	return n, h.Sum(nil), err
 }
