@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,32 +30,19 @@ import (
 )
 
 // partCounter stands between the extractor and the target account's S3 server: it
-// counts the UploadPart requests the server received, by part number, and slows each a
-// little so a kill can land mid-transfer.
+// counts the part uploads the server received and slows each a little, so a kill can
+// land mid-transfer.
 type partCounter struct {
-	mu    sync.Mutex
-	parts map[string]int
+	transfertest.Parts
 	proxy *httputil.ReverseProxy
 }
 
 func (c *partCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if q := r.URL.Query(); r.Method == http.MethodPut && q.Get("partNumber") != "" {
+	if r.URL.Query().Get("partNumber") != "" {
 		time.Sleep(150 * time.Millisecond)
-		c.mu.Lock()
-		c.parts[q.Get("partNumber")]++
-		c.mu.Unlock()
 	}
+	c.Observe(r)
 	c.proxy.ServeHTTP(w, r)
-}
-
-func (c *partCounter) snapshot() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]int, len(c.parts))
-	for k, v := range c.parts {
-		out[k] = v
-	}
-	return out
 }
 
 // TestS3TransferKilledAndResumed copies objects from the shared S3 server to a second
@@ -109,7 +95,7 @@ func TestS3TransferKilledAndResumed(t *testing.T) {
 	}
 
 	target, _ := url.Parse(dst.Endpoint)
-	counter := &partCounter{parts: map[string]int{}, proxy: httputil.NewSingleHostReverseProxy(target)}
+	counter := &partCounter{proxy: httputil.NewSingleHostReverseProxy(target)}
 	proxy := httptest.NewServer(counter)
 	defer proxy.Close()
 
@@ -166,7 +152,7 @@ func TestS3TransferKilledAndResumed(t *testing.T) {
 	if len(kept) < 4 || len(kept) >= 24 {
 		t.Fatalf("target holds %d verified parts after the kill, want 4..23", len(kept))
 	}
-	before := counter.snapshot()
+	before := counter.Snapshot()
 
 	if _, err := svc.Restart("extractor-" + s3objects.Name); err != nil {
 		t.Fatal(err)
@@ -176,7 +162,7 @@ func TestS3TransferKilledAndResumed(t *testing.T) {
 	}
 
 	t.Run("finished parts are not sent again", func(t *testing.T) {
-		after := counter.snapshot()
+		after := counter.Snapshot()
 		for n := range kept {
 			if after[n] != before[n] {
 				t.Errorf("part %s was on the target before the restart and was sent again (%d → %d uploads)", n, before[n], after[n])

@@ -20,31 +20,15 @@ import (
 	"github.com/sluice-dev/sluice/services/extractor/providers/s3objects/transfer/transfertest"
 )
 
-// counting counts UploadPart and UploadPartCopy requests by part number: what the
-// destination server was actually sent.
+// counting is the destination client's transport: it counts the part uploads sent.
 type counting struct {
-	mu    sync.Mutex
-	parts map[string]int
-	base  http.RoundTripper
+	transfertest.Parts
+	base http.RoundTripper
 }
 
 func (c *counting) RoundTrip(r *http.Request) (*http.Response, error) {
-	if q := r.URL.Query(); r.Method == http.MethodPut && q.Get("partNumber") != "" {
-		c.mu.Lock()
-		c.parts[q.Get("partNumber")]++
-		c.mu.Unlock()
-	}
+	c.Observe(r)
 	return c.base.RoundTrip(r)
-}
-
-func (c *counting) snapshot() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range c.parts {
-		out[k] = v
-	}
-	return out
 }
 
 type world struct {
@@ -167,7 +151,7 @@ func TestCopyResumesWithoutResendingParts(t *testing.T) {
 	const parts = 8
 	size := int64(parts*transfer.MinPartSize - 777)
 	obj := w.put(t, "big", 42, size)
-	cnt := &counting{parts: map[string]int{}, base: http.DefaultTransport}
+	cnt := &counting{base: http.DefaultTransport}
 	dstEP := w.b
 	dstEP.HTTP = &http.Client{Transport: cnt}
 	dst := blob.NewClient(dstEP)
@@ -213,7 +197,7 @@ func TestCopyResumesWithoutResendingParts(t *testing.T) {
 	if len(kept) < 3 || len(kept) == parts {
 		t.Fatalf("server holds %d verified parts after the first attempt, want 3..%d", len(kept), parts-1)
 	}
-	before := cnt.snapshot()
+	before := cnt.Snapshot()
 
 	cp2, err := transfer.NewCopier(transfer.Side{Client: blob.NewClient(w.a), Bucket: w.srcBucket}, transfer.Side{Client: dst, Bucket: w.dstBBucket}, cfg, false, transfer.Observer{}, nil)
 	if err != nil {
@@ -223,7 +207,7 @@ func TestCopyResumesWithoutResendingParts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	after := cnt.snapshot()
+	after := cnt.Snapshot()
 	for n := range kept {
 		if after[n] != before[n] {
 			t.Errorf("part %s was uploaded before the crash and sent again on resume", n)
