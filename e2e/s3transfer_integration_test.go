@@ -174,6 +174,27 @@ func TestS3TransferKilledAndResumed(t *testing.T) {
 			t.Errorf("journal %+v: the resumed attempt should keep ≥ %d parts and send only the rest of 24", st, len(kept))
 		}
 	})
+	t.Run("progress in metrics", func(t *testing.T) {
+		// The restarted extractor counted the parts it found uploaded and those it sent.
+		last := journal().Attempts
+		var resumed, sent float64
+		err := scrapeLines(ctx, svc.HTTP["extractor-"+s3objects.Name], func(line string) {
+			v, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			switch {
+			case strings.HasPrefix(line, "sluice_transfer_parts_total{") && strings.Contains(line, `outcome="resumed"`):
+				resumed += v
+			case strings.HasPrefix(line, "sluice_transfer_parts_total{") && strings.Contains(line, `mode="stream"`):
+				sent += v
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := last[len(last)-1]
+		if resumed != float64(a.Listed) || sent < float64(a.Sent) {
+			t.Errorf("metrics: %v parts resumed, %v streamed; the resumed attempt found %d and sent %d", resumed, sent, a.Listed, a.Sent)
+		}
+	})
 	t.Run("every object arrives byte for byte", func(t *testing.T) {
 		for key, o := range objects {
 			n, sum, err := transfertest.Digest(ctx, dstClient, dstBucket, "backup/"+strings.TrimPrefix(key, "data/"))
