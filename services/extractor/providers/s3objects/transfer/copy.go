@@ -252,7 +252,7 @@ func (c *Copier) multipart(ctx context.Context, st State, j Journal) (State, err
 			break
 		}
 		g.Go(func() error {
-			etag, err := c.part(gctx, st, n)
+			etag, err := c.partWithRetry(gctx, st, n)
 			if err != nil {
 				return err
 			}
@@ -304,6 +304,31 @@ func (c *Copier) multipart(ctx context.Context, st State, j Journal) (State, err
 		return st, err
 	}
 	return c.finish(ctx, st, etag, j)
+}
+
+// partAttempts bounds the tries of one part within a copy. A streamed part cannot be
+// retried by the SDK (its body is the source's response), so it is retried here from a
+// new ranged GET; what still fails fails the copy, which resumes when the task is retried.
+const partAttempts = 3
+
+func (c *Copier) partWithRetry(ctx context.Context, st State, n int32) (string, error) {
+	var err error
+	for attempt := 1; attempt <= partAttempts; attempt++ {
+		var etag string
+		if etag, err = c.part(ctx, st, n); err == nil {
+			return etag, nil
+		}
+		if ctx.Err() != nil || errors.Is(err, ErrSourceChanged) {
+			return "", err
+		}
+		c.log.WarnContext(ctx, "part failed; trying again", "key", st.DstKey, "part", n, "attempt", attempt, "err", err)
+		select {
+		case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	return "", err
 }
 
 // part copies part n and returns its ETag.

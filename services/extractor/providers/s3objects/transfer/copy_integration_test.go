@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -269,5 +270,50 @@ func TestCopyHundredsOfMB(t *testing.T) {
 	n, sum := digest(t, dst, w.dstBBucket, "huge")
 	if n != size || !bytes.Equal(sum, transfertest.SHA256(300, size)) {
 		t.Fatalf("copy has %d bytes and differs from the source", n)
+	}
+}
+
+// failOnce answers the first upload of one part with a 500, as a flaky target would.
+type failOnce struct {
+	counting
+	part   string
+	failed bool
+}
+
+func (f *failOnce) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPut && r.URL.Query().Get("partNumber") == f.part && !f.failed {
+		f.failed = true
+		f.Observe(r)
+		return &http.Response{StatusCode: http.StatusInternalServerError, Status: "500 Internal Server Error", Header: http.Header{},
+			Body: io.NopCloser(strings.NewReader("<Error><Code>InternalError</Code></Error>")), Request: r}, nil
+	}
+	return f.counting.RoundTrip(r)
+}
+
+// TestCopyRetriesAFailedStreamedPart: a streamed part cannot be replayed by the SDK, so
+// the copy sends it again from a new ranged GET.
+func TestCopyRetriesAFailedStreamedPart(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	size := int64(3 * transfer.MinPartSize)
+	obj := w.put(t, "flaky", 7, size)
+	tr := &failOnce{counting: counting{base: http.DefaultTransport}, part: "2"}
+	ep := w.b
+	ep.HTTP = &http.Client{Transport: tr}
+	dst := blob.NewClient(ep)
+	cp, err := transfer.NewCopier(transfer.Side{Client: blob.NewClient(w.a), Bucket: w.srcBucket}, transfer.Side{Client: dst, Bucket: w.dstBBucket},
+		transfer.Config{PartSize: transfer.MinPartSize, Concurrency: 2}, false, transfer.Observer{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.Copy(ctx, obj, "flaky", &transfer.MemJournal{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := tr.Snapshot()["2"]; got < 2 {
+		t.Fatalf("part 2 was sent %d times, want a retry after the 500", got)
+	}
+	n, sum := digest(t, dst, w.dstBBucket, "flaky")
+	if n != size || !bytes.Equal(sum, transfertest.SHA256(7, size)) {
+		t.Fatal("the copy differs from the source")
 	}
 }
