@@ -241,24 +241,30 @@ func (c *Copier) multipart(ctx context.Context, st State, j Journal) (State, err
 		}
 	}
 
+	var todo []int32
+	for n := int32(1); n <= int32(st.Parts); n++ {
+		if _, ok := done[n]; !ok {
+			todo = append(todo, n)
+		}
+	}
+	// The part goroutines read the upload's fixed fields from their own copy; st and
+	// done change under mu as parts finish.
+	fixed := st
 	var mu sync.Mutex // guards st and done, and serialises journal saves
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.cfg.Concurrency)
-	for n := int32(1); n <= int32(st.Parts); n++ {
-		if _, ok := done[n]; ok {
-			continue
-		}
+	for _, n := range todo {
 		if gctx.Err() != nil {
 			break
 		}
 		g.Go(func() error {
-			etag, err := c.partWithRetry(gctx, st, n)
+			etag, err := c.partWithRetry(gctx, fixed, n)
 			if err != nil {
 				return err
 			}
-			size := st.partLen(n)
+			size := fixed.partLen(n)
 			if c.observer.Part != nil {
-				c.observer.Part(st.Mode, size)
+				c.observer.Part(fixed.Mode, size)
 			}
 			mu.Lock()
 			defer mu.Unlock()
