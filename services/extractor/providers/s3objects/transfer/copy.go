@@ -1,10 +1,8 @@
 package transfer
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -62,8 +60,8 @@ type Copier struct {
 	server   bool
 	observer Observer
 	log      *slog.Logger
-	// slots holds the part buffers: taking one is the permit to have a part in flight.
-	slots chan []byte
+	// inFlight holds a token per part (or single-request object) being copied.
+	inFlight chan struct{}
 }
 
 // NewCopier returns a copier; server selects server-side copies (UploadPartCopy), only
@@ -75,34 +73,20 @@ func NewCopier(src, dst Side, cfg Config, server bool, obs Observer, log *slog.L
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Copier{src: src, dst: dst, cfg: cfg, server: server, observer: obs, log: log, slots: make(chan []byte, cfg.Concurrency)}
-	for range cfg.Concurrency {
-		c.slots <- nil // buffers are allocated on first use
-	}
-	return c, nil
+	return &Copier{src: src, dst: dst, cfg: cfg, server: server, observer: obs, log: log, inFlight: make(chan struct{}, cfg.Concurrency)}, nil
 }
 
-// slot waits for a permit to have a part in flight and returns its buffer, at least n
-// bytes long (allocated on first use; a part larger than the configured size, for an
-// object of over 10,000 parts, gets its own).
-func (c *Copier) slot(ctx context.Context, n int64) ([]byte, error) {
+// acquire waits until fewer than Concurrency parts are in flight in this copier.
+func (c *Copier) acquire(ctx context.Context) error {
 	select {
-	case b := <-c.slots:
-		if int64(cap(b)) < n {
-			b = make([]byte, max(n, c.cfg.PartSize))
-		}
-		return b[:n], nil
+	case c.inFlight <- struct{}{}:
+		return nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
 
-func (c *Copier) release(b []byte) {
-	if int64(cap(b)) > c.cfg.PartSize {
-		b = nil // do not keep an oversize buffer
-	}
-	c.slots <- b
-}
+func (c *Copier) release() { <-c.inFlight }
 
 // Copy copies obj from the source bucket to dstKey in the destination bucket, resuming
 // what the journal says an earlier attempt started, and returns the final state.
@@ -147,6 +131,10 @@ func (c *Copier) abort(ctx context.Context, key, uploadID string) {
 // single copies an object below one part in one request.
 func (c *Copier) single(ctx context.Context, st State, j Journal) (State, error) {
 	obj := st.Object
+	if err := c.acquire(ctx); err != nil {
+		return st, err
+	}
+	defer c.release()
 	if c.server {
 		_, err := c.dst.Client.CopyObject(ctx, &s3.CopyObjectInput{
 			Bucket: aws.String(c.dst.Bucket), Key: aws.String(st.DstKey),
@@ -156,24 +144,17 @@ func (c *Copier) single(ctx context.Context, st State, j Journal) (State, error)
 			return st, c.srcErr(fmt.Sprintf("copy s3://%s/%s", c.src.Bucket, obj.Key), err)
 		}
 	} else {
-		buf, err := c.slot(ctx, obj.Size)
-		if err != nil {
-			return st, err
-		}
-		defer c.release(buf)
-		if err := c.read(ctx, obj, 0, buf); err != nil {
-			return st, err
-		}
-		sum := md5.Sum(buf)
-		out, err := c.dst.Client.PutObject(ctx, &s3.PutObjectInput{
-			Bucket: aws.String(c.dst.Bucket), Key: aws.String(st.DstKey), Body: bytes.NewReader(buf),
-			ContentLength: aws.Int64(obj.Size), ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+		_, err := c.stream(ctx, obj, 0, obj.Size, func(body io.Reader) (*string, error) {
+			out, err := c.dst.Client.PutObject(ctx, &s3.PutObjectInput{
+				Bucket: aws.String(c.dst.Bucket), Key: aws.String(st.DstKey), Body: body, ContentLength: aws.Int64(obj.Size),
+			}, unsignedPayload)
+			if err != nil {
+				return nil, err
+			}
+			return out.ETag, nil
 		})
 		if err != nil {
 			return st, fmt.Errorf("put s3://%s/%s: %w", c.dst.Bucket, st.DstKey, err)
-		}
-		if got := unquote(aws.ToString(out.ETag)); isMD5(got) && got != hex.EncodeToString(sum[:]) {
-			return st, fmt.Errorf("%w: s3://%s/%s: ETag %s, MD5 of the bytes sent %x", ErrVerify, c.dst.Bucket, st.DstKey, got, sum)
 		}
 	}
 	if c.observer.Part != nil {
@@ -343,11 +324,10 @@ func (c *Copier) part(ctx context.Context, st State, n int32) (string, error) {
 	size := st.partLen(n)
 	obj := st.Object
 	if st.Mode == ModeServerCopy {
-		buf, err := c.slot(ctx, 0)
-		if err != nil {
+		if err := c.acquire(ctx); err != nil {
 			return "", err
 		}
-		defer c.release(buf)
+		defer c.release()
 		out, err := c.dst.Client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
 			Bucket: aws.String(c.dst.Bucket), Key: aws.String(st.DstKey), UploadId: aws.String(st.UploadID), PartNumber: aws.Int32(n),
 			CopySource: aws.String(CopySource(c.src.Bucket, obj.Key, obj.VersionID)), CopySourceIfMatch: aws.String(obj.ETag),
@@ -362,13 +342,31 @@ func (c *Copier) part(ctx context.Context, st State, n int32) (string, error) {
 		return unquote(aws.ToString(out.CopyPartResult.ETag)), nil
 	}
 	// Streamed: the ranged GET's body is the UploadPart's body, so a part in flight
-	// holds no more than the connections' buffers. Its MD5 is computed on the way and
-	// checked against the ETag the target gives the part.
-	permit, err := c.slot(ctx, 0)
-	if err != nil {
+	// holds no more than the connections' buffers.
+	if err := c.acquire(ctx); err != nil {
 		return "", err
 	}
-	defer c.release(permit)
+	defer c.release()
+	etag, err := c.stream(ctx, obj, off, size, func(body io.Reader) (*string, error) {
+		out, err := c.dst.Client.UploadPart(ctx, &s3.UploadPartInput{
+			Bucket: aws.String(c.dst.Bucket), Key: aws.String(st.DstKey), UploadId: aws.String(st.UploadID), PartNumber: aws.Int32(n),
+			Body: body, ContentLength: aws.Int64(size),
+		}, unsignedPayload)
+		if err != nil {
+			return nil, err
+		}
+		return out.ETag, nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("part %d of s3://%s/%s: %w", n, c.dst.Bucket, st.DstKey, err)
+	}
+	return etag, nil
+}
+
+// stream sends size bytes of the source object from off through send, which uploads
+// them and returns the ETag the target gave them; the MD5 of the bytes, computed on the
+// way, must equal that ETag.
+func (c *Copier) stream(ctx context.Context, obj Object, off, size int64, send func(io.Reader) (*string, error)) (string, error) {
 	body, err := c.open(ctx, obj, off, size)
 	if err != nil {
 		return "", err
@@ -376,22 +374,18 @@ func (c *Copier) part(ctx context.Context, st State, n int32) (string, error) {
 	defer body.Close()
 	h := md5.New()
 	counted := &countingReader{r: io.TeeReader(body, h)}
-	out, err := c.dst.Client.UploadPart(ctx, &s3.UploadPartInput{
-		Bucket: aws.String(c.dst.Bucket), Key: aws.String(st.DstKey), UploadId: aws.String(st.UploadID), PartNumber: aws.Int32(n),
-		Body: counted, ContentLength: aws.Int64(size),
-	}, unsignedPayload)
+	got, err := send(counted)
 	if err != nil {
-		return "", fmt.Errorf("upload part %d of s3://%s/%s: %w", n, c.dst.Bucket, st.DstKey, err)
+		return "", err
 	}
 	if counted.n != size {
-		return "", fmt.Errorf("%w: part %d of s3://%s/%s: read %d bytes of the source, want %d", ErrVerify, n, c.dst.Bucket, st.DstKey, counted.n, size)
+		return "", fmt.Errorf("%w: sent %d bytes of the source, want %d", ErrVerify, counted.n, size)
 	}
-	sum := h.Sum(nil)
-	etag := unquote(aws.ToString(out.ETag))
-	if !isMD5(etag) || etag != hex.EncodeToString(sum) {
-		return "", fmt.Errorf("%w: part %d of s3://%s/%s: ETag %s, MD5 of the bytes sent %x", ErrVerify, n, c.dst.Bucket, st.DstKey, etag, sum)
+	sum := hex.EncodeToString(h.Sum(nil))
+	if etag := unquote(aws.ToString(got)); etag != sum {
+		return "", fmt.Errorf("%w: ETag %s, MD5 of the bytes sent %s", ErrVerify, etag, sum)
 	}
-	return etag, nil
+	return sum, nil
 }
 
 // unsignedPayload signs a streamed part's headers but not its bytes (which would need
@@ -427,20 +421,6 @@ func (c *Copier) open(ctx context.Context, obj Object, off, size int64) (io.Read
 		return nil, c.srcErr(fmt.Sprintf("get %s of s3://%s/%s", aws.ToString(in.Range), c.src.Bucket, obj.Key), err)
 	}
 	return out.Body, nil
-}
-
-// read fills buf with the source object's bytes from off.
-func (c *Copier) read(ctx context.Context, obj Object, off int64, buf []byte) error {
-	body, err := c.open(ctx, obj, off, int64(len(buf)))
-	if err != nil {
-		return err
-	}
-	defer body.Close()
-	n, err := io.ReadFull(body, buf)
-	if err != nil {
-		return fmt.Errorf("read s3://%s/%s at %d: got %d of %d bytes: %w", c.src.Bucket, obj.Key, off, n, len(buf), err)
-	}
-	return nil
 }
 
 // verify checks the finished object's size (and ETag, when want is known) and returns
