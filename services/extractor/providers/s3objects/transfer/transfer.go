@@ -3,7 +3,7 @@
 // sides on one endpoint copy on the server (UploadPartCopy); otherwise each part is a
 // ranged GET whose body streams straight into UploadPart, so a part in flight holds only
 // connection buffers, never a whole part or object. Objects below one part take a single
-// request (CopyObject, or GET then PUT with Content-MD5).
+// request (CopyObject, or a GET streamed into a PUT).
 //
 // A copy is resumable: the multipart upload id is journalled before the first part is
 // sent, and each part's ETag once verified (the MD5 of the bytes read from the source,
@@ -31,8 +31,9 @@ type Config struct {
 	// PartSize of multipart copies (5 MiB..5 GiB); objects smaller than it are copied in
 	// one request. Raised for objects that would need more than 10,000 parts.
 	PartSize int64 `json:"part_size"`
-	// Concurrency is the number of parts in flight; memory is Concurrency × PartSize
-	// when streaming between endpoints (nothing when copying on the server).
+	// Concurrency is the number of parts in flight in a copier, all copies together.
+	// Parts stream through without being buffered, so memory does not grow with it
+	// beyond connection buffers.
 	Concurrency int `json:"concurrency"`
 }
 
@@ -74,7 +75,8 @@ type Object struct {
 type Mode string
 
 const (
-	// ModeSingle is one CopyObject (same endpoint) or GET → PUT (objects below a part).
+	// ModeSingle is one CopyObject (same endpoint) or a GET streamed into a PUT
+	// (objects below a part).
 	ModeSingle Mode = "single"
 	// ModeServerCopy is a multipart upload whose parts are copied on the server.
 	ModeServerCopy Mode = "server-copy"
