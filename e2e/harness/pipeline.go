@@ -5,6 +5,7 @@ package harness
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -34,10 +35,12 @@ type Config struct {
 	// Provider is the provider the extractor runs; ProviderConfig is its JSON config.
 	Provider       string
 	ProviderConfig any
-	// ExtractorArgs are extra flags of the extractor.
+	// ExtractorArgs are added to the extractor's command line.
 	ExtractorArgs []string
-	// Env adds variables to every service's environment (e.g. the keys of another S3
-	// account, SLUICE_S3_<NAME>_ACCESS_KEY).
+	// ProviderEnv is added to the extractor's environment: the provider's secrets.
+	ProviderEnv map[string]string
+	// Env is added to every service's environment (e.g. the keys of another S3 account,
+	// SLUICE_S3_<NAME>_ACCESS_KEY, which the extractor and the transformer both read).
 	Env map[string]string
 }
 
@@ -56,9 +59,7 @@ func (c Config) env() map[string]string {
 		"SLUICE_LOG_FORMAT":       "text",
 		"SLUICE_SHUTDOWN_TIMEOUT": "10s",
 	}
-	for k, v := range c.Env {
-		env[k] = v
-	}
+	maps.Copy(env, c.Env)
 	return env
 }
 
@@ -115,6 +116,9 @@ func Start(c Config) (*Services, error) {
 			}
 			env := c.env()
 			env["SLUICE_HTTP_ADDR"] = addr
+			if sp.bin == "sluice-extractor" {
+				maps.Copy(env, c.ProviderEnv)
+			}
 			p, err := procs.Start(sp.name, filepath.Join(c.Bin, sp.bin), sp.args, procs.Env(env), c.LogDir)
 			if err != nil {
 				return nil, err
