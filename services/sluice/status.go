@@ -192,6 +192,9 @@ func sampleStatus(ctx context.Context, js jetstream.JetStream, only map[string]b
 	if err != nil {
 		return s, fmt.Errorf("stream %s: %w", bus.StreamDLQ, err)
 	}
+	if s.Transfers, err = readTransfers(ctx, js, only); err != nil {
+		return s, err
+	}
 	s.DLQ = map[string]uint64{}
 	for subj, n := range info.State.Subjects {
 		if p := strings.Split(subj, "."); only == nil || len(p) < 4 || only[p[3]] {

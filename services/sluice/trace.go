@@ -126,12 +126,24 @@ func cmdTrace(ctx context.Context, env *cliEnv, args []string) error {
 			return err
 		}
 	}
+	if c.Payload && doc != nil && doc.S3Object != nil {
+		// The source's own object (an external claim check), read where it lies.
+		o := doc.S3Object
+		body, err := blob.NewExternal(env.getenv, blob.Endpoint{AccessKey: c.S3AccessKey, SecretKey: c.S3SecretKey}).Open(ctx, blob.Ref{
+			Endpoint: o.Endpoint, Region: o.Region, Credentials: o.Credentials, Bucket: doc.S3Bucket, Key: doc.S3Key, VersionID: o.VersionID, ETag: o.ETag})
+		if err != nil {
+			return err
+		}
+		defer body.Close()
+		_, err = io.Copy(env.stdout, body)
+		return err
+	}
 	if c.Payload {
 		return writePayload(ctx, env.stdout, doc, blobs, rep)
 	}
 	if doc != nil {
 		rep.Raw = rawReportOf(doc, c, rep.TraceID)
-		if blobs != nil {
+		if blobs != nil && doc.S3Object == nil {
 			rep.Raw.S3.head(ctx, blobs.Client())
 		}
 	}
