@@ -18,6 +18,7 @@ var conformanceCases = map[string]func(t *testing.T) conformance.Case{
 	"demo": func(*testing.T) conformance.Case {
 		return conformance.Case{Trigger: provider.Trigger{Source: "cli", From: daysAgo(1), To: daysAgo(1)}}
 	},
+	"sqlcopy": sqlcopyCase,
 	"amazonads": func(t *testing.T) conformance.Case {
 		scfg := sim.DefaultConfig()
 		scfg.Profiles.Count, scfg.Profiles.AgencyShare = 3, 0.34

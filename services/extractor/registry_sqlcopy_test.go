@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sluice-dev/sluice/services/extractor/provider/conformance"
+
+	"github.com/sluice-dev/sluice/internal/testinfra"
+	"github.com/sluice-dev/sluice/services/extractor/provider"
+	"github.com/sluice-dev/sluice/services/extractor/providers/sqlcopy"
+	"github.com/sluice-dev/sluice/services/extractor/providers/sqlcopy/sqlcopytest"
+)
+
+// sqlcopyCase gives the sqlcopy provider a source database of its own holding a
+// composite-key table, copied in three partitions of small pages.
+func sqlcopyCase(t *testing.T) conformance.Case {
+	env := testinfra.Require(t, testinfra.Postgres)
+	ctx := context.Background()
+	name := fmt.Sprintf("sluice_conf_sqlcopy_%d", rand.Uint32())
+	srcURL, err := sqlcopytest.CreateDatabase(ctx, env.PostgresURL, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sqlcopytest.DropDatabase(context.Background(), env.PostgresURL, name) })
+	conn, err := pgx.Connect(ctx, srcURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := sqlcopytest.Create(ctx, conn, sqlcopytest.Table{Name: "lines", Key: sqlcopytest.KeyComposite, Rows: 600}); err != nil {
+		t.Fatal(err)
+	}
+	specFile, err := sqlcopytest.WriteSpec(ctx, conn, t.TempDir(), "public.lines", "lines", "conf_lines")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conformance.Case{
+		Config: func(string) any {
+			c := sqlcopy.DefaultConfig()
+			c.Tables = []sqlcopy.Table{{Dataset: "lines", Source: "public.lines", SpecFile: specFile, Partitions: 3}}
+			c.Page.ProbeRows, c.Page.MaxRows = 50, 120
+			return c
+		},
+		Env:     map[string]string{sqlcopy.EnvSourceURL: srcURL},
+		Trigger: provider.Trigger{Source: "cli", From: daysAgo(1), To: daysAgo(1)},
+	}
+}
