@@ -31,6 +31,7 @@ func commands() map[string]command {
 		"trace":     {"the lineage of a row: sluice trace <table> <primary key> (record id, raw document, S3 object, Jaeger link)", cmdTrace},
 		"replay":    {"re-publish staged documents to STAGED: sluice replay --provider P [--dataset D] [--since T --until T] [--run R]", cmdReplay},
 		"status":    {"progress per provider and stage: tasks, lag, rate, 429s, ETA (--watch, --json)", cmdStatus},
+		"spec":      {"generate a dataset spec: sluice spec from-sql --table schema.name (columns and key from the source's information_schema)", cmdSpec},
 	}
 }
 

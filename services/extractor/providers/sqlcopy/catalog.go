@@ -180,8 +180,8 @@ func ReadTable(ctx context.Context, q querier, source string) (*TableInfo, error
 }
 
 // DestName maps a source column name to a destination column name: lowercase, invalid
-// characters as '_', and a leading '_' or digit prefixed with "c" (names starting with
-// '_' are the loader's lineage columns).
+// characters as '_', a leading '_' or digit prefixed with "c" (names starting with '_'
+// are the loader's lineage columns), and "_value" after a Postgres reserved word.
 func DestName(src string) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(src) {
@@ -194,6 +194,9 @@ func DestName(src string) string {
 	s := b.String()
 	if s == "" || s[0] == '_' || s[0] >= '0' && s[0] <= '9' {
 		s = "c" + s
+	}
+	if spec.ReservedWord(s) {
+		s += "_value"
 	}
 	if len(s) > 63 {
 		s = s[:63]

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sluice-dev/sluice/internal/ratelimit"
@@ -121,25 +122,15 @@ func New(cfg any, deps provider.Deps) (provider.Provider, error) {
 // openSource builds the pool of source connections (connected lazily) and names the
 // source for the governor.
 func openSource(c *Config, getenv func(string) string) (*pgxpool.Pool, string, error) {
-	raw, err := secret(getenv, EnvSourceURL)
+	cc, err := SourceConfig(getenv)
 	if err != nil {
 		return nil, "", err
 	}
-	if raw == "" {
-		return nil, "", fmt.Errorf("sqlcopy: %s (or %s_FILE) is required: the source database URL", EnvSourceURL, EnvSourceURL)
-	}
-	pw, err := secret(getenv, EnvSourcePassword)
+	pc, err := pgxpool.ParseConfig("")
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("sqlcopy: source pool: %w", err)
 	}
-	pc, err := pgxpool.ParseConfig(raw)
-	if err != nil {
-		// The URL holds a password: never repeat it in an error.
-		return nil, "", fmt.Errorf("sqlcopy: %s: not a valid database URL", EnvSourceURL)
-	}
-	if pw != "" {
-		pc.ConnConfig.Password = pw
-	}
+	pc.ConnConfig = cc
 	pc.MaxConns = int32(c.Concurrency)
 	pc.MinConns = 0
 	pc.MaxConnIdleTime = 30 * time.Second
@@ -165,6 +156,32 @@ func openSource(c *Config, getenv func(string) string) (*pgxpool.Pool, string, e
 }
 
 func (p *sqlcopy) Datasets() []*spec.Spec { return p.specs }
+
+// SourceConfig reads the source's connection settings from the environment: the URL in
+// EnvSourceURL (or the file named by EnvSourceURL_FILE) and, when set, the password in
+// EnvSourcePassword (or its _FILE).
+func SourceConfig(getenv func(string) string) (*pgx.ConnConfig, error) {
+	raw, err := secret(getenv, EnvSourceURL)
+	if err != nil {
+		return nil, err
+	}
+	if raw == "" {
+		return nil, fmt.Errorf("sqlcopy: %s (or %s_FILE) is required: the source database URL", EnvSourceURL, EnvSourceURL)
+	}
+	pw, err := secret(getenv, EnvSourcePassword)
+	if err != nil {
+		return nil, err
+	}
+	cc, err := pgx.ParseConfig(raw)
+	if err != nil {
+		// The URL holds a password: never repeat it in an error.
+		return nil, fmt.Errorf("sqlcopy: %s: not a valid database URL", EnvSourceURL)
+	}
+	if pw != "" {
+		cc.Password = pw
+	}
+	return cc, nil
+}
 
 // Task kinds.
 const (

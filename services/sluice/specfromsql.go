@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sluice-dev/sluice/internal/config"
+	"github.com/sluice-dev/sluice/services/extractor/providers/sqlcopy"
+)
+
+// cmdSpec generates dataset specs: `sluice spec from-sql` reads a table's columns and
+// primary key from the source's information_schema and writes the sqlcopy provider's
+// spec of it, so the spec of a hundred-column table is never typed by hand.
+func cmdSpec(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) == 0 || args[0] != "from-sql" {
+		return errors.New("usage: sluice spec from-sql --table schema.name [--dataset D] [--dest-table T] [--columns a,b] [--key a,b] [--out FILE]\n" +
+			"  the source URL comes from " + sqlcopy.EnvSourceURL + " (or " + sqlcopy.EnvSourceURL + "_FILE; password in " + sqlcopy.EnvSourcePassword + "), never from a flag")
+	}
+	fs := config.NewFlagSet("sluice spec from-sql", env.getenv, env.stderr)
+	var table, dataset, dest, cols, key, out string
+	fs.StringVar(&table, "table", "", "", "source table, schema.name (schema defaults to public)")
+	fs.StringVar(&dataset, "dataset", "", "", "dataset name (default: the table name)")
+	fs.StringVar(&dest, "dest-table", "", "", "destination table (default: the table name, as a lowercase identifier)")
+	fs.StringVar(&cols, "columns", "", "", "source columns to copy, comma separated (default: all)")
+	fs.StringVar(&key, "key", "", "", "unique non-null key columns, comma separated (default: the primary key)")
+	fs.StringVar(&out, "out", "", "", "file to write (default: standard output)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if table == "" {
+		return errors.New("spec from-sql: --table is required")
+	}
+	cc, err := sqlcopy.SourceConfig(env.getenv)
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return fmt.Errorf("spec from-sql: connect to the source %s:%d/%s: %w", cc.Host, cc.Port, cc.Database, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	info, err := sqlcopy.ReadTable(ctx, conn, table)
+	if err != nil {
+		return fmt.Errorf("spec from-sql: %w", err)
+	}
+	if dataset == "" {
+		dataset = sqlcopy.DestName(info.Name)
+	}
+	sp, err := sqlcopy.GenerateSpec(info, dataset, dest, split(cols), split(key))
+	if err != nil {
+		return fmt.Errorf("spec from-sql: %w", err)
+	}
+	data, err := sqlcopy.MarshalSpec(sp)
+	if err != nil {
+		return err
+	}
+	if out == "" {
+		_, err = env.stdout.Write(data)
+		return err
+	}
+	if err := os.WriteFile(out, data, 0o644); err != nil {
+		return fmt.Errorf("spec from-sql: %w", err)
+	}
+	fmt.Fprintf(env.stderr, "spec of %s (%d columns, key %s) written to %s\n", table, len(sp.Columns), strings.Join(sp.PrimaryKey, ","), out)
+	return nil
+}
+
+func split(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
