@@ -50,7 +50,7 @@ type Config struct {
 	// PageRetries is how many times a page query killed by the source (cancelled,
 	// timed out, connection lost) is retried within a task before the task fails and is
 	// redelivered (it then resumes from its checkpoint).
-	PageRetries int `json:"page_retries"`
+	PageRetries int  `json:"page_retries"`
 	Page        Page `json:"page"`
 }
 
@@ -87,10 +87,10 @@ type Table struct {
 	// Filter is a SQL condition pushed down into every query, e.g. "deleted_at IS NULL".
 	Filter string `json:"filter,omitempty"`
 	// Partitions splits a backfill (0: one per PartitionRows rows).
-	Partitions     int   `json:"partitions,omitempty"`
-	PartitionRows  int64 `json:"partition_rows,omitempty"`
-	MaxPartitions  int   `json:"max_partitions,omitempty"`
-	Mode           string `json:"mode,omitempty"`
+	Partitions    int    `json:"partitions,omitempty"`
+	PartitionRows int64  `json:"partition_rows,omitempty"`
+	MaxPartitions int    `json:"max_partitions,omitempty"`
+	Mode          string `json:"mode,omitempty"`
 	// Incremental, when set, makes runs after the backfill copy only what changed.
 	Incremental *Incremental `json:"incremental,omitempty"`
 	// VersionColumn is the column whose value is each page's data version (a timestamp,

@@ -535,4 +535,3 @@ func (v *versionCollector) Emit(ctx context.Context, r provider.Raw) error {
 	v.mu.Unlock()
 	return v.collector.Emit(ctx, r)
 }
-
