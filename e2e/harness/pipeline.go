@@ -33,10 +33,14 @@ type Config struct {
 	// Provider is the provider the extractor runs; ProviderConfig is its JSON config.
 	Provider       string
 	ProviderConfig any
+	// Env holds more environment of every service (e.g. a provider's secrets).
+	Env map[string]string
+	// ExtractorArgs are more flags of the extractor (e.g. --ack-wait).
+	ExtractorArgs []string
 }
 
 func (c Config) env() map[string]string {
-	return map[string]string{
+	m := map[string]string{
 		"SLUICE_NATS_URL":         c.NATSURL,
 		"SLUICE_POSTGRES_URL":     c.PostgresURL,
 		"SLUICE_MONGO_URI":        c.MongoURI,
@@ -50,6 +54,10 @@ func (c Config) env() map[string]string {
 		"SLUICE_LOG_FORMAT":       "text",
 		"SLUICE_SHUTDOWN_TIMEOUT": "10s",
 	}
+	for k, v := range c.Env {
+		m[k] = v
+	}
+	return m
 }
 
 // Services are the running services and their health/metrics addresses.
@@ -61,20 +69,9 @@ type Services struct {
 
 // Start runs the four services, each as its own process, and waits until each is ready.
 func Start(c Config) (*Services, error) {
-	if err := os.MkdirAll(c.LogDir, 0o755); err != nil {
+	providerArgs, err := c.providerArgs()
+	if err != nil {
 		return nil, err
-	}
-	var providerArgs []string
-	if c.ProviderConfig != nil {
-		data, err := json.Marshal(c.ProviderConfig)
-		if err != nil {
-			return nil, err
-		}
-		path := filepath.Join(c.LogDir, c.Provider+"-config.json")
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			return nil, err
-		}
-		providerArgs = []string{"--provider-config", path}
 	}
 	specs := []struct {
 		name, bin string
@@ -83,7 +80,7 @@ func Start(c Config) (*Services, error) {
 		{"staging-store", "sluice-staging-store", nil},
 		{"transformer", "sluice-transformer", nil},
 		{"loader", "sluice-loader", nil},
-		{"extractor-" + c.Provider, "sluice-extractor", append([]string{"--provider", c.Provider}, providerArgs...)},
+		{"extractor-" + c.Provider, "sluice-extractor", append(append([]string{"--provider", c.Provider}, providerArgs...), c.ExtractorArgs...)},
 	}
 	s := &Services{HTTP: map[string]string{}}
 	for _, sp := range specs {
@@ -106,6 +103,50 @@ func Start(c Config) (*Services, error) {
 		}
 	}
 	return s, nil
+}
+
+// providerArgs writes the provider's config file and returns the flags naming it.
+func (c Config) providerArgs() ([]string, error) {
+	if err := os.MkdirAll(c.LogDir, 0o755); err != nil {
+		return nil, err
+	}
+	if c.ProviderConfig == nil {
+		return nil, nil
+	}
+	data, err := json.Marshal(c.ProviderConfig)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(c.LogDir, c.Provider+"-config.json")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return nil, err
+	}
+	return []string{"--provider-config", path}, nil
+}
+
+// Extractor starts one more extractor process of c's provider, named name (a replica,
+// or a restart after a kill), and waits until it is ready.
+func (c Config) Extractor(name string) (*procs.Proc, error) {
+	providerArgs, err := c.providerArgs()
+	if err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	env := c.env()
+	env["SLUICE_HTTP_ADDR"] = addr
+	all := append(append([]string{"--provider", c.Provider}, providerArgs...), c.ExtractorArgs...)
+	p, err := procs.Start(name, filepath.Join(c.Bin, "sluice-extractor"), all, procs.Env(env), c.LogDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitReady(p, addr, 30*time.Second); err != nil {
+		_ = p.Stop(5 * time.Second)
+		return nil, err
+	}
+	return p, nil
 }
 
 func freeAddr() (string, error) {
