@@ -8,6 +8,7 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/sluice-dev/sluice v0.0.0
+	github.com/sluice-dev/sluice/services/extractor v0.0.0
 	google.golang.org/protobuf v1.36.12
 )
 
@@ -72,4 +73,8 @@ require (
 	google.golang.org/grpc v1.83.2 // indirect
 )
 
-replace github.com/sluice-dev/sluice => ../
+replace (
+	github.com/sluice-dev/sluice => ../
+	github.com/sluice-dev/sluice/services/extractor => ../services/extractor
+	github.com/sluice-dev/sluice/services/simulators/amazonads => ../services/simulators/amazonads
+)

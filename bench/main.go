@@ -45,6 +45,7 @@ var suites = []Suite{
 	loadSuite,
 	extractSuite,
 	chaosSuite,
+	sqlcopySuite,
 }
 
 func main() {

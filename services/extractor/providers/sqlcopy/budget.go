@@ -13,7 +13,7 @@ const cgroupMemoryMax = "/sys/fs/cgroup/memory.max"
 const (
 	minPageBytes     = 1 << 20
 	maxPageBytes     = 64 << 20
-	defaultPageBytes = 8 << 20 // no limit known
+	defaultPageBytes = 4 << 20 // no limit known
 )
 
 // memoryLimit reads a cgroup v2 memory.max file: the limit in bytes, or 0 when there is
