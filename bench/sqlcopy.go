@@ -15,6 +15,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/procs"
 	"github.com/sluice-dev/sluice/internal/spec"
+	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/extractor/provider"
 	"github.com/sluice-dev/sluice/services/extractor/providers/sqlcopy"
 	"github.com/sluice-dev/sluice/services/extractor/providers/sqlcopy/sqlcopytest"
@@ -48,16 +49,16 @@ func runSQLCopy(ctx context.Context, env *Env) error {
 	defer p.close()
 	suffix := randHex(4)
 	srcName, dstName := "sluice_bench_sqlsrc_"+suffix, "sluice_bench_sqldst_"+suffix
-	srcURL, err := sqlcopytest.CreateDatabase(ctx, p.infra.PostgresURL, srcName)
+	srcURL, err := testinfra.CreateDatabase(ctx, p.infra.PostgresURL, srcName)
 	if err != nil {
 		return err
 	}
-	defer sqlcopytest.DropDatabase(context.WithoutCancel(ctx), p.infra.PostgresURL, srcName) //nolint:errcheck
-	dstURL, err := sqlcopytest.CreateDatabase(ctx, p.infra.PostgresURL, dstName)
+	defer testinfra.DropDatabase(context.WithoutCancel(ctx), p.infra.PostgresURL, srcName) //nolint:errcheck
+	dstURL, err := testinfra.CreateDatabase(ctx, p.infra.PostgresURL, dstName)
 	if err != nil {
 		return err
 	}
-	defer sqlcopytest.DropDatabase(context.WithoutCancel(ctx), p.infra.PostgresURL, dstName) //nolint:errcheck
+	defer testinfra.DropDatabase(context.WithoutCancel(ctx), p.infra.PostgresURL, dstName) //nolint:errcheck
 	src, err := pgx.Connect(ctx, srcURL)
 	if err != nil {
 		return err
@@ -74,7 +75,7 @@ func runSQLCopy(ctx context.Context, env *Env) error {
 	}
 	defer os.RemoveAll(specDir)
 
-	group, err := startStages(p, "SLUICE_POSTGRES_URL="+dstURL)
+	group, err := p.startStages("SLUICE_POSTGRES_URL=" + dstURL)
 	if err != nil {
 		return err
 	}
@@ -122,19 +123,6 @@ func runSQLCopy(ctx context.Context, env *Env) error {
 	env.Emit("sqlcopy_peak_rss_mb_1m", round(rss[0]))
 	env.Emit("sqlcopy_peak_rss_mb", round(rss[len(rss)-1]))
 	return nil
-}
-
-func startStages(p *pipeline, extra ...string) (procs.Group, error) {
-	var g procs.Group
-	for _, name := range []string{"sluice-staging-store", "sluice-transformer", "sluice-loader"} {
-		pr, err := p.start(name, extra...)
-		if err != nil {
-			_ = g.Stop(10 * time.Second)
-			return nil, err
-		}
-		g = append(g, pr)
-	}
-	return g, nil
 }
 
 func readSpec(path string) (*spec.Spec, error) {

@@ -34,11 +34,11 @@ func TestSQLCopyEndToEnd(t *testing.T) {
 
 	suffix := strconv.FormatUint(rand.Uint64()%1e9, 36)
 	srcName, dstName, mongoDB := "sluice_sqlsrc_"+suffix, "sluice_sqldst_"+suffix, "sluice_sqlcopy_"+suffix
-	srcURL, err := sqlcopytest.CreateDatabase(ctx, env.PostgresURL, srcName)
+	srcURL, err := harness.CreateDatabase(ctx, env.PostgresURL, srcName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = sqlcopytest.DropDatabase(context.Background(), env.PostgresURL, srcName) })
+	t.Cleanup(func() { _ = harness.DropDatabase(context.Background(), env.PostgresURL, srcName) })
 	dstURL, err := harness.CreateDatabase(ctx, env.PostgresURL, dstName)
 	if err != nil {
 		t.Fatal(err)

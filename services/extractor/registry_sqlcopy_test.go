@@ -2,15 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/sluice-dev/sluice/services/extractor/provider/conformance"
 
-	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/extractor/provider"
 	"github.com/sluice-dev/sluice/services/extractor/providers/sqlcopy"
 	"github.com/sluice-dev/sluice/services/extractor/providers/sqlcopy/sqlcopytest"
@@ -19,19 +14,8 @@ import (
 // sqlcopyCase gives the sqlcopy provider a source database of its own holding a
 // composite-key table, copied in three partitions of small pages.
 func sqlcopyCase(t *testing.T) conformance.Case {
-	env := testinfra.Require(t, testinfra.Postgres)
+	srcURL, conn := sqlcopytest.Source(t)
 	ctx := context.Background()
-	name := fmt.Sprintf("sluice_conf_sqlcopy_%d", rand.Uint32())
-	srcURL, err := sqlcopytest.CreateDatabase(ctx, env.PostgresURL, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sqlcopytest.DropDatabase(context.Background(), env.PostgresURL, name) })
-	conn, err := pgx.Connect(ctx, srcURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	if err := sqlcopytest.Create(ctx, conn, sqlcopytest.Table{Name: "lines", Key: sqlcopytest.KeyComposite, Rows: 600}); err != nil {
 		t.Fatal(err)
 	}

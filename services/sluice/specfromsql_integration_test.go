@@ -3,15 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/sluice-dev/sluice/internal/spec"
-	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/extractor/providers/sqlcopy"
 	"github.com/sluice-dev/sluice/services/extractor/providers/sqlcopy/sqlcopytest"
 )
@@ -19,19 +14,8 @@ import (
 // TestSpecFromSQL generates the spec of a table with every mapped type from the source's
 // catalog and checks its types, nullability and key.
 func TestSpecFromSQL(t *testing.T) {
-	env := testinfra.Require(t, testinfra.Postgres)
+	srcURL, conn := sqlcopytest.Source(t)
 	ctx := context.Background()
-	name := fmt.Sprintf("sluice_specgen_%d", rand.Uint32())
-	srcURL, err := sqlcopytest.CreateDatabase(ctx, env.PostgresURL, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sqlcopytest.DropDatabase(context.Background(), env.PostgresURL, name) })
-	conn, err := pgx.Connect(ctx, srcURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, `CREATE SCHEMA shop; CREATE TABLE shop."Orders" ("OrderId" bigint, line smallint, total numeric(12,2) NOT NULL,
 		ratio real, paid boolean, tags text[], meta jsonb, doc json, blob bytea, placed timestamptz, local timestamp, day date,
 		ref uuid, "order" text, PRIMARY KEY ("OrderId", line))`); err != nil {

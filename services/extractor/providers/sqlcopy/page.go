@@ -138,46 +138,15 @@ func isoTimestamp(v []byte) []byte {
 	return append(out, rest...)
 }
 
-// isJSONNumber reports whether v is a number JSON accepts as is.
+// isJSONNumber reports whether a number as the source printed it is a JSON number. The
+// output of PostgreSQL and Redshift is canonical (no '+', no leading zeros, digits on both
+// sides of a '.'): the only texts that are not JSON numbers are NaN and the infinities,
+// which start with a letter.
 func isJSONNumber(v []byte) bool {
-	i := 0
-	if i < len(v) && v[i] == '-' {
-		i++
+	if len(v) > 1 && v[0] == '-' {
+		v = v[1:]
 	}
-	digits := 0
-	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
-		i++
-		digits++
-	}
-	if digits == 0 || (digits > 1 && v[i-digits] == '0') {
-		return false
-	}
-	if i < len(v) && v[i] == '.' {
-		i++
-		frac := 0
-		for i < len(v) && v[i] >= '0' && v[i] <= '9' {
-			i++
-			frac++
-		}
-		if frac == 0 {
-			return false
-		}
-	}
-	if i < len(v) && (v[i] == 'e' || v[i] == 'E') {
-		i++
-		if i < len(v) && (v[i] == '+' || v[i] == '-') {
-			i++
-		}
-		exp := 0
-		for i < len(v) && v[i] >= '0' && v[i] <= '9' {
-			i++
-			exp++
-		}
-		if exp == 0 {
-			return false
-		}
-	}
-	return i == len(v)
+	return len(v) > 0 && v[0] >= '0' && v[0] <= '9'
 }
 
 const hexDigits = "0123456789abcdef"

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,12 +16,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sluice-dev/sluice/internal/bus"
-	"github.com/sluice-dev/sluice/internal/testinfra"
+	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/services/extractor/provider"
 	"github.com/sluice-dev/sluice/services/extractor/provider/checkpoint"
 	"github.com/sluice-dev/sluice/services/extractor/providers/sqlcopy"
@@ -41,31 +39,9 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	env := testinfra.Require(t, testinfra.Postgres)
+	srcURL, conn := sqlcopytest.Source(t)
 	ctx := context.Background()
-	name := fmt.Sprintf("sluice_sqlcopy_%d", rand.Uint32())
-	srcURL, err := sqlcopytest.CreateDatabase(ctx, env.PostgresURL, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sqlcopytest.DropDatabase(context.Background(), env.PostgresURL, name) })
-	conn, err := pgx.Connect(ctx, srcURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	nc, err := nats.Connect(testinfra.PrivateNATS(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := bus.NewJetStream(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.Provision(ctx, js, bus.DefaultProvision()); err != nil {
-		t.Fatal(err)
-	}
+	_, js := servicetest.JetStream(t)
 	kv, err := js.KeyValue(ctx, bus.BucketCheckpoints)
 	if err != nil {
 		t.Fatal(err)

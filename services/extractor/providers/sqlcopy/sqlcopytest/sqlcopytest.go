@@ -7,47 +7,37 @@ package sqlcopytest
 import (
 	"context"
 	"fmt"
-	"net/url"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+	"testing"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/extractor/providers/sqlcopy"
 )
 
-// CreateDatabase creates (again) database name on the server of baseURL and returns its URL.
-func CreateDatabase(ctx context.Context, baseURL, name string) (string, error) {
-	conn, err := pgx.Connect(ctx, baseURL)
+// Source creates a source database of the test's own on the local PostgreSQL (dropped
+// at its end) and returns its URL and a connection to it. It skips or fails the test as
+// testinfra.Require says when PostgreSQL is not there.
+func Source(t testing.TB) (string, *pgx.Conn) {
+	t.Helper()
+	env := testinfra.Require(t, testinfra.Postgres)
+	ctx := context.Background()
+	name := fmt.Sprintf("sluice_sqlsrc_%d", rand.Uint32())
+	srcURL, err := testinfra.CreateDatabase(ctx, env.PostgresURL, name)
 	if err != nil {
-		return "", fmt.Errorf("connect %s: %w", baseURL, err)
+		t.Fatal(err)
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	id := pgx.Identifier{name}.Sanitize()
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+id+" WITH (FORCE)"); err != nil {
-		return "", fmt.Errorf("drop database %s: %w", name, err)
-	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+id); err != nil {
-		return "", fmt.Errorf("create database %s: %w", name, err)
-	}
-	u, err := url.Parse(baseURL)
+	t.Cleanup(func() { _ = testinfra.DropDatabase(context.Background(), env.PostgresURL, name) })
+	conn, err := pgx.Connect(ctx, srcURL)
 	if err != nil {
-		return "", err
+		t.Fatal(err)
 	}
-	u.Path = "/" + name
-	return u.String(), nil
-}
-
-// DropDatabase removes a database made by CreateDatabase.
-func DropDatabase(ctx context.Context, baseURL, name string) error {
-	conn, err := pgx.Connect(ctx, baseURL)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	return err
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return srcURL, conn
 }
 
 // KeyKind names the key of a generated table.
