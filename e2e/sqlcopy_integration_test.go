@@ -69,13 +69,15 @@ func TestSQLCopyEndToEnd(t *testing.T) {
 		}
 		tc := sqlcopy.Table{Dataset: tb.Name, Source: "public." + tb.Name, SpecFile: path, Partitions: 3}
 		if tb.Name == "t_int" {
-			// About 1 ms a row read: the copy of t_int lasts long enough to be killed.
-			tc.Filter, tc.Partitions = "pg_sleep(0.001) IS NOT NULL", 4
+			// About 0.5 ms a row read, in one partition (so planning reads no row): the
+			// copy of t_int lasts long enough to be killed in the middle.
+			tc.Filter, tc.Partitions = "pg_sleep(0.0005) IS NOT NULL", 1
 		}
 		cfg.Tables = append(cfg.Tables, tc)
 	}
 	cfg.Page.ProbeRows, cfg.Page.MaxRows, cfg.Page.MemoryBytes = 100, 500, 1<<20
 
+	began := time.Now()
 	bin := servicetest.Binaries(t, "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice")
 	hc := harness.Config{
 		Bin: bin, LogDir: t.TempDir(), NATSURL: natsURL, PostgresURL: dstURL,
@@ -85,6 +87,7 @@ func TestSQLCopyEndToEnd(t *testing.T) {
 		Env:           map[string]string{sqlcopy.EnvSourceURL: srcURL},
 		ExtractorArgs: []string{"--ack-wait", "5s", "--workers", "8"},
 	}
+	t.Logf("%v: binaries built, source tables made", time.Since(began).Round(time.Millisecond))
 	svc, err := harness.Start(hc)
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +129,7 @@ func TestSQLCopyEndToEnd(t *testing.T) {
 	if n >= 12000 {
 		t.Fatalf("copy_t_int already complete (%d rows) when the extractor was killed", n)
 	}
-	t.Logf("extractor killed with %d rows of copy_t_int loaded", n)
+	t.Logf("%v: extractor killed with %d rows of copy_t_int loaded", time.Since(began).Round(time.Millisecond), n)
 
 	// A successor resumes from the checkpoints; stop it with SIGTERM mid-way too.
 	second, err := hc.Extractor("extractor-sqlcopy-2")
@@ -138,7 +141,7 @@ func TestSQLCopyEndToEnd(t *testing.T) {
 	if err := second.Stop(20 * time.Second); err != nil {
 		t.Logf("SIGTERM: %v", err)
 	}
-	t.Logf("second extractor stopped with %d rows of copy_t_int loaded", m)
+	t.Logf("%v: second extractor stopped with %d rows of copy_t_int loaded", time.Since(began).Round(time.Millisecond), m)
 	third, err := hc.Extractor("extractor-sqlcopy-3")
 	if err != nil {
 		t.Fatal(err)
@@ -150,6 +153,7 @@ func TestSQLCopyEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	t.Logf("%v: every row loaded", time.Since(began).Round(time.Millisecond))
 	for _, tb := range tables {
 		n, err := sqlcopytest.Compare(ctx, srcURL, "public."+tb.Name, dstURL, "copy_"+tb.Name)
 		if err != nil {
