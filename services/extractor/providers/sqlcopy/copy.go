@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sluice-dev/sluice/services/extractor/provider"
 	"github.com/sluice-dev/sluice/services/extractor/provider/checkpoint"
@@ -93,6 +95,7 @@ func (p *sqlcopy) copyRange(ctx context.Context, emit provider.Emitter, j job) e
 			}
 			cur.Value.After, after = res.last, res.last
 			cur.Value.Rows += int64(pg.Rows)
+			p.rows.Add(ctx, int64(pg.Rows), metric.WithAttributes(attribute.String("dataset", j.ts.cfg.Dataset)))
 			cur.Value.Pages++
 			cur.Value.Done = res.exhausted && !j.open
 		}

@@ -129,6 +129,7 @@ func (p *sqlcopy) query(ctx context.Context, fn func(ctx context.Context, conn *
 		wait := min(200*time.Millisecond<<attempt, 10*time.Second)
 		wait = wait/2 + rand.N(wait/2+1)
 		p.log.WarnContext(ctx, "source query killed; retrying", "error", err, "attempt", attempt+1, "wait", wait)
+		p.retries.Add(ctx, 1)
 		for _, r := range retry {
 			r(err)
 		}

@@ -19,6 +19,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/sluice-dev/sluice/internal/ratelimit"
 	"github.com/sluice-dev/sluice/internal/spec"
@@ -61,6 +63,9 @@ type sqlcopy struct {
 
 	mu       sync.Mutex
 	resolved map[string]*tableState
+
+	rows    metric.Int64Counter // rows copied, by dataset
+	retries metric.Int64Counter // source queries killed and retried
 }
 
 // New builds the provider. The source URL comes from the environment (EnvSourceURL or
@@ -84,6 +89,18 @@ func New(cfg any, deps provider.Deps) (provider.Provider, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	meter := deps.Meter
+	if meter == nil {
+		meter = noop.NewMeterProvider().Meter("")
+	}
+	rows, err := meter.Int64Counter("sluice.sqlcopy.rows", metric.WithDescription("rows copied from the source, by dataset"))
+	if err != nil {
+		return nil, err
+	}
+	retries, err := meter.Int64Counter("sluice.sqlcopy.query_retries", metric.WithDescription("source queries killed (cancelled, timed out, connection lost) and retried"))
+	if err != nil {
+		return nil, err
+	}
 	pool, host, err := openSource(c, getenv)
 	if err != nil {
 		return nil, err
@@ -91,7 +108,7 @@ func New(cfg any, deps provider.Deps) (provider.Provider, error) {
 	p := &sqlcopy{
 		cfg: c, log: log.With("component", "sqlcopy"), pool: pool, gov: deps.Services.Limits, ckpt: deps.Services.Checkpoints,
 		host: host, budget: pageBudget(c.Page, memoryLimit(cgroupMemoryMax)), slots: make(chan struct{}, c.Page.InMemory),
-		tables: map[string]Table{}, resolved: map[string]*tableState{},
+		tables: map[string]Table{}, resolved: map[string]*tableState{}, rows: rows, retries: retries,
 	}
 	for i, t := range c.Tables {
 		data, err := os.ReadFile(t.SpecFile)
