@@ -84,7 +84,7 @@ func TestSQLCopyEndToEnd(t *testing.T) {
 		MongoURI: env.MongoURI, MongoDatabase: mongoDB,
 		S3Endpoint: env.S3Endpoint, S3AccessKey: env.S3AccessKey, S3SecretKey: env.S3SecretKey, S3Region: env.S3Region,
 		S3Bucket: "sluice-e2e", Provider: sqlcopy.Name, ProviderConfig: cfg,
-		Env:           map[string]string{sqlcopy.EnvSourceURL: srcURL},
+		ProviderEnv:   map[string]string{sqlcopy.EnvSourceURL: srcURL},
 		ExtractorArgs: []string{"--ack-wait", "5s", "--workers", "8"},
 	}
 	t.Logf("%v: binaries built, source tables made", time.Since(began).Round(time.Millisecond))

@@ -4,6 +4,7 @@ package harness
 
 import (
 	"encoding/json"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -33,14 +34,14 @@ type Config struct {
 	// Provider is the provider the extractor runs; ProviderConfig is its JSON config.
 	Provider       string
 	ProviderConfig any
-	// Env holds more environment of every service (e.g. a provider's secrets).
-	Env map[string]string
-	// ExtractorArgs are more flags of the extractor (e.g. --ack-wait).
+	// ExtractorArgs are added to the extractor's command line.
 	ExtractorArgs []string
+	// ProviderEnv is added to the extractor's environment: the provider's secrets.
+	ProviderEnv map[string]string
 }
 
 func (c Config) env() map[string]string {
-	m := map[string]string{
+	return map[string]string{
 		"SLUICE_NATS_URL":         c.NATSURL,
 		"SLUICE_POSTGRES_URL":     c.PostgresURL,
 		"SLUICE_MONGO_URI":        c.MongoURI,
@@ -54,10 +55,6 @@ func (c Config) env() map[string]string {
 		"SLUICE_LOG_FORMAT":       "text",
 		"SLUICE_SHUTDOWN_TIMEOUT": "10s",
 	}
-	for k, v := range c.Env {
-		m[k] = v
-	}
-	return m
 }
 
 // Services are the running services and their health/metrics addresses.
@@ -90,6 +87,9 @@ func Start(c Config) (*Services, error) {
 		}
 		env := c.env()
 		env["SLUICE_HTTP_ADDR"] = addr
+		if sp.bin == "sluice-extractor" {
+			maps.Copy(env, c.ProviderEnv)
+		}
 		p, err := procs.Start(sp.name, filepath.Join(c.Bin, sp.bin), sp.args, procs.Env(env), c.LogDir)
 		if err != nil {
 			_ = s.Group.Stop(5 * time.Second)
@@ -137,6 +137,7 @@ func (c Config) Extractor(name string) (*procs.Proc, error) {
 	}
 	env := c.env()
 	env["SLUICE_HTTP_ADDR"] = addr
+	maps.Copy(env, c.ProviderEnv)
 	all := append(append([]string{"--provider", c.Provider}, providerArgs...), c.ExtractorArgs...)
 	p, err := procs.Start(name, filepath.Join(c.Bin, "sluice-extractor"), all, procs.Env(env), c.LogDir)
 	if err != nil {

@@ -30,8 +30,8 @@ func commands() map[string]command {
 		"new":       {"scaffold a provider: sluice new provider NAME (code, dataset spec, README, tests)", cmdNew},
 		"trace":     {"the lineage of a row: sluice trace <table> <primary key> (record id, raw document, S3 object, Jaeger link)", cmdTrace},
 		"replay":    {"re-publish staged documents to STAGED: sluice replay --provider P [--dataset D] [--since T --until T] [--run R]", cmdReplay},
+		"spec":      {"dataset specs: sluice spec validate|preview|diff|push FILE (offline checks, preview on a sample, safe registration), from-sql (generated from a source table)", cmdSpec},
 		"status":    {"progress per provider and stage: tasks, lag, rate, 429s, ETA (--watch, --json)", cmdStatus},
-		"spec":      {"generate a dataset spec: sluice spec from-sql --table schema.name (columns and key from the source's information_schema)", cmdSpec},
 	}
 }
 

@@ -13,14 +13,12 @@ import (
 	"github.com/sluice-dev/sluice/services/extractor/providers/sqlcopy"
 )
 
-// cmdSpec generates dataset specs: `sluice spec from-sql` reads a table's columns and
-// primary key from the source's information_schema and writes the sqlcopy provider's
-// spec of it, so the spec of a hundred-column table is never typed by hand.
-func cmdSpec(ctx context.Context, env *cliEnv, args []string) error {
-	if len(args) == 0 || args[0] != "from-sql" {
-		return errors.New("usage: sluice spec from-sql --table schema.name [--dataset D] [--dest-table T] [--columns a,b] [--key a,b] [--out FILE]\n" +
-			"  the source URL comes from " + sqlcopy.EnvSourceURL + " (or " + sqlcopy.EnvSourceURL + "_FILE; password in " + sqlcopy.EnvSourcePassword + "), never from a flag")
-	}
+// specFromSQL is `sluice spec from-sql`: it reads a table's columns and primary key from
+// the source's information_schema and writes the sqlcopy provider's spec of it, so the
+// spec of a hundred-column table is never typed by hand. The source URL comes from
+// SLUICE_SQLCOPY_SOURCE_URL (or its _FILE; password in SLUICE_SQLCOPY_SOURCE_PASSWORD),
+// never from a flag.
+func specFromSQL(ctx context.Context, env *cliEnv, args []string) error {
 	fs := config.NewFlagSet("sluice spec from-sql", env.getenv, env.stderr)
 	var table, dataset, dest, cols, key, out string
 	fs.StringVar(&table, "table", "", "", "source table, schema.name (schema defaults to public)")
@@ -29,7 +27,7 @@ func cmdSpec(ctx context.Context, env *cliEnv, args []string) error {
 	fs.StringVar(&cols, "columns", "", "", "source columns to copy, comma separated (default: all)")
 	fs.StringVar(&key, "key", "", "", "unique non-null key columns, comma separated (default: the primary key)")
 	fs.StringVar(&out, "out", "", "", "file to write (default: standard output)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if table == "" {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sluice-dev/sluice/internal/spec"
+	"github.com/sluice-dev/sluice/schemas"
 	"github.com/sluice-dev/sluice/services/extractor/providers/sqlcopy"
 	"github.com/sluice-dev/sluice/services/extractor/providers/sqlcopy/sqlcopytest"
 )
@@ -29,6 +30,9 @@ func TestSpecFromSQL(t *testing.T) {
 	sp, err := spec.Parse(out.Bytes())
 	if err != nil {
 		t.Fatalf("generated spec does not parse: %v\n%s", err, out.String())
+	}
+	if err := schemas.ValidateDatasetSpec(out.Bytes()); err != nil {
+		t.Fatalf("generated spec does not match the JSON Schema: %v", err)
 	}
 	if sp.Provider != "sqlcopy" || sp.Dataset != "orders" || sp.Table != "orders" || strings.Join(sp.PrimaryKey, ",") != "orderid,line" {
 		t.Fatalf("spec %s/%s table %s key %v", sp.Provider, sp.Dataset, sp.Table, sp.PrimaryKey)

@@ -223,6 +223,7 @@ func GenerateSpec(t *TableInfo, dataset, table string, cols, key []string) (*spe
 		return nil, err
 	}
 	s := &spec.Spec{
+		Schema:   "https://sluice.dev/schemas/dataset-spec.schema.json",
 		Provider: Name, Dataset: dataset, Version: 1, Table: table,
 		Description: fmt.Sprintf("Copied from %s.%s by the sqlcopy provider; generated from information_schema.", t.Schema, t.Name),
 		Format:      spec.Format{Type: spec.NDJSON, MaxRowBytes: spec.MaxMaxRowBytes},
