@@ -24,6 +24,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/sluice-dev/sluice/e2e/harness"
+	"github.com/sluice-dev/sluice/internal/clicontext"
 	"github.com/sluice-dev/sluice/internal/procs"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/extractor/providers/amazonads"
@@ -132,6 +133,12 @@ func run() error {
 	p := &progress{sim: srv, pool: pool, table: demoTable, want: want, start: start, out: os.Stdout, group: svc.Group}
 	if err := p.wait(ctx, *timeout); err != nil {
 		return err
+	}
+	if err := clicontext.Save(os.Getenv, "demo", map[string]string{
+		"SLUICE_NATS_URL": env.NATSURL, "SLUICE_POSTGRES_URL": pgURL, "SLUICE_MONGO_URI": env.MongoURI,
+		"SLUICE_MONGO_DATABASE": demoDB, "SLUICE_JAEGER_URL": env.JaegerURL,
+	}, "written by make demo: its database and document store"); err != nil {
+		fmt.Fprintln(os.Stderr, "demo: could not save the CLI context:", err)
 	}
 	return summary(ctx, summaryInput{env: env, pool: pool, sim: srv.Stats(), quota: job.quota, elapsed: time.Since(start), pgURL: pgURL})
 }

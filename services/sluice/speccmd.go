@@ -14,49 +14,6 @@ import (
 	"github.com/sluice-dev/sluice/schemas"
 )
 
-const specUsage = `usage:
-  sluice spec validate FILE...                     check specs offline (schema, CEL, types), errors with the JSON path
-  sluice spec preview FILE --sample PAYLOAD[.gz]   run the spec on a sample: rows as a table (--json), and the rows that would be dead-lettered
-  sluice spec diff FILE [--against OLD_FILE]       what the spec changes in its table, against the registered version (or OLD_FILE)
-  sluice spec push FILE... [--migrated]            register new spec versions; the transformer and loader pick them up, no image rebuilt
-  sluice spec from-sql --table schema.name         the sqlcopy spec of a source table, from its information_schema (source URL from SLUICE_SQLCOPY_SOURCE_URL)`
-
-// cmdSpec is the spec tooling: validate, preview, diff and push dataset specs.
-func cmdSpec(ctx context.Context, env *cliEnv, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(env.stdout, specUsage)
-		if len(args) == 0 {
-			return errors.New("sluice spec: no subcommand given")
-		}
-		return nil
-	}
-	sub, rest := args[0], args[1:]
-	files, flags := leadingArgs(rest)
-	switch sub {
-	case "validate":
-		return specValidate(env, files, flags)
-	case "preview":
-		return specPreview(env, files, flags)
-	case "diff":
-		return specDiff(ctx, env, files, flags)
-	case "push":
-		return specPush(ctx, env, files, flags)
-	case "from-sql":
-		return specFromSQL(ctx, env, rest)
-	}
-	return fmt.Errorf("sluice spec: unknown subcommand %q\n%s", sub, specUsage)
-}
-
-// leadingArgs splits the positional arguments before the first flag from the flags.
-func leadingArgs(args []string) (pos, flags []string) {
-	for i, a := range args {
-		if strings.HasPrefix(a, "-") {
-			return args[:i], args[i:]
-		}
-	}
-	return args, nil
-}
-
 // loadSpec reads and checks one spec file: the JSON Schema first (its errors carry the
 // JSON path of the field), then the parser, which also compiles the CEL expressions.
 func loadSpec(path string) (*spec.Spec, error) {
@@ -76,13 +33,14 @@ func loadSpec(path string) (*spec.Spec, error) {
 
 func indent(s string) string { return "  " + strings.ReplaceAll(s, "\n", "\n  ") }
 
-func specValidate(env *cliEnv, files, flags []string) error {
-	fs := config.NewFlagSet("sluice spec validate", env.getenv, env.stderr)
-	if err := fs.Parse(flags); err != nil {
+func specValidate(_ context.Context, env *cliEnv, args []string) error {
+	fs := config.NewFlagSet("sluice spec validate", env.getenv, env.stdout)
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	files := fs.Args()
 	if len(files) == 0 {
-		return errors.New("usage: sluice spec validate FILE...")
+		return config.Usagef("usage: sluice spec validate FILE...")
 	}
 	var bad int
 	for _, f := range files {
@@ -100,16 +58,17 @@ func specValidate(env *cliEnv, files, flags []string) error {
 	return nil
 }
 
-func specDiff(ctx context.Context, env *cliEnv, files, flags []string) error {
-	fs := config.NewFlagSet("sluice spec diff", env.getenv, env.stderr)
+func specDiff(ctx context.Context, env *cliEnv, args []string) error {
+	fs := config.NewFlagSet("sluice spec diff", env.getenv, env.stdout)
 	var url, against string
 	natsFlags(fs, &url)
 	fs.StringVar(&against, "against", "", "", "compare with this spec file instead of the registered version (offline)")
-	if err := fs.Parse(flags); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	files := fs.Args()
 	if len(files) != 1 {
-		return errors.New("usage: sluice spec diff FILE [--against OLD_FILE]")
+		return config.Usagef("usage: sluice spec diff FILE [--against OLD_FILE]")
 	}
 	next, err := loadSpec(files[0])
 	if err != nil {
@@ -161,17 +120,18 @@ func printDiff(env *cliEnv, prev, next *spec.Spec) {
 	}
 }
 
-func specPush(ctx context.Context, env *cliEnv, files, flags []string) error {
-	fs := config.NewFlagSet("sluice spec push", env.getenv, env.stderr)
+func specPush(ctx context.Context, env *cliEnv, args []string) error {
+	fs := config.NewFlagSet("sluice spec push", env.getenv, env.stdout)
 	var url string
 	var migrated bool
 	natsFlags(fs, &url)
 	fs.BoolVar(&migrated, "migrated", "", false, "the table was migrated by hand for the breaking changes: push them anyway")
-	if err := fs.Parse(flags); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	files := fs.Args()
 	if len(files) == 0 {
-		return errors.New("usage: sluice spec push FILE... [--migrated]")
+		return config.Usagef("usage: sluice spec push FILE... [--migrated]")
 	}
 	specs := make([]*spec.Spec, len(files))
 	for i, f := range files {

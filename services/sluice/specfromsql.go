@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -19,7 +18,7 @@ import (
 // SLUICE_SQLCOPY_SOURCE_URL (or its _FILE; password in SLUICE_SQLCOPY_SOURCE_PASSWORD),
 // never from a flag.
 func specFromSQL(ctx context.Context, env *cliEnv, args []string) error {
-	fs := config.NewFlagSet("sluice spec from-sql", env.getenv, env.stderr)
+	fs := config.NewFlagSet("sluice spec from-sql", env.getenv, env.stdout)
 	var table, dataset, dest, cols, key, out string
 	fs.StringVar(&table, "table", "", "", "source table, schema.name (schema defaults to public)")
 	fs.StringVar(&dataset, "dataset", "", "", "dataset name (default: the table name)")
@@ -30,8 +29,8 @@ func specFromSQL(ctx context.Context, env *cliEnv, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if table == "" {
-		return errors.New("spec from-sql: --table is required")
+	if table == "" || len(fs.Args()) > 0 {
+		return config.Usagef("usage: sluice spec from-sql --table schema.name [--dataset D] [--dest-table T] [--columns a,b] [--key a,b] [--out FILE]")
 	}
 	cc, err := sqlcopy.SourceConfig(env.getenv)
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -44,8 +43,8 @@ type previewRecord struct {
 	Attributes  map[string]string `json:"attributes"`
 }
 
-func specPreview(env *cliEnv, files, flags []string) error {
-	fs := config.NewFlagSet("sluice spec preview", env.getenv, env.stderr)
+func specPreview(_ context.Context, env *cliEnv, args []string) error {
+	fs := config.NewFlagSet("sluice spec preview", env.getenv, env.stdout)
 	var sample, recordFile string
 	var asJSON bool
 	var limit int
@@ -53,11 +52,12 @@ func specPreview(env *cliEnv, files, flags []string) error {
 	fs.StringVar(&recordFile, "record", "", "", "JSON of the record's context: source_key, run_id, extracted_at, attributes (default: FILE's sample record beside the sample, SAMPLE.record.json, if present)")
 	fs.BoolVar(&asJSON, "json", "", false, "print the rows and rejected rows as JSON")
 	fs.IntVar(&limit, "limit", "", 20, "rows to print in the table (0: all); --json prints all")
-	if err := fs.Parse(flags); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	files := fs.Args()
 	if len(files) != 1 || sample == "" {
-		return errors.New("usage: sluice spec preview FILE --sample PAYLOAD[.gz] [--record RECORD.json] [--json] [--limit N]")
+		return config.Usagef("usage: sluice spec preview FILE --sample PAYLOAD[.gz] [--record RECORD.json] [--json] [--limit N]")
 	}
 	s, err := loadSpec(files[0])
 	if err != nil {
