@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"testing"
 
 	"github.com/sluice-dev/sluice/services/extractor/provider/conformance"
@@ -23,10 +24,14 @@ func sqlcopyCase(t *testing.T) conformance.Case {
 	if err != nil {
 		t.Fatal(err)
 	}
+	inline, err := os.ReadFile(specFile) // the spec inline in the config, as Helm renders it
+	if err != nil {
+		t.Fatal(err)
+	}
 	return conformance.Case{
 		Config: func(string) any {
 			c := sqlcopy.DefaultConfig()
-			c.Tables = []sqlcopy.Table{{Dataset: "lines", Source: "public.lines", SpecFile: specFile, Partitions: 3}}
+			c.Tables = []sqlcopy.Table{{Dataset: "lines", Source: "public.lines", Spec: inline, Partitions: 3}}
 			c.Page.ProbeRows, c.Page.MaxRows = 50, 120
 			return c
 		},

@@ -1,6 +1,7 @@
 package sqlcopy
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -77,8 +78,10 @@ type Table struct {
 	Dataset string `json:"dataset"`
 	// Source is the table, "schema.name" (schema defaults to public).
 	Source string `json:"source"`
-	// SpecFile is the dataset spec, as `sluice spec from-sql` writes it.
-	SpecFile string `json:"spec_file"`
+	// SpecFile is the dataset spec, as `sluice spec from-sql` writes it; or Spec holds it
+	// inline (one config file to mount, e.g. rendered by the Helm chart).
+	SpecFile string          `json:"spec_file,omitempty"`
+	Spec     json.RawMessage `json:"spec,omitempty"`
 	// Columns are the source columns selected (default: all).
 	Columns []string `json:"columns,omitempty"`
 	// Key is the unique, non-null key the copy is ordered and partitioned by (default:
@@ -166,8 +169,8 @@ func (c *Config) Validate() error {
 		if _, _, err := splitSource(t.Source); err != nil {
 			bad("%s: source: %v", at, err)
 		}
-		if t.SpecFile == "" {
-			bad("%s: spec_file is required (write it with `sluice spec from-sql`)", at)
+		if (t.SpecFile == "") == (len(t.Spec) == 0) {
+			bad("%s: one of spec_file and spec is required (write it with `sluice spec from-sql`)", at)
 		}
 		if t.Partitions < 0 || t.PartitionRows < 0 || t.MaxPartitions < 0 {
 			bad("%s: partitions, partition_rows and max_partitions must not be negative", at)

@@ -111,29 +111,40 @@ func New(cfg any, deps provider.Deps) (provider.Provider, error) {
 		tables: map[string]Table{}, resolved: map[string]*tableState{}, rows: rows, retries: retries,
 	}
 	for i, t := range c.Tables {
-		data, err := os.ReadFile(t.SpecFile)
+		sp, err := t.loadSpec()
 		if err != nil {
 			pool.Close()
-			return nil, fmt.Errorf("sqlcopy: tables[%d] spec_file: %w", i, err)
-		}
-		sp, err := spec.Parse(data)
-		if err != nil {
-			pool.Close()
-			return nil, fmt.Errorf("sqlcopy: tables[%d] spec_file %s: %w", i, t.SpecFile, err)
+			return nil, fmt.Errorf("sqlcopy: tables[%d]: %w", i, err)
 		}
 		if sp.Provider != Name || sp.Dataset != t.Dataset {
 			pool.Close()
-			return nil, fmt.Errorf("sqlcopy: tables[%d] spec_file %s is the spec of %s/%s, want %s/%s", i, t.SpecFile, sp.Provider, sp.Dataset, Name, t.Dataset)
+			return nil, fmt.Errorf("sqlcopy: tables[%d]: the spec is the spec of %s/%s, want %s/%s", i, sp.Provider, sp.Dataset, Name, t.Dataset)
 		}
 		if sp.Format.Type != spec.NDJSON {
 			pool.Close()
-			return nil, fmt.Errorf("sqlcopy: tables[%d] spec_file %s: format %s, want ndjson (pages are NDJSON)", i, t.SpecFile, sp.Format.Type)
+			return nil, fmt.Errorf("sqlcopy: tables[%d]: spec format %s, want ndjson (pages are NDJSON)", i, sp.Format.Type)
 		}
 		p.tables[t.Dataset] = t
 		p.specs = append(p.specs, sp)
 	}
 	p.log.Info("sqlcopy ready", "source", host, "tables", len(c.Tables), "page_budget_bytes", p.budget, "concurrency", c.Concurrency)
 	return p, nil
+}
+
+// loadSpec reads the table's dataset spec, inline or from its file.
+func (t Table) loadSpec() (*spec.Spec, error) {
+	data := []byte(t.Spec)
+	if t.SpecFile != "" {
+		var err error
+		if data, err = os.ReadFile(t.SpecFile); err != nil {
+			return nil, fmt.Errorf("spec_file: %w", err)
+		}
+	}
+	sp, err := spec.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("spec %s: %w", t.SpecFile, err)
+	}
+	return sp, nil
 }
 
 // openSource builds the pool of source connections (connected lazily) and names the
