@@ -245,7 +245,8 @@ func TestCopiesEveryKeyKind(t *testing.T) {
 }
 
 // TestCancelledQueriesResume cancels the provider's running page queries with
-// pg_cancel_backend: each page is read again and the copy ends with every row once.
+// pg_cancel_backend and ends their sessions with pg_terminate_backend: each page is read
+// again and the copy ends with every row once.
 func TestCancelledQueriesResume(t *testing.T) {
 	w := newWorld(t)
 	const rows = 3000
@@ -257,7 +258,7 @@ func TestCancelledQueriesResume(t *testing.T) {
 	p := w.provider(cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var cancelled atomic.Int64
+	var cancelled, terminated atomic.Int64
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -268,20 +269,26 @@ func TestCancelledQueriesResume(t *testing.T) {
 			return
 		}
 		defer killer.Close(context.Background())
-		for cancelled.Load() < 4 {
+		for cancelled.Load() < 2 || terminated.Load() < 2 {
 			select {
 			case <-stop:
 				return
 			case <-time.After(20 * time.Millisecond):
 			}
+			// Cancel the running query, or end its session (a lost connection) when enough
+			// were cancelled.
+			fn, count := "pg_cancel_backend", &cancelled
+			if cancelled.Load() >= 2 {
+				fn, count = "pg_terminate_backend", &terminated
+			}
 			var n int64
-			err := killer.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) FROM pg_stat_activity
+			err := killer.QueryRow(ctx, `SELECT count(*) FILTER (WHERE `+fn+`(pid)) FROM pg_stat_activity
 				WHERE application_name = 'sluice-sqlcopy' AND state = 'active' AND query LIKE '%LIMIT%' AND query NOT LIKE '%count(%'`).Scan(&n)
 			if err != nil && ctx.Err() == nil {
 				t.Error(err)
 				return
 			}
-			cancelled.Add(n)
+			count.Add(n)
 		}
 	}()
 	col := newCollector()
@@ -291,13 +298,13 @@ func TestCancelledQueriesResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cancelled.Load() == 0 {
-		t.Fatal("no page query was cancelled: the test proves nothing")
+	if cancelled.Load() == 0 || terminated.Load() == 0 {
+		t.Fatalf("%d queries cancelled and %d sessions ended: the test proves nothing", cancelled.Load(), terminated.Load())
 	}
 	if got := col.rows(t, "slow", "id"); len(got) != rows {
-		t.Fatalf("%d distinct rows after %d cancelled queries, want %d", len(got), cancelled.Load(), rows)
+		t.Fatalf("%d distinct rows after %d cancelled queries and %d ended sessions, want %d", len(got), cancelled.Load(), terminated.Load(), rows)
 	}
-	t.Logf("%d queries cancelled, %d pages", cancelled.Load(), len(col.pages))
+	t.Logf("%d queries cancelled, %d sessions ended, %d pages", cancelled.Load(), terminated.Load(), len(col.pages))
 }
 
 // TestStatementTimeoutShrinksPages runs under a statement_timeout shorter than a probe
