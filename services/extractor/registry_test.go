@@ -9,6 +9,7 @@ import (
 	"github.com/sluice-dev/sluice/services/extractor/provider"
 	"github.com/sluice-dev/sluice/services/extractor/provider/conformance"
 	"github.com/sluice-dev/sluice/services/extractor/providers/amazonads"
+	"github.com/sluice-dev/sluice/services/extractor/providers/sqlcopy/sqlcopytest"
 	"github.com/sluice-dev/sluice/services/simulators/amazonads/sim"
 )
 
@@ -18,7 +19,7 @@ var conformanceCases = map[string]func(t *testing.T) conformance.Case{
 	"demo": func(*testing.T) conformance.Case {
 		return conformance.Case{Trigger: provider.Trigger{Source: "cli", From: daysAgo(1), To: daysAgo(1)}}
 	},
-	"sqlcopy": sqlcopyCase,
+	"sqlcopy": sqlcopytest.ConformanceCase,
 	"amazonads": func(t *testing.T) conformance.Case {
 		scfg := sim.DefaultConfig()
 		scfg.Profiles.Count, scfg.Profiles.AgencyShare = 3, 0.34
