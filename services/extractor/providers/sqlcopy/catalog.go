@@ -3,6 +3,7 @@ package sqlcopy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -123,6 +124,9 @@ func (t *TableInfo) Column(name string) (Column, bool) {
 	return Column{}, false
 }
 
+// ErrTableNotFound is wrapped by ReadTable when the source has no such table.
+var ErrTableNotFound = errors.New("not found")
+
 // querier is what catalog reads need: a connection or a pool.
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
@@ -153,7 +157,7 @@ func ReadTable(ctx context.Context, q querier, source string) (*TableInfo, error
 		return nil, fmt.Errorf("read columns of %s: %w", source, err)
 	}
 	if len(t.Columns) == 0 {
-		return nil, fmt.Errorf("table %s: not found, or no column visible to this user", source)
+		return nil, fmt.Errorf("table %s: %w, or no column visible to this user", source, ErrTableNotFound)
 	}
 	rows, err = q.Query(ctx, `SELECT k.column_name::text
 		FROM information_schema.table_constraints c

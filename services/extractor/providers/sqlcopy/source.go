@@ -43,7 +43,9 @@ func (p *sqlcopy) resolve(ctx context.Context, dataset string) (*tableState, err
 	var info *TableInfo
 	err := p.query(ctx, func(ctx context.Context, conn *pgx.Conn) error {
 		var err error
-		info, err = ReadTable(ctx, conn, t.Source)
+		if info, err = ReadTable(ctx, conn, t.Source); errors.Is(err, ErrTableNotFound) {
+			err = fmt.Errorf("%w: %v", provider.ErrPermanent, err) // no retry brings it
+		}
 		return err
 	})
 	if err != nil {

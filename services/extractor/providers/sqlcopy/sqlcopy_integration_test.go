@@ -564,3 +564,16 @@ func TestIncrementalByKey(t *testing.T) {
 		t.Fatalf("a pass with nothing new emitted %d pages", len(again.pages))
 	}
 }
+
+// TestMissingTableIsPermanent: a table the source does not have fails the plan as a
+// permanent error (the DLQ, with the table named), not a retried one.
+func TestMissingTableIsPermanent(t *testing.T) {
+	w := newWorld(t)
+	tb := w.table(sqlcopytest.Table{Name: "present", Key: sqlcopytest.KeyInt, Rows: 10})
+	tb.Source = "public.absent"
+	p := w.provider(config(tb))
+	_, err := p.Plan(context.Background(), provider.Trigger{RunID: "missing", Source: "cli"})
+	if !errors.Is(err, provider.ErrPermanent) || !strings.Contains(err.Error(), "public.absent") {
+		t.Fatalf("plan of a missing table: %v, want a permanent error naming public.absent", err)
+	}
+}
