@@ -46,6 +46,7 @@ var suites = []Suite{
 	extractSuite,
 	chaosSuite,
 	transferSuite,
+	sqlcopySuite,
 }
 
 func main() {
