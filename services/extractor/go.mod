@@ -12,6 +12,7 @@ require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/robfig/cron/v3 v3.0.1
 	github.com/sluice-dev/sluice/services/simulators/amazonads v0.0.0
+	github.com/sluice-dev/sluice/services/simulators/portal v0.0.0
 	go.mongodb.org/mongo-driver/v2 v2.9.3
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/metric v1.47.0
@@ -78,4 +79,5 @@ require (
 replace (
 	github.com/sluice-dev/sluice => ../..
 	github.com/sluice-dev/sluice/services/simulators/amazonads => ../simulators/amazonads
+	github.com/sluice-dev/sluice/services/simulators/portal => ../simulators/portal
 )

@@ -4,10 +4,11 @@ import (
 	"github.com/sluice-dev/sluice/services/extractor/provider"
 	"github.com/sluice-dev/sluice/services/extractor/providers/amazonads"
 	"github.com/sluice-dev/sluice/services/extractor/providers/demo"
+	"github.com/sluice-dev/sluice/services/extractor/providers/portal"
 )
 
 // providers is the one list of providers this extractor can run.
-var providers = []provider.Spec{demo.Spec, amazonads.Spec}
+var providers = []provider.Spec{demo.Spec, amazonads.Spec, portal.Spec}
 
 func lookup(name string) (provider.Spec, bool) {
 	for _, p := range providers {

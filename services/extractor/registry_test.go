@@ -9,7 +9,9 @@ import (
 	"github.com/sluice-dev/sluice/services/extractor/provider"
 	"github.com/sluice-dev/sluice/services/extractor/provider/conformance"
 	"github.com/sluice-dev/sluice/services/extractor/providers/amazonads"
+	"github.com/sluice-dev/sluice/services/extractor/providers/portal"
 	"github.com/sluice-dev/sluice/services/simulators/amazonads/sim"
+	portalsim "github.com/sluice-dev/sluice/services/simulators/portal/sim"
 )
 
 // conformanceCases gives every registered provider a fake API and a run to exercise.
@@ -40,6 +42,26 @@ var conformanceCases = map[string]func(t *testing.T) conformance.Case{
 			},
 			Env:     map[string]string{amazonads.EnvClientID: cred.ClientID, amazonads.EnvClientSecret: cred.ClientSecret, amazonads.EnvRefreshToken: cred.RefreshToken},
 			Trigger: provider.Trigger{Source: "cli", From: daysAgo(3), To: daysAgo(2)},
+		}
+	},
+	"portal": func(t *testing.T) conformance.Case {
+		scfg := portalsim.DefaultConfig()
+		scfg.Portals = scfg.Portals[:1]
+		srv, err := portalsim.New(scfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := scfg.Portals[0]
+		return conformance.Case{
+			// The suite serves one address: route it to the portal as its Host would.
+			API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { r.Host = p.Host; srv.ServeHTTP(w, r) }),
+			Config: func(api string) any {
+				c := portal.DefaultConfig()
+				c.Portals = []portal.Portal{{URL: api, User: p.User, PasswordEnv: "SLUICE_PORTAL_A_PASSWORD"}}
+				return c
+			},
+			Env:     map[string]string{"SLUICE_PORTAL_A_PASSWORD": p.Password},
+			Trigger: provider.Trigger{Source: "cli", From: daysAgo(2), To: daysAgo(1)},
 		}
 	},
 }
