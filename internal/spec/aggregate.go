@@ -11,10 +11,9 @@ type Aggregate string
 // The aggregates.
 const (
 	// Sum adds the non-null values (bigint, integer: overflow rejects the row that causes
-	// it; numeric: exact; double). A group of nulls sums to null.
+	// it; numeric: exact; double). A group of nulls sums to null. A count is the sum of
+	// the expression 1.
 	Sum Aggregate = "sum"
-	// Count counts the non-null values (bigint, integer).
-	Count Aggregate = "count"
 )
 
 // Grouped reports whether the spec summarizes each record by GroupBy.
@@ -46,13 +45,11 @@ func (s *Spec) validateAggregate(fe *fieldErrors) {
 			fe.add(field, "%q needs group_by on the spec", c.Aggregate)
 		case !s.Grouped() || grouping:
 		case c.Aggregate == "":
-			fe.add(field, "column %q is neither in group_by nor aggregated (want %q or %q)", c.Name, Sum, Count)
-		case c.Aggregate == Sum && !slices.Contains([]Type{BigInt, Integer, Numeric, Double}, c.Type):
+			fe.add(field, "column %q is neither in group_by nor aggregated (want %q)", c.Name, Sum)
+		case c.Aggregate != Sum:
+			fe.add(field, "unknown aggregate %s; want %q", QuoteShort(string(c.Aggregate)), Sum)
+		case !slices.Contains([]Type{BigInt, Integer, Numeric, Double}, c.Type):
 			fe.add(field, "sum of a %s column; want bigint, integer, numeric or double", c.Type)
-		case c.Aggregate == Count && c.Type != BigInt && c.Type != Integer:
-			fe.add(field, "count into a %s column; want bigint or integer", c.Type)
-		case c.Aggregate != Sum && c.Aggregate != Count:
-			fe.add(field, "unknown aggregate %s; want %q or %q", QuoteShort(string(c.Aggregate)), Sum, Count)
 		}
 	}
 	if s.Grouped() {

@@ -57,7 +57,7 @@ type Column struct {
 	Nullable    bool   `json:"nullable,omitempty"`
 	Description string `json:"description,omitempty"`
 	// Aggregate folds the column's values of a group when the spec has GroupBy: "sum"
-	// or "count" (non-null values).
+	// (a count is the sum of 1).
 	Aggregate Aggregate `json:"aggregate,omitempty"`
 }
 

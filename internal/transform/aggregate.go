@@ -70,7 +70,7 @@ func (a *aggregator) add(row *sluicev1.Row) *RowError {
 	g := a.groups[gi]
 	// Check first, then fold: a rejected row leaves its group as it was.
 	for i, v := range row.Values {
-		if a.group[i] || isNull(v) || a.columns[i].Aggregate != spec.Sum {
+		if a.group[i] || isNull(v) {
 			continue
 		}
 		if iv, ok := v.Kind.(*sluicev1.Value_Int); ok && g.seen[i] && addOverflows(g.ints[i], iv.Int) {
@@ -82,12 +82,10 @@ func (a *aggregator) add(row *sluicev1.Row) *RowError {
 			continue
 		}
 		col := &a.columns[i]
-		switch {
-		case col.Aggregate == spec.Count:
-			g.ints[i]++
-		case col.Type == spec.Double:
+		switch col.Type {
+		case spec.Double:
 			g.floats[i] += v.GetFloat()
-		case col.Type == spec.Numeric:
+		case spec.Numeric:
 			d := v.GetDecimal()
 			r, ok := new(big.Rat).SetString(d)
 			if !ok { // the converter produced it: cannot happen
@@ -115,8 +113,6 @@ func (a *aggregator) rows() []*sluicev1.Row {
 			switch {
 			case a.group[i]:
 				row.Values[i] = g.values[i]
-			case col.Aggregate == spec.Count:
-				row.Values[i] = &sluicev1.Value{Kind: &sluicev1.Value_Int{Int: g.ints[i]}}
 			case !g.seen[i]:
 				row.Values[i] = &sluicev1.Value{Kind: &sluicev1.Value_Null{Null: true}}
 			case col.Type == spec.Double:
