@@ -47,7 +47,7 @@ func TestPortalEndToEnd(t *testing.T) {
 	scfg.PageLatency = 20 * time.Millisecond
 	scfg.ListPageSize = 5
 	scfg.MalformedEvery = 4
-	scfg.SessionMaxRequests = 25
+	scfg.SessionMaxRequests = 4
 	s, err := sim.New(scfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +200,12 @@ func TestPortalEndToEnd(t *testing.T) {
 		if err := specs.Register(ctx, &v2); err != nil {
 			t.Fatal(err)
 		}
-		replay(t, ctx, bin, natsURL, "settlement")
+		// The transformer and loader learn of version 2 through their KV watch; a replay
+		// before that would re-run version 1.
+		for _, name := range []string{"transformer", "loader"} {
+			waitLog(t, svc.Group, name, "key=portal.settlement version=2")
+		}
+		replay(t, ctx, bin, natsURL, env.MongoURI, dbName, "settlement")
 		deadline := time.Now().Add(2 * time.Minute)
 		for {
 			var n int
@@ -217,7 +222,7 @@ func TestPortalEndToEnd(t *testing.T) {
 		}
 		checkSet(t, ctx, pool, "SELECT portal||'|'||account||'|'||order_id||'|'||posted_date::text||'|'||product||'|'||quantity||'|'||gross::text||'|'||fees::text||'|'||net::text||'|'||currency FROM portal_settlement", settlementRows(want, "v2:"))
 
-		replay(t, ctx, bin, natsURL, "daily_settlement")
+		replay(t, ctx, bin, natsURL, env.MongoURI, dbName, "daily_settlement")
 		waitConsumerIdle(t, ctx, js, "STAGED", "transformer", 0)
 		waitConsumerIdle(t, ctx, js, "ROWS", "loader", 0)
 		checkSet(t, ctx, pool, "SELECT portal||'|'||account||'|'||day::text||'|'||currency||'|'||orders||'|'||units||'|'||gross::text||'|'||fees::text||'|'||net::text FROM portal_daily_settlement", wantDaily)
@@ -336,13 +341,15 @@ func waitLetters(t *testing.T, ctx context.Context, js jetstream.JetStream, n in
 	}
 }
 
-func replay(t *testing.T, ctx context.Context, bin, natsURL, dataset string) {
+func replay(t *testing.T, ctx context.Context, bin, natsURL, mongoURI, mongoDB, dataset string) {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "sluice"), "replay", "--provider", "portal", "--dataset", dataset)
-	cmd.Env = append(cmd.Environ(), "SLUICE_NATS_URL="+natsURL)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	cmd.Env = append(cmd.Environ(), "SLUICE_NATS_URL="+natsURL, "SLUICE_MONGO_URI="+mongoURI, "SLUICE_MONGO_DATABASE="+mongoDB)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
 		t.Fatalf("sluice replay: %v\n%s", err, out)
 	}
+	t.Logf("sluice replay --dataset %s: %s", dataset, out)
 }
 
 func freeAddr(t *testing.T) string {
@@ -353,4 +360,23 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// waitLog waits until the log of process name holds text.
+func waitLog(t *testing.T, g procs.Group, name, text string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, p := range g {
+		if p.Name != name {
+			continue
+		}
+		for !strings.Contains(p.Tail(1<<20), text) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never logged %q", name, text)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return
+	}
+	t.Fatalf("no process %s", name)
 }
