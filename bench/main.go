@@ -45,6 +45,7 @@ var suites = []Suite{
 	loadSuite,
 	extractSuite,
 	chaosSuite,
+	portalSuite,
 }
 
 func main() {

@@ -46,6 +46,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&cfg.SessionMaxRequests, "session-max-requests", 0, "requests per session (0: unlimited)")
 	fs.IntVar(&cfg.MalformedEvery, "malformed-every", 0, "one in n inventory and traffic reports is malformed (0: none)")
 	fs.IntVar(&cfg.ListPageSize, "list-page-size", cfg.ListPageSize, "reports per listing page")
+	accounts := fs.Int("accounts", 2, "accounts per portal (each has three reports a day)")
 	refuse := fs.Bool("refuse-overlap", false, "answer 429 to a request beyond 4 at once per host instead of 500 and a violation")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -57,7 +58,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			if login == "" {
 				login = sim.LoginForm
 			}
-			cfg.Portals = append(cfg.Portals, sim.Portal{Host: host, Login: login, User: "crawler", Password: "secret-" + host, Accounts: []string{"acct-1", "acct-2"}})
+			cfg.Portals = append(cfg.Portals, sim.Portal{Host: host, Login: login, User: "crawler", Password: "secret-" + host, })
+		}
+	}
+	if *accounts < 1 {
+		return fmt.Errorf("--accounts %d: want at least 1", *accounts)
+	}
+	for i := range cfg.Portals {
+		cfg.Portals[i].Accounts = nil
+		for a := range *accounts {
+			cfg.Portals[i].Accounts = append(cfg.Portals[i].Accounts, fmt.Sprintf("acct-%d", a+1))
 		}
 	}
 	if *refuse {
