@@ -240,37 +240,13 @@ func settlementRows(e sim.Expected, productPrefix string) []string {
 	return out
 }
 
-// dailyRows sums the settlement lines by portal, account, day and currency, in cents.
 func dailyRows(e sim.Expected) []string {
-	type sum struct{ orders, units, gross, fees, net int64 }
-	sums := map[string]*sum{}
-	for _, r := range e.Settlements {
-		k := strings.Join([]string{r.Host, r.Account, r.Date, r.Currency}, "|")
-		if sums[k] == nil {
-			sums[k] = &sum{}
-		}
-		s := sums[k]
-		s.orders++
-		s.units += int64(r.Quantity)
-		s.gross += cents(r.Gross)
-		s.fees += cents(r.Fees)
-		s.net += cents(r.Net)
-	}
 	var out []string
-	for k, s := range sums {
-		out = append(out, fmt.Sprintf("%s|%d|%d|%s|%s|%s", k, s.orders, s.units, decimal(s.gross), decimal(s.fees), decimal(s.net)))
+	for _, d := range e.Daily() {
+		out = append(out, fmt.Sprintf("%s|%s|%s|%s|%d|%d|%s|%s|%s", d.Host, d.Account, d.Date, d.Currency, d.Orders, d.Units, d.Gross, d.Fees, d.Net))
 	}
 	return out
 }
-
-func cents(d string) int64 {
-	whole, frac, _ := strings.Cut(d, ".")
-	w, _ := strconv.ParseInt(whole, 10, 64)
-	f, _ := strconv.ParseInt(frac, 10, 64)
-	return w*100 + f
-}
-
-func decimal(c int64) string { return fmt.Sprintf("%d.%02d", c/100, c%100) }
 
 func checkSet(t *testing.T, ctx context.Context, pool *pgxpool.Pool, query string, want []string) {
 	t.Helper()

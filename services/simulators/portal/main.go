@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			if login == "" {
 				login = sim.LoginForm
 			}
-			cfg.Portals = append(cfg.Portals, sim.Portal{Host: host, Login: login, User: "crawler", Password: "secret-" + host, })
+			cfg.Portals = append(cfg.Portals, sim.Portal{Host: host, Login: login, User: "crawler", Password: "secret-" + host})
 		}
 	}
 	if *accounts < 1 {

@@ -55,22 +55,12 @@ func TestDatasetsParseEveryReportExactly(t *testing.T) {
 		t.Errorf("records that failed: %v, want the malformed reports %v", failed, malformed)
 	}
 
-	var settle, inv, traffic []string
-	daily := map[string][5]int64{}
+	var settle, inv, traffic, dailyRows []string
 	for _, r := range want.Settlements {
 		settle = append(settle, strings.Join([]string{r.Host, r.Account, r.OrderID, r.Date, r.Product, strconv.Itoa(r.Quantity), r.Gross, r.Fees, r.Net, r.Currency}, "|"))
-		k := strings.Join([]string{r.Host, r.Account, r.Date, r.Currency}, "|")
-		d := daily[k]
-		d[0]++
-		d[1] += int64(r.Quantity)
-		d[2] += centsOf(r.Gross)
-		d[3] += centsOf(r.Fees)
-		d[4] += centsOf(r.Net)
-		daily[k] = d
 	}
-	var dailyRows []string
-	for k, d := range daily {
-		dailyRows = append(dailyRows, fmt.Sprintf("%s|%d|%d|%s|%s|%s", k, d[0], d[1], centsText(d[2]), centsText(d[3]), centsText(d[4])))
+	for _, d := range want.Daily() {
+		dailyRows = append(dailyRows, fmt.Sprintf("%s|%s|%s|%s|%d|%d|%s|%s|%s", d.Host, d.Account, d.Date, d.Currency, d.Orders, d.Units, d.Gross, d.Fees, d.Net))
 	}
 	for _, r := range want.Inventory {
 		inv = append(inv, strings.Join([]string{r.Host, r.Account, r.Date, r.SKU, r.Product, strconv.Itoa(r.OnHand), strconv.Itoa(r.Reserved)}, "|"))
@@ -128,12 +118,3 @@ func valueText(v *sluicev1.Value) string {
 	}
 	return fmt.Sprint(v)
 }
-
-func centsOf(d string) int64 {
-	whole, frac, _ := strings.Cut(d, ".")
-	w, _ := strconv.ParseInt(whole, 10, 64)
-	f, _ := strconv.ParseInt(frac, 10, 64)
-	return w*100 + f
-}
-
-func centsText(c int64) string { return fmt.Sprintf("%d.%02d", c/100, c%100) }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -194,4 +195,53 @@ func (s *Server) Expected(from, to time.Time) Expected {
 		}
 	}
 	return e
+}
+
+// Daily is one row of the daily settlement summary: the lines of one portal, account,
+// day and currency.
+type Daily struct {
+	Host, Account, Date, Currency string
+	Orders, Units                 int64
+	// Gross, Fees and Net are exact decimals with two places.
+	Gross, Fees, Net string
+}
+
+// Daily sums the expected settlement lines by portal, account, day and currency, in
+// order of first appearance.
+func (e Expected) Daily() []Daily {
+	type sum struct {
+		d                Daily
+		gross, fees, net int64
+	}
+	var order []string
+	sums := map[string]*sum{}
+	for _, l := range e.Settlements {
+		k := l.Host + "|" + l.Account + "|" + l.Date + "|" + l.Currency
+		s := sums[k]
+		if s == nil {
+			s = &sum{d: Daily{Host: l.Host, Account: l.Account, Date: l.Date, Currency: l.Currency}}
+			sums[k] = s
+			order = append(order, k)
+		}
+		s.d.Orders++
+		s.d.Units += int64(l.Quantity)
+		s.gross += centsOf(l.Gross)
+		s.fees += centsOf(l.Fees)
+		s.net += centsOf(l.Net)
+	}
+	out := make([]Daily, len(order))
+	for i, k := range order {
+		s := sums[k]
+		s.d.Gross, s.d.Fees, s.d.Net = cents(int(s.gross)), cents(int(s.fees)), cents(int(s.net))
+		out[i] = s.d
+	}
+	return out
+}
+
+// centsOf parses a two-place decimal written by cents.
+func centsOf(d string) int64 {
+	whole, frac, _ := strings.Cut(d, ".")
+	w, _ := strconv.ParseInt(whole, 10, 64)
+	f, _ := strconv.ParseInt(frac, 10, 64) // base 10: "09" is nine cents
+	return w*100 + f
 }

@@ -87,15 +87,7 @@ func TestSessionsExpireToTheLoginPage(t *testing.T) {
 	cfg.SessionMaxRequests = 2
 	s, ts := serve(t, cfg)
 	p := cfg.Portals[0]
-	form := url.Values{"username": {p.User}, "password": {p.Password}}
-	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/login", strings.NewReader(form.Encode()))
-	req.Host = p.Host
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp := formLogin(t, ts, p)
 	var token string
 	for _, c := range resp.Cookies() {
 		if c.Name == SessionCookie {
@@ -124,7 +116,15 @@ func TestSessionsExpireToTheLoginPage(t *testing.T) {
 func TestScriptPortalRefusesFormLogin(t *testing.T) {
 	cfg := DefaultConfig()
 	_, ts := serve(t, cfg)
-	p := cfg.Portals[3]
+	resp := formLogin(t, ts, cfg.Portals[3])
+	if resp.StatusCode != http.StatusBadRequest || len(resp.Cookies()) != 0 {
+		t.Fatalf("form login on the script portal: %s with %d cookies", resp.Status, len(resp.Cookies()))
+	}
+}
+
+// formLogin posts p's credentials to its login form.
+func formLogin(t *testing.T, ts *httptest.Server, p Portal) *http.Response {
+	t.Helper()
 	form := url.Values{"username": {p.User}, "password": {p.Password}}
 	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/login", strings.NewReader(form.Encode()))
 	req.Host = p.Host
@@ -134,7 +134,5 @@ func TestScriptPortalRefusesFormLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest || len(resp.Cookies()) != 0 {
-		t.Fatalf("form login on the script portal: %s with %d cookies", resp.Status, len(resp.Cookies()))
-	}
+	return resp
 }
