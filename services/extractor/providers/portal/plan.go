@@ -42,7 +42,8 @@ type taskParams struct {
 }
 
 // Plan walks every portal's listing for the trigger's days and plans one task per report
-// of a known kind, in listing order (deterministic, so task keys dedupe a re-plan).
+// of a known kind, the portals taken in turn, each in listing order (deterministic, so
+// task keys dedupe a re-plan).
 func (p *crawler) Plan(ctx context.Context, t provider.Trigger) ([]provider.Task, error) {
 	from, to := t.From.UTC().Format(day), t.To.UTC().Format(day)
 	perHost := make([][]provider.Task, len(p.order))
@@ -57,11 +58,27 @@ func (p *crawler) Plan(ctx context.Context, t provider.Trigger) ([]provider.Task
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	return interleave(perHost), nil
+}
+
+// interleave takes one task of each portal in turn. Tasks are fetched in plan order and
+// the tasks in flight are bounded (the consumer's MaxAckPending): listed portal after
+// portal, they would all wait for the first portal's four slots while the other portals
+// stay idle; taken in turn, every window of tasks spreads over every sub-domain.
+func interleave(perHost [][]provider.Task) []provider.Task {
 	var out []provider.Task
-	for _, ts := range perHost {
-		out = append(out, ts...)
+	for i := 0; ; i++ {
+		added := false
+		for _, ts := range perHost {
+			if i < len(ts) {
+				out = append(out, ts[i])
+				added = true
+			}
+		}
+		if !added {
+			return out
+		}
 	}
-	return out, nil
 }
 
 func (p *crawler) list(ctx context.Context, s *session, from, to string) ([]provider.Task, error) {
