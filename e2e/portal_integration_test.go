@@ -3,8 +3,10 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
@@ -86,8 +88,10 @@ func TestPortalEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Two more extractor replicas: three processes share the per-host leases in NATS.
+	replicaAddrs := []string{svc.HTTP["extractor-portal"]}
 	for i := 2; i <= 3; i++ {
 		addr := freeAddr(t)
+		replicaAddrs = append(replicaAddrs, addr)
 		p, err := procs.Start(fmt.Sprintf("extractor-portal-%d", i), filepath.Join(bin, "sluice-extractor"),
 			[]string{"--provider", "portal", "--provider-config", filepath.Join(logDir, "portal-config.json")},
 			procs.Env(map[string]string{
@@ -163,6 +167,13 @@ func TestPortalEndToEnd(t *testing.T) {
 		}
 		if s.Total().MaxConcurrent < 2 {
 			t.Errorf("no portal ever saw two requests at once: the cap was not exercised")
+		}
+		for i, addr := range replicaAddrs {
+			if n := portalRequests(t, ctx, addr); n == 0 {
+				t.Errorf("replica %d sent no request to the portals: the cap was not shared", i+1)
+			} else {
+				t.Logf("replica %d: %g portal requests", i+1, n)
+			}
 		}
 	})
 
@@ -355,4 +366,28 @@ func waitLog(t *testing.T, g procs.Group, name, text string) {
 		return
 	}
 	t.Fatalf("no process %s", name)
+}
+
+// portalRequests sums sluice_apiclient_requests_total on a replica's /metrics.
+func portalRequests(t *testing.T, ctx context.Context, addr string) float64 {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "sluice_apiclient_requests_total{") {
+			if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
+				sum += v
+			}
+		}
+	}
+	return sum
 }
