@@ -45,6 +45,8 @@ var suites = []Suite{
 	loadSuite,
 	extractSuite,
 	chaosSuite,
+	transferSuite,
+	sqlcopySuite,
 	portalSuite,
 }
 
