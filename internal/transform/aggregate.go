@@ -166,6 +166,8 @@ func valueKey(v *sluicev1.Value) string {
 		return "t" + strconv.FormatInt(k.Timestamp.GetSeconds(), 10) + "." + strconv.Itoa(int(k.Timestamp.GetNanos()))
 	case *sluicev1.Value_Json:
 		return "j" + k.Json
+	case *sluicev1.Value_Bytes:
+		return "x" + string(k.Bytes)
 	}
 	return "n"
 }
