@@ -18,10 +18,11 @@ import (
 
 // TestCrawlEmitsEveryReport: every listed report is downloaded once and emitted as one
 // record per dataset of its kind, with a stable source key, and no portal ever saw more
-// than four requests at once although 32 tasks ran at once.
+// than four requests at once although 32 tasks ran at once, slow pages included.
 func TestCrawlEmitsEveryReport(t *testing.T) {
 	scfg := formPortals(sim.DefaultConfig())
 	scfg.PageLatency = 5 * time.Millisecond
+	scfg.SlowEvery, scfg.SlowLatency = 5, 200*time.Millisecond
 	scfg.ListPageSize = 4
 	tb := newTestbed(t, scfg)
 	col := crawl(t, tb.provider(t), 32)
@@ -52,6 +53,9 @@ func TestCrawlEmitsEveryReport(t *testing.T) {
 		t.Errorf("%d downloads, want one per report (%d)", st.Downloads, len(want.Reports))
 	}
 	checkCap(t, tb.sim)
+	if st.MaxConcurrent < 4 {
+		t.Errorf("at most %d requests at once: the cap of 4 was never reached, the test proves nothing", st.MaxConcurrent)
+	}
 }
 
 // TestSessionExpiryLogsInAgain: sessions that expire every few requests are renewed and
