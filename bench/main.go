@@ -47,6 +47,7 @@ var suites = []Suite{
 	chaosSuite,
 	transferSuite,
 	sqlcopySuite,
+	portalSuite,
 }
 
 func main() {

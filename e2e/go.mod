@@ -10,6 +10,7 @@ require (
 	github.com/sluice-dev/sluice v0.0.0
 	github.com/sluice-dev/sluice/services/extractor v0.0.0
 	github.com/sluice-dev/sluice/services/simulators/amazonads v0.0.0
+	github.com/sluice-dev/sluice/services/simulators/portal v0.0.0
 	go.mongodb.org/mongo-driver/v2 v2.9.3
 	google.golang.org/protobuf v1.36.12
 )
@@ -81,4 +82,5 @@ replace (
 	github.com/sluice-dev/sluice => ../
 	github.com/sluice-dev/sluice/services/extractor => ../services/extractor
 	github.com/sluice-dev/sluice/services/simulators/amazonads => ../services/simulators/amazonads
+	github.com/sluice-dev/sluice/services/simulators/portal => ../services/simulators/portal
 )

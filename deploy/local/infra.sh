@@ -149,6 +149,14 @@ jaeger_up() {
 	log jaeger "started  http://127.0.0.1:$JAEGER_QUERY_PORT (OTLP grpc :$JAEGER_OTLP_GRPC_PORT)"
 }
 
+# Headless Chromium for portal logins that need JavaScript (providers/portal); Debian's
+# package, installed once.
+chromium_up() {
+	if [ -x /usr/bin/chromium ]; then log chromium reused; return; fi
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >&2 || die "apt-get install chromium failed"
+	log chromium installed
+}
+
 print_env() {
 	cat <<EOF
 SLUICE_NATS_URL=nats://127.0.0.1:$NATS_PORT
@@ -198,6 +206,7 @@ up)
 	mongo_up
 	s3_up
 	jaeger_up
+	chromium_up
 	print_env >"$STATE/env"
 	write_context
 	;;

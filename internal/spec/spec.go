@@ -43,6 +43,9 @@ type Spec struct {
 	PrimaryKey []string `json:"primary_key"`
 	// Rules are checked on every computed row; a row that breaks one is rejected.
 	Rules []Rule `json:"rules,omitempty"`
+	// GroupBy, when set, summarizes the rows of each record: one row per distinct value
+	// of these columns, every other column folded by its Aggregate (see aggregate.go).
+	GroupBy []string `json:"group_by,omitempty"`
 }
 
 // Column is one column of the target table and the CEL expression that computes it.
@@ -56,6 +59,9 @@ type Column struct {
 	// Nullable allows null values; a null in a non-nullable column rejects the row.
 	Nullable    bool   `json:"nullable,omitempty"`
 	Description string `json:"description,omitempty"`
+	// Aggregate folds the column's values of a group when the spec has GroupBy: "sum"
+	// (a count is the sum of 1).
+	Aggregate Aggregate `json:"aggregate,omitempty"`
 }
 
 // Rule is a validation rule: a CEL boolean expression over `row`, `record` and `out` (the

@@ -99,6 +99,7 @@ func (s *Spec) validateStatic(fe *fieldErrors) {
 			fe.add(field+".message", "is required (it is what an operator reads when a row is rejected)")
 		}
 	}
+	s.validateAggregate(fe)
 }
 
 func checkExprText(fe *fieldErrors, field, expr string) {

@@ -42,7 +42,8 @@ func (e RowError) Error() string {
 
 // Stats counts what Run did.
 type Stats struct {
-	// Rows is the number of source rows read: Emitted + Rejected.
+	// Rows is the number of source rows read: Emitted + Rejected, but for a grouped
+	// spec, whose Emitted counts summary rows.
 	Rows     int64 `json:"rows"`
 	Emitted  int64 `json:"emitted"`
 	Rejected int64 `json:"rejected"`
@@ -56,12 +57,19 @@ const ctxCheckEvery = 256
 // Rows are computed and handed over one at a time, so memory does not grow with the
 // payload; emit owns the rows it gets and may keep them (to fill a RowBatch).
 //
+// A grouped spec (spec.Spec.Grouped) emits its summary rows at the end of src instead,
+// one per group; rows are still rejected one by one as they are read.
+//
 // Run returns at the end of src with nil, or with the first error of src (a payload that
 // cannot be read further), of emit or of reject, or ctx's error once ctx is done. Stats
 // count what was done until then. Run is safe to call concurrently with the same Program.
 func Run(ctx context.Context, prog *spec.Program, rec spec.Record, src rowsource.Reader,
 	emit func(*sluicev1.Row) error, reject func(RowError) error) (Stats, error) {
 	r := newRunner(prog, rec)
+	var agg *aggregator
+	if prog.Spec().Grouped() {
+		agg = newAggregator(prog.Spec())
+	}
 	var st Stats
 	for index := int64(0); ; index++ {
 		if index%ctxCheckEvery == 0 {
@@ -70,6 +78,16 @@ func Run(ctx context.Context, prog *spec.Program, rec spec.Record, src rowsource
 			}
 		}
 		srcRow, err := src.Next()
+		if errors.Is(err, io.EOF) && agg != nil {
+			// Summary rows count as emitted; their source rows were read.
+			for _, row := range agg.rows() {
+				st.Emitted++
+				if err := emit(row); err != nil {
+					return st, fmt.Errorf("emit group %d: %w", row.Index, err)
+				}
+			}
+			return st, nil
+		}
 		if errors.Is(err, io.EOF) {
 			return st, nil
 		}
@@ -84,6 +102,11 @@ func Run(ctx context.Context, prog *spec.Program, rec spec.Record, src rowsource
 			bad = &RowError{Index: rowErr.Index, Reason: sourceReason(rowErr)}
 		} else {
 			row, bad = r.row(index, srcRow)
+		}
+		if bad == nil && agg != nil {
+			if bad = agg.add(row); bad == nil {
+				continue
+			}
 		}
 		if bad != nil {
 			st.Rejected++

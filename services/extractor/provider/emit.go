@@ -60,7 +60,10 @@ func (e *emitter) Emit(ctx context.Context, r Raw) error {
 
 	src := envelope.Source{
 		Provider: e.provider, Dataset: r.Dataset, SourceKey: r.SourceKey, RunID: e.runID,
-		ExtractedAt: time.Now().UTC(), ContentType: r.ContentType, ContentEncoding: r.ContentEncoding,
+		// Milliseconds: staging keeps extracted_at as a BSON date, so a finer time would
+		// come back older from a replay and the loader's freshness guard would refuse the
+		// replayed rows (a new spec version would never reach the table).
+		ExtractedAt: time.Now().UTC().Truncate(time.Millisecond), ContentType: r.ContentType, ContentEncoding: r.ContentEncoding,
 		Attributes: r.Attributes, DataVersion: r.DataVersion,
 	}
 	if r.Object != nil {

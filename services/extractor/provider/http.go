@@ -27,6 +27,10 @@ type HTTPSpec struct {
 	// tokens is a governed client without the hook, for the token endpoint; it draws
 	// from Client.Quota unless the request is made through a governed Do.
 	Authorizer func(getenv func(string) string, tokens *http.Client) (apiclient.Authorizer, error)
+	// Transport, when set, is the network transport under the governor, e.g. one that
+	// leaves through a fixed egress proxy; nil: apiclient's default. HTTPDeps.Transport
+	// (tests) wins over it.
+	Transport http.RoundTripper
 }
 
 // HTTPDeps are what NewHTTP needs besides the spec.
@@ -50,8 +54,11 @@ func NewHTTP(ctx context.Context, name string, hs HTTPSpec, d HTTPDeps) (*apicli
 		return nil, nil, err
 	}
 	opts := []apiclient.Option{apiclient.WithLogger(d.Log)}
-	if d.Transport != nil {
+	switch {
+	case d.Transport != nil:
 		opts = append(opts, apiclient.WithTransport(d.Transport))
+	case hs.Transport != nil:
+		opts = append(opts, apiclient.WithTransport(hs.Transport))
 	}
 	if hs.Authorizer != nil {
 		tokens, err := apiclient.New(hs.Client, gov, opts...)
