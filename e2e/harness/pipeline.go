@@ -83,7 +83,7 @@ func Start(c Config) (*Services, error) {
 		{"staging-store", "sluice-staging-store", nil},
 		{"transformer", "sluice-transformer", nil},
 		{"loader", "sluice-loader", nil},
-		{"extractor-" + c.Provider, "sluice-extractor", append([]string{"--provider", c.Provider}, providerArgs...)},
+		{"extractor-" + c.Provider, "sluice-extractor", append([]string{"--egress-allow-hosts=127.0.0.1,localhost", "--egress-allow-http", "--egress-allow-private", "--provider", c.Provider}, providerArgs...)},
 	}
 	s := &Services{HTTP: map[string]string{}}
 	for _, sp := range specs {

@@ -18,16 +18,16 @@ func TestEgressHostPatterns(t *testing.T) {
 	t.Parallel()
 	e := Egress{Hosts: []string{"advertising-api.amazon.com", "*.s3.amazonaws.com", ".cloudfront.net"}}
 	cases := map[string]bool{
-		"advertising-api.amazon.com":            true,
-		"ADVERTISING-API.amazon.com.":           true,
-		"evil-advertising-api.amazon.com":       false,
-		"offline-report.s3.amazonaws.com":       true,
-		"a.b.s3.amazonaws.com":                  true,
-		"s3.amazonaws.com":                      false,
-		"s3.amazonaws.com.evil.example":         false,
-		"evils3.amazonaws.com":                  false,
-		"d1.cloudfront.net":                     true,
-		"cloudfront.net":                        false,
+		"advertising-api.amazon.com":             true,
+		"ADVERTISING-API.amazon.com.":            true,
+		"evil-advertising-api.amazon.com":        false,
+		"offline-report.s3.amazonaws.com":        true,
+		"a.b.s3.amazonaws.com":                   true,
+		"s3.amazonaws.com":                       false,
+		"s3.amazonaws.com.evil.example":          false,
+		"evils3.amazonaws.com":                   false,
+		"d1.cloudfront.net":                      true,
+		"cloudfront.net":                         false,
 		"advertising-api.amazon.com.attacker.io": false,
 	}
 	for host, want := range cases {

@@ -42,16 +42,16 @@ func TestMalformedEnvNamesTheVariable(t *testing.T) {
 
 func TestServiceValidate(t *testing.T) {
 	t.Parallel()
-	ok := Service{NATSURL: "nats://127.0.0.1:4222", HTTPAddr: ":8080", SampleRatio: 1, LogLevel: "info", LogFormat: "json", ShutdownTimeout: time.Second, StreamReplicas: 1}
+	ok := Service{NATS: NATS{URL: "nats://127.0.0.1:4222"}, HTTPAddr: ":8080", SampleRatio: 1, LogLevel: "info", LogFormat: "json", ShutdownTimeout: time.Second, StreamReplicas: 1}
 	cases := []struct {
 		name    string
 		mutate  func(*Service)
 		wantErr string
 	}{
 		{"valid", func(*Service) {}, ""},
-		{"valid cluster url and otlp", func(s *Service) { s.NATSURL = "nats://a:4222,tls://b:4222"; s.OTLPEndpoint = "jaeger:4317" }, ""},
-		{"http scheme for nats", func(s *Service) { s.NATSURL = "http://127.0.0.1:4222" }, "SLUICE_NATS_URL"},
-		{"empty nats", func(s *Service) { s.NATSURL = "" }, "SLUICE_NATS_URL"},
+		{"valid cluster url and otlp", func(s *Service) { s.NATS.URL = "nats://a:4222,tls://b:4222"; s.OTLPEndpoint = "jaeger:4317" }, ""},
+		{"http scheme for nats", func(s *Service) { s.NATS.URL = "http://127.0.0.1:4222" }, "SLUICE_NATS_URL"},
+		{"empty nats", func(s *Service) { s.NATS.URL = "" }, "SLUICE_NATS_URL"},
 		{"bad http addr", func(s *Service) { s.HTTPAddr = "8080" }, "SLUICE_HTTP_ADDR"},
 		{"otlp with scheme", func(s *Service) { s.OTLPEndpoint = "http://jaeger:4317" }, "SLUICE_OTLP_ENDPOINT"},
 		{"sample ratio zero", func(s *Service) { s.SampleRatio = 0 }, "SLUICE_TRACE_SAMPLE_RATIO"},
@@ -82,7 +82,7 @@ func TestServiceValidate(t *testing.T) {
 
 func TestValidateReportsEveryProblem(t *testing.T) {
 	t.Parallel()
-	err := Service{NATSURL: "x", HTTPAddr: "y", SampleRatio: 2, LogLevel: "z", LogFormat: "w"}.Validate()
+	err := Service{NATS: NATS{URL: "x"}, HTTPAddr: "y", SampleRatio: 2, LogLevel: "z", LogFormat: "w"}.Validate()
 	for _, name := range []string{"SLUICE_NATS_URL", "SLUICE_HTTP_ADDR", "SLUICE_TRACE_SAMPLE_RATIO", "SLUICE_LOG_LEVEL", "SLUICE_LOG_FORMAT", "SLUICE_SHUTDOWN_TIMEOUT"} {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)

@@ -7,14 +7,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 )
 
 // FlagSet is a flag.FlagSet whose flags can also be set from environment variables.
 type FlagSet struct {
-	fs     *flag.FlagSet
-	getenv func(string) string
-	envs   []binding
+	fs       *flag.FlagSet
+	getenv   func(string) string
+	readFile func(string) ([]byte, error)
+	envs     []binding
+	// secrets have no flag; conns are flags that must not carry one.
+	secrets     []secretBinding
+	secretUsage []string
+	conns       []connBinding
 }
 
 type binding struct{ flag, env string }
@@ -23,7 +29,18 @@ type binding struct{ flag, env string }
 func NewFlagSet(name string, getenv func(string) string, output io.Writer) *FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(output)
-	return &FlagSet{fs: fs, getenv: getenv}
+	f := &FlagSet{fs: fs, getenv: getenv, readFile: os.ReadFile}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage of %s:\n", name)
+		fs.PrintDefaults()
+		if len(f.secretUsage) > 0 {
+			fmt.Fprintln(fs.Output(), "Secrets (environment only):")
+			for _, u := range f.secretUsage {
+				fmt.Fprintln(fs.Output(), u)
+			}
+		}
+	}
+	return f
 }
 
 func (f *FlagSet) bind(name, env string) string {
@@ -66,17 +83,45 @@ func (f *FlagSet) DurationVar(p *time.Duration, name, env string, def time.Durat
 
 // Parse parses args, then applies environment variables to every flag not given on the
 // command line. A malformed variable is an error that names it.
+//
+// Secrets come from their variable or the file its _FILE variant names, never from a flag;
+// a connection string flag that carries one is refused. Neither error shows the value.
 func (f *FlagSet) Parse(args []string) error {
+	if err := f.refuseSecretFlags(args); err != nil {
+		return err
+	}
 	if err := f.fs.Parse(args); err != nil {
 		return err
 	}
 	given := map[string]bool{}
 	f.fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	for _, c := range f.conns {
+		if given[c.name] && c.hasSecret(f.fs.Lookup(c.name).Value.String()) {
+			return fmt.Errorf("--%s carries a password or token, visible in ps and shell history: set %s or %s%s instead", c.name, c.env, c.env, FileSuffix)
+		}
+	}
+	for _, s := range f.secrets {
+		v, err := lookupSecret(f.getenv, f.readFile, s.env)
+		if err != nil {
+			return err
+		}
+		*s.p = v
+	}
+	conn := map[string]bool{}
+	for _, c := range f.conns {
+		conn[c.name] = true
+	}
 	for _, b := range f.envs {
 		if given[b.flag] {
 			continue
 		}
 		v := f.getenv(b.env)
+		if v == "" && conn[b.flag] {
+			var err error
+			if v, err = lookupSecret(f.getenv, f.readFile, b.env); err != nil {
+				return err
+			}
+		}
 		if v == "" {
 			continue
 		}

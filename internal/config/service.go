@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"strings"
 	"time"
 )
 
 // Service is the configuration every sluice service shares.
 type Service struct {
-	NATSURL         string
+	NATS            NATS
 	HTTPAddr        string
 	OTLPEndpoint    string
 	SampleRatio     float64
@@ -27,7 +26,7 @@ type Service struct {
 
 // Register defines the shared flags.
 func (s *Service) Register(fs *FlagSet) {
-	fs.StringVar(&s.NATSURL, "nats-url", "SLUICE_NATS_URL", "nats://127.0.0.1:4222", "NATS server URL(s), comma separated")
+	s.NATS.Register(fs)
 	fs.StringVar(&s.HTTPAddr, "http-addr", "SLUICE_HTTP_ADDR", ":8080", "listen address of /healthz, /readyz and /metrics")
 	fs.StringVar(&s.OTLPEndpoint, "otlp-endpoint", "SLUICE_OTLP_ENDPOINT", "", "OTLP gRPC host:port for traces; empty disables export")
 	fs.Float64Var(&s.SampleRatio, "trace-sample-ratio", "SLUICE_TRACE_SAMPLE_RATIO", 1, "fraction of new traces sampled, in (0, 1]")
@@ -41,8 +40,8 @@ func (s *Service) Register(fs *FlagSet) {
 // Validate names every wrong field at once.
 func (s Service) Validate() error {
 	var errs []error
-	if err := ValidateNATSURL(s.NATSURL); err != nil {
-		errs = append(errs, fmt.Errorf("--nats-url / SLUICE_NATS_URL: %w", err))
+	if err := s.NATS.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if _, _, err := net.SplitHostPort(s.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("--http-addr / SLUICE_HTTP_ADDR %q: want host:port, e.g. :8080", s.HTTPAddr))
@@ -68,26 +67,6 @@ func (s Service) Validate() error {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout / SLUICE_SHUTDOWN_TIMEOUT %v: must be positive", s.ShutdownTimeout))
 	}
 	return errors.Join(errs...)
-}
-
-// ValidateNATSURL checks a comma-separated list of nats:// or tls:// URLs.
-func ValidateNATSURL(raw string) error {
-	if raw == "" {
-		return errors.New("empty")
-	}
-	for _, part := range strings.Split(raw, ",") {
-		u, err := url.Parse(strings.TrimSpace(part))
-		if err != nil {
-			return fmt.Errorf("%q: %w", part, err)
-		}
-		if u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss" {
-			return fmt.Errorf("%q: scheme must be nats://, tls://, ws:// or wss://", part)
-		}
-		if u.Host == "" {
-			return fmt.Errorf("%q: no host", part)
-		}
-	}
-	return nil
 }
 
 // ParseLevel turns debug, info, warn or error into a slog level.

@@ -93,14 +93,15 @@ func PostgresHasPassword(dsn string) bool {
 	return cfg.Password != "" && (strings.Contains(dsn, cfg.Password) || strings.Contains(dsn, url.QueryEscape(cfg.Password)) || strings.Contains(dsn, url.PathEscape(cfg.Password)))
 }
 
-// PostgresError is the message of a failed pgconn.ParseConfig without its text, which
-// quotes the string with a best-effort redaction that misses ?password=.
-func PostgresError(err error) string {
+// PostgresError replaces an error of pgconn.ParseConfig (also returned by pgx.Connect and
+// pgxpool.New), whose text quotes the connection string with a best-effort redaction that
+// misses ?password=, by one that does not show it; other errors are returned as they are.
+func PostgresError(err error) error {
 	var pe *pgconn.ParseConfigError
 	if errors.As(err, &pe) {
-		return "not a valid PostgreSQL URL or key=value connection string (not shown: it may hold a password)"
+		return errors.New("not a valid PostgreSQL URL or key=value connection string (not shown: it may hold a password)")
 	}
-	return err.Error()
+	return err
 }
 
 // Mongo shows a MongoDB URI as scheme://user@hosts/database, from what the driver's own

@@ -94,7 +94,7 @@ func TestPostgresErrorHidesTheString(t *testing.T) {
 	if err == nil {
 		t.Fatal("want a parse error")
 	}
-	if msg := PostgresError(err); strings.Contains(msg, secret) {
+	if msg := PostgresError(err).Error(); strings.Contains(msg, secret) {
 		t.Fatalf("message shows the secret: %s", msg)
 	}
 }

@@ -44,7 +44,7 @@ func Start(ctx context.Context, name string, cfg config.Service, stderr io.Write
 	if err != nil {
 		return nil, err
 	}
-	nc, js, err := bus.Connect(ctx, cfg.NATSURL, name, log)
+	nc, js, err := bus.Connect(ctx, cfg.NATS, name, log)
 	if err != nil {
 		_ = tel.Shutdown(ctx)
 		return nil, err

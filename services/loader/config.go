@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/config"
+	"github.com/sluice-dev/sluice/internal/redact"
 )
 
 type serviceConfig struct {
@@ -24,7 +27,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 	var c serviceConfig
 	fs := config.NewFlagSet("sluice-loader", getenv, out)
 	c.Service.Register(fs)
-	fs.StringVar(&c.PostgresURL, "postgres-url", "SLUICE_POSTGRES_URL", "", "PostgreSQL URL, e.g. postgres://user:pass@host:5432/db")
+	fs.ConnStringVar(&c.PostgresURL, "postgres-url", "SLUICE_POSTGRES_URL", "", "PostgreSQL URL or key=value string, e.g. postgres://loader@host:5432/db?sslmode=verify-full", redact.PostgresHasPassword)
 	fs.IntVar(&c.MaxConns, "postgres-max-conns", "SLUICE_POSTGRES_MAX_CONNS", 4, "connections to PostgreSQL")
 	fs.IntVar(&c.Batch.MaxMessages, "batch-size", "SLUICE_BATCH_SIZE", 64, "row-batch messages per load transaction (also how many are fetched ahead)")
 	fs.IntVar(&c.Batch.MaxBytes, "batch-bytes", "SLUICE_BATCH_BYTES", 4<<20, "bytes of row batches per load transaction; memory is a small multiple of it")
@@ -39,21 +42,17 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 
 func (c serviceConfig) Validate() error {
 	errs := []error{c.Service.Validate(), c.Batch.Validate()}
-	if !strings.HasPrefix(c.PostgresURL, "postgres://") && !strings.HasPrefix(c.PostgresURL, "postgresql://") {
-		errs = append(errs, fmt.Errorf("--postgres-url / SLUICE_POSTGRES_URL %q: want postgres://user:pass@host:5432/db", redact(c.PostgresURL)))
+	// pgconn's own parser: every form pgx accepts (URL, key=value) is valid here, the
+	// same as for sluice provision; an empty string would mean libpq's defaults, not
+	// what an operator meant.
+	if strings.TrimSpace(c.PostgresURL) == "" {
+		errs = append(errs, errors.New("--postgres-url / SLUICE_POSTGRES_URL is empty: want e.g. postgres://loader@db:5432/sluice or host=db user=loader dbname=sluice"))
+	} else if _, err := pgconn.ParseConfig(c.PostgresURL); err != nil {
+		errs = append(errs, fmt.Errorf("--postgres-url / SLUICE_POSTGRES_URL: %w", redact.PostgresError(err)))
 	}
 	if c.MaxConns < 1 {
 		errs = append(errs, fmt.Errorf("--postgres-max-conns %d: must be at least 1", c.MaxConns))
 	}
 	errs = append(errs, c.Delivery.Validate(c.Batch.MaxMessages, "--batch-size"))
 	return errors.Join(errs...)
-}
-
-func redact(u string) string {
-	if i := strings.Index(u, "@"); i > 0 {
-		if j := strings.Index(u, "://"); j > 0 && j < i {
-			return u[:j+3] + "…" + u[i:]
-		}
-	}
-	return u
 }

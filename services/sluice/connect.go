@@ -12,15 +12,13 @@ import (
 	"github.com/sluice-dev/sluice/internal/config"
 )
 
-// natsFlags registers --nats-url on fs.
-func natsFlags(fs *config.FlagSet, url *string) {
-	fs.StringVar(url, "nats-url", "SLUICE_NATS_URL", "nats://127.0.0.1:4222", "NATS server URL")
-}
+// natsFlags registers --nats-url and the NATS auth and TLS settings on fs.
+func natsFlags(fs *config.FlagSet, n *config.NATS) { n.Register(fs) }
 
-func connect(ctx context.Context, url string, stderr io.Writer) (*nats.Conn, jetstream.JetStream, error) {
-	if err := config.ValidateNATSURL(url); err != nil {
+func connect(ctx context.Context, n config.NATS, stderr io.Writer) (*nats.Conn, jetstream.JetStream, error) {
+	if err := n.Validate(); err != nil {
 		return nil, nil, err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return bus.Connect(ctx, url, "sluice-cli", log)
+	return bus.Connect(ctx, n, "sluice-cli", log)
 }

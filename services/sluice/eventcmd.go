@@ -30,7 +30,8 @@ func cmdEvent(ctx context.Context, env *cliEnv, args []string) error {
 		}
 	}
 	fs := config.NewFlagSet("sluice event", env.getenv, env.stderr)
-	var url, msgID, params string
+	var url config.NATS
+	var msgID, params string
 	var ev triggers.Event
 	natsFlags(fs, &url)
 	fs.StringVar(&ev.From, "from", "", "", "first day of the run (YYYY-MM-DD; default: the day before the event was sent)")

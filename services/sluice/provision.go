@@ -9,11 +9,12 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/config"
+	"github.com/sluice-dev/sluice/internal/redact"
 )
 
 func cmdProvision(ctx context.Context, env *cliEnv, args []string) error {
 	fs := config.NewFlagSet("sluice provision", env.getenv, env.stderr)
-	var url string
+	var url config.NATS
 	natsFlags(fs, &url)
 	pc := bus.DefaultProvision()
 	fs.IntVar(&pc.Replicas, "replicas", "SLUICE_STREAM_REPLICAS", pc.Replicas, "replicas of every stream and bucket")
@@ -21,7 +22,7 @@ func cmdProvision(ctx context.Context, env *cliEnv, args []string) error {
 	fs.DurationVar(&pc.DLQMaxAge, "dlq-max-age", "SLUICE_DLQ_MAX_AGE", pc.DLQMaxAge, "retention of dead letters")
 	fs.Int64Var(&pc.DLQMaxBytes, "dlq-max-bytes", "SLUICE_DLQ_MAX_BYTES", pc.DLQMaxBytes, "bound of the DLQ stream; when full, dead-lettering fails and failed messages are retried")
 	var pgURL, readerRole string
-	fs.StringVar(&pgURL, "postgres-url", "SLUICE_POSTGRES_URL", "", "also provision PostgreSQL (reader role and grants); empty skips it")
+	fs.ConnStringVar(&pgURL, "postgres-url", "SLUICE_POSTGRES_URL", "", "also provision PostgreSQL (reader role and grants) through this admin URL or key=value string; empty skips it", redact.PostgresHasPassword)
 	fs.StringVar(&readerRole, "reader-role", "SLUICE_READER_ROLE", "sluice_reader", "role granted read access to every loaded table")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -58,7 +59,7 @@ func provisionPostgres(ctx context.Context, url, role string) error {
 	}
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return fmt.Errorf("--postgres-url: %w", err)
+		return fmt.Errorf("--postgres-url %s: %w", redact.Postgres(url), redact.PostgresError(err))
 	}
 	defer conn.Close(ctx)
 	r := pgx.Identifier{role}.Sanitize()

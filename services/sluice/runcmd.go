@@ -24,7 +24,8 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	fs := config.NewFlagSet("sluice run", env.getenv, env.stderr)
-	var url, from, to, runID, params string
+	var url config.NATS
+	var from, to, runID, params string
 	natsFlags(fs, &url)
 	today := time.Now().UTC().Format("2006-01-02")
 	fs.StringVar(&from, "from", "", today, "first day of the run (YYYY-MM-DD)")

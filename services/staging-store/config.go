@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/config"
+	"github.com/sluice-dev/sluice/internal/redact"
 	"github.com/sluice-dev/sluice/internal/staging"
 )
 
@@ -27,7 +28,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 	var c serviceConfig
 	fs := config.NewFlagSet("sluice-staging-store", getenv, out)
 	c.Service.Register(fs)
-	fs.StringVar(&c.Mongo.URI, "mongo-uri", "SLUICE_MONGO_URI", "mongodb://127.0.0.1:27017/", "document store URI")
+	fs.ConnStringVar(&c.Mongo.URI, "mongo-uri", "SLUICE_MONGO_URI", "mongodb://127.0.0.1:27017/", "document store URI", redact.MongoHasPassword)
 	fs.StringVar(&c.Mongo.Database, "mongo-database", "SLUICE_MONGO_DATABASE", "sluice", "document store database")
 	fs.StringVar(&c.Mongo.WriteConcern, "mongo-write-concern", "SLUICE_MONGO_WRITE_CONCERN", "majority", "write concern: majority or a number of nodes")
 	fs.StringVar(&c.Mongo.PayloadCodec, "payload-codec", "SLUICE_STAGING_PAYLOAD_CODEC", "zstd", "compression of inline payloads in the document store: zstd or none")

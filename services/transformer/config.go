@@ -24,11 +24,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 	var c serviceConfig
 	fs := config.NewFlagSet("sluice-transformer", getenv, out)
 	c.Service.Register(fs)
-	fs.StringVar(&c.S3.Endpoint, "s3-endpoint", "SLUICE_S3_ENDPOINT", "", "S3 endpoint URL; empty for AWS")
-	fs.StringVar(&c.S3.Region, "s3-region", "SLUICE_S3_REGION", "us-east-1", "S3 region")
-	fs.StringVar(&c.S3.Bucket, "s3-bucket", "SLUICE_S3_BUCKET", "sluice-claims", "bucket of claim-checked payloads")
-	fs.StringVar(&c.S3.AccessKey, "s3-access-key", "SLUICE_S3_ACCESS_KEY", "", "S3 access key (empty: the SDK's default chain)")
-	fs.StringVar(&c.S3.SecretKey, "s3-secret-key", "SLUICE_S3_SECRET_KEY", "", "S3 secret key")
+	c.S3.Register(fs)
 	c.S3.PartSize, c.S3.Concurrency = 8<<20, 1
 	fs.IntVar(&c.Workers, "workers", "SLUICE_WORKERS", 4, "records transformed at once")
 	fs.IntVar(&c.RowsPerBatch, "rows-per-batch", "SLUICE_ROWS_PER_BATCH", 2000, "rows per published row batch")
