@@ -33,6 +33,11 @@ type Config struct {
 	// Provider is the provider the extractor runs; ProviderConfig is its JSON config.
 	Provider       string
 	ProviderConfig any
+
+	// ServiceEnv adds variables to one service's environment, by service name
+	// ("extractor-<provider>", "staging-store", "transformer", "loader"): its own NATS
+	// user, the provider's secrets.
+	ServiceEnv map[string]map[string]string
 }
 
 func (c Config) env() map[string]string {
@@ -93,6 +98,9 @@ func Start(c Config) (*Services, error) {
 		}
 		env := c.env()
 		env["SLUICE_HTTP_ADDR"] = addr
+		for k, v := range c.ServiceEnv[sp.name] {
+			env[k] = v
+		}
 		p, err := procs.Start(sp.name, filepath.Join(c.Bin, sp.bin), sp.args, procs.Env(env), c.LogDir)
 		if err != nil {
 			_ = s.Group.Stop(5 * time.Second)
