@@ -11,14 +11,17 @@ import (
 
 // Service is the configuration every sluice service shares.
 type Service struct {
-	NATS            NATS
-	HTTPAddr        string
-	OTLPEndpoint    string
-	SampleRatio     float64
-	LogLevel        string
-	LogFormat       string
-	ShutdownTimeout time.Duration
-	Instance        string
+	NATS         NATS
+	HTTPAddr     string
+	OTLPEndpoint string
+	// OTLPInsecure, OTLPCAFile, OTLPCertFile and OTLPKeyFile secure the trace export.
+	OTLPInsecure                          bool
+	OTLPCAFile, OTLPCertFile, OTLPKeyFile string
+	SampleRatio                           float64
+	LogLevel                              string
+	LogFormat                             string
+	ShutdownTimeout                       time.Duration
+	Instance                              string
 	// StreamReplicas is the replication of streams and buckets a service creates when they
 	// are missing (existing ones are left as `sluice provision` made them).
 	StreamReplicas int
@@ -29,6 +32,10 @@ func (s *Service) Register(fs *FlagSet) {
 	s.NATS.Register(fs)
 	fs.StringVar(&s.HTTPAddr, "http-addr", "SLUICE_HTTP_ADDR", ":8080", "listen address of /healthz, /readyz and /metrics")
 	fs.StringVar(&s.OTLPEndpoint, "otlp-endpoint", "SLUICE_OTLP_ENDPOINT", "", "OTLP gRPC host:port for traces; empty disables export")
+	fs.BoolVar(&s.OTLPInsecure, "otlp-insecure", "SLUICE_OTLP_INSECURE", false, "export traces without TLS (default: TLS, except to a collector on loopback)")
+	fs.StringVar(&s.OTLPCAFile, "otlp-tls-ca", "SLUICE_OTLP_TLS_CA", "", "CA certificate (PEM) that verifies the OTLP collector (default: the system's roots)")
+	fs.StringVar(&s.OTLPCertFile, "otlp-tls-cert", "SLUICE_OTLP_TLS_CERT", "", "client certificate (PEM) for the OTLP collector")
+	fs.StringVar(&s.OTLPKeyFile, "otlp-tls-key", "SLUICE_OTLP_TLS_KEY", "", "client key (PEM) of --otlp-tls-cert")
 	fs.Float64Var(&s.SampleRatio, "trace-sample-ratio", "SLUICE_TRACE_SAMPLE_RATIO", 1, "fraction of new traces sampled, in (0, 1]")
 	fs.StringVar(&s.LogLevel, "log-level", "SLUICE_LOG_LEVEL", "info", "debug, info, warn or error")
 	fs.StringVar(&s.LogFormat, "log-format", "SLUICE_LOG_FORMAT", "json", "json or text")
@@ -50,6 +57,9 @@ func (s Service) Validate() error {
 		if _, _, err := net.SplitHostPort(s.OTLPEndpoint); err != nil || strings.Contains(s.OTLPEndpoint, "://") {
 			errs = append(errs, fmt.Errorf("--otlp-endpoint / SLUICE_OTLP_ENDPOINT %q: want host:port of an OTLP gRPC receiver, e.g. jaeger:4317", s.OTLPEndpoint))
 		}
+	}
+	if (s.OTLPCertFile == "") != (s.OTLPKeyFile == "") {
+		errs = append(errs, errors.New("--otlp-tls-cert and --otlp-tls-key must be set together"))
 	}
 	if s.SampleRatio <= 0 || s.SampleRatio > 1 {
 		errs = append(errs, fmt.Errorf("--trace-sample-ratio / SLUICE_TRACE_SAMPLE_RATIO %v: must be in (0, 1]", s.SampleRatio))

@@ -40,7 +40,8 @@ func Start(ctx context.Context, name string, cfg config.Service, stderr io.Write
 		return nil, err
 	}
 	log := telemetry.NewLogger(stderr, cfg.LogFormat, level).With("service", name)
-	tel, err := telemetry.Setup(ctx, telemetry.Config{ServiceName: name, ServiceInstance: cfg.Instance, OTLPEndpoint: cfg.OTLPEndpoint, SampleRatio: cfg.SampleRatio})
+	tel, err := telemetry.Setup(ctx, telemetry.Config{ServiceName: name, ServiceInstance: cfg.Instance, OTLPEndpoint: cfg.OTLPEndpoint, SampleRatio: cfg.SampleRatio,
+		OTLPTLS: telemetry.TLS{Insecure: cfg.OTLPInsecure, CAFile: cfg.OTLPCAFile, CertFile: cfg.OTLPCertFile, KeyFile: cfg.OTLPKeyFile}})
 	if err != nil {
 		return nil, err
 	}
