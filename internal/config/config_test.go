@@ -58,6 +58,12 @@ func TestServiceValidate(t *testing.T) {
 		{"unknown level", func(s *Service) { s.LogLevel = "loud" }, "SLUICE_LOG_LEVEL"},
 		{"unknown format", func(s *Service) { s.LogFormat = "xml" }, "SLUICE_LOG_FORMAT"},
 		{"zero shutdown", func(s *Service) { s.ShutdownTimeout = 0 }, "SLUICE_SHUTDOWN_TIMEOUT"},
+		{"pprof on loopback", func(s *Service) { s.PprofAddr = "127.0.0.1:6060" }, ""},
+		{"pprof on every interface", func(s *Service) { s.PprofAddr = ":6060" }, "SLUICE_PPROF_ADDR"},
+		{"pprof on a pod address", func(s *Service) { s.PprofAddr = "10.1.2.3:6060" }, "loopback only"},
+		{"metrics apart", func(s *Service) { s.MetricsAddr = ":9090" }, ""},
+		{"bad metrics addr", func(s *Service) { s.MetricsAddr = "9090" }, "SLUICE_METRICS_ADDR"},
+		{"otlp cert without key", func(s *Service) { s.OTLPCertFile = "c.pem" }, "--otlp-tls-key"},
 		{"no stream replicas", func(s *Service) { s.StreamReplicas = 0 }, "SLUICE_STREAM_REPLICAS"},
 		{"too many stream replicas", func(s *Service) { s.StreamReplicas = 7 }, "SLUICE_STREAM_REPLICAS"},
 	}
@@ -77,6 +83,14 @@ func TestServiceValidate(t *testing.T) {
 				t.Fatalf("want error naming %s, got %v", c.wantErr, err)
 			}
 		})
+	}
+}
+
+func TestPprofIsOffByDefault(t *testing.T) {
+	t.Parallel()
+	s, err := parse(t, nil, nil)
+	if err != nil || s.PprofAddr != "" || s.MetricsAddr != "" {
+		t.Fatalf("defaults: pprof %q metrics %q %v; want pprof off", s.PprofAddr, s.MetricsAddr, err)
 	}
 }
 

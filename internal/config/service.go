@@ -11,9 +11,12 @@ import (
 
 // Service is the configuration every sluice service shares.
 type Service struct {
-	NATS         NATS
-	HTTPAddr     string
-	OTLPEndpoint string
+	NATS     NATS
+	HTTPAddr string
+	// MetricsAddr serves /metrics on a listener of its own ("": on HTTPAddr); PprofAddr
+	// serves Go profiles, on loopback only ("": off).
+	MetricsAddr, PprofAddr string
+	OTLPEndpoint           string
 	// OTLPInsecure, OTLPCAFile, OTLPCertFile and OTLPKeyFile secure the trace export.
 	OTLPInsecure                          bool
 	OTLPCAFile, OTLPCertFile, OTLPKeyFile string
@@ -30,7 +33,9 @@ type Service struct {
 // Register defines the shared flags.
 func (s *Service) Register(fs *FlagSet) {
 	s.NATS.Register(fs)
-	fs.StringVar(&s.HTTPAddr, "http-addr", "SLUICE_HTTP_ADDR", ":8080", "listen address of /healthz, /readyz and /metrics")
+	fs.StringVar(&s.HTTPAddr, "http-addr", "SLUICE_HTTP_ADDR", ":8080", "listen address of /healthz and /readyz (and /metrics without --metrics-addr)")
+	fs.StringVar(&s.MetricsAddr, "metrics-addr", "SLUICE_METRICS_ADDR", "", "listen address of /metrics, apart from the health probes (empty: on --http-addr)")
+	fs.StringVar(&s.PprofAddr, "pprof-addr", "SLUICE_PPROF_ADDR", "", "loopback address serving Go profiles under /debug/pprof/, e.g. 127.0.0.1:6060 (empty: off)")
 	fs.StringVar(&s.OTLPEndpoint, "otlp-endpoint", "SLUICE_OTLP_ENDPOINT", "", "OTLP gRPC host:port for traces; empty disables export")
 	fs.BoolVar(&s.OTLPInsecure, "otlp-insecure", "SLUICE_OTLP_INSECURE", false, "export traces without TLS (default: TLS, except to a collector on loopback)")
 	fs.StringVar(&s.OTLPCAFile, "otlp-tls-ca", "SLUICE_OTLP_TLS_CA", "", "CA certificate (PEM) that verifies the OTLP collector (default: the system's roots)")
@@ -52,6 +57,16 @@ func (s Service) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(s.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("--http-addr / SLUICE_HTTP_ADDR %q: want host:port, e.g. :8080", s.HTTPAddr))
+	}
+	if s.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(s.MetricsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("--metrics-addr / SLUICE_METRICS_ADDR %q: want host:port, e.g. :9090", s.MetricsAddr))
+		}
+	}
+	if s.PprofAddr != "" {
+		if err := validateLoopback(s.PprofAddr); err != nil {
+			errs = append(errs, fmt.Errorf("--pprof-addr / SLUICE_PPROF_ADDR: %w", err))
+		}
 	}
 	if s.OTLPEndpoint != "" {
 		if _, _, err := net.SplitHostPort(s.OTLPEndpoint); err != nil || strings.Contains(s.OTLPEndpoint, "://") {
@@ -86,4 +101,19 @@ func ParseLevel(s string) (slog.Level, error) {
 		return 0, fmt.Errorf("%q: want debug, info, warn or error", s)
 	}
 	return l, nil
+}
+
+// validateLoopback checks that addr (host:port) is on loopback only.
+func validateLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: want host:port, e.g. 127.0.0.1:6060", addr)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q: profiles are served on loopback only (127.0.0.1, [::1] or localhost)", addr)
+	}
+	return nil
 }

@@ -20,7 +20,6 @@ type serviceConfig struct {
 	MaxConns    int
 	Batch       bus.BatchConfig
 	Delivery    config.Delivery
-	Pprof       bool
 }
 
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (serviceConfig, error) {
@@ -33,7 +32,6 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 	fs.IntVar(&c.Batch.MaxBytes, "batch-bytes", "SLUICE_BATCH_BYTES", 4<<20, "bytes of row batches per load transaction; memory is a small multiple of it")
 	fs.DurationVar(&c.Batch.MaxWait, "batch-wait", "SLUICE_BATCH_WAIT", 200*time.Millisecond, "longest wait to fill a load transaction")
 	c.Delivery.Register(fs, config.Delivery{MaxAckPending: 2048, MaxDeliver: 8, AckWait: 2 * time.Minute}, "row batches")
-	fs.BoolVar(&c.Pprof, "pprof", "SLUICE_PPROF", false, "serve Go profiles under /debug/pprof/ on --http-addr")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

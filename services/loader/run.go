@@ -24,9 +24,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	if cfg.Pprof {
-		servePprof(rt.Endpoint)
-	}
 	pcfg, err := pgxpool.ParseConfig(cfg.PostgresURL)
 	if err != nil {
 		return fmt.Errorf("--postgres-url: %w", redact.PostgresError(err))

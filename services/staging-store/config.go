@@ -17,7 +17,6 @@ type serviceConfig struct {
 	Mongo    staging.Config
 	Batch    bus.BatchConfig
 	Delivery config.Delivery
-	Pprof    bool
 	// Retention is how long staged documents are kept (0: forever); RetentionInterval is
 	// how often expired ones are deleted.
 	Retention         time.Duration
@@ -38,7 +37,6 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 	c.Delivery.Register(fs, config.Delivery{MaxAckPending: 1024, MaxDeliver: 8, AckWait: time.Minute}, "records")
 	fs.DurationVar(&c.Retention, "retention", "SLUICE_STAGING_RETENTION", 0, "delete staged documents older than this (e.g. 2160h); 0 keeps them forever, and replay needs them")
 	fs.DurationVar(&c.RetentionInterval, "retention-interval", "SLUICE_STAGING_RETENTION_INTERVAL", time.Hour, "how often expired documents are deleted")
-	fs.BoolVar(&c.Pprof, "pprof", "SLUICE_PPROF", false, "serve Go profiles under /debug/pprof/ on --http-addr")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

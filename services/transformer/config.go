@@ -18,7 +18,6 @@ type serviceConfig struct {
 	RowsPerBatch  int
 	BytesPerBatch int
 	Delivery      config.Delivery
-	Pprof         bool
 	// Decode bounds the decompression of one payload (gzip bombs).
 	Decode rowsource.DecodeLimits
 }
@@ -37,7 +36,6 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 	c.Decode.RatioFloor = 4 << 20
 	c.Decode.MaxBytesName, c.Decode.MaxRatioName = "--max-decompressed-bytes", "--max-decompression-ratio"
 	c.Delivery.Register(fs, config.Delivery{MaxAckPending: 64, MaxDeliver: 8, AckWait: 2 * time.Minute}, "records")
-	fs.BoolVar(&c.Pprof, "pprof", "SLUICE_PPROF", false, "serve Go profiles under /debug/pprof/ on --http-addr")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
