@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/config"
+	"github.com/sluice-dev/sluice/internal/pgload"
 	"github.com/sluice-dev/sluice/internal/redact"
 )
 
@@ -45,8 +46,10 @@ func (c serviceConfig) Validate() error {
 	// what an operator meant.
 	if strings.TrimSpace(c.PostgresURL) == "" {
 		errs = append(errs, errors.New("--postgres-url / SLUICE_POSTGRES_URL is empty: want e.g. postgres://loader@db:5432/sluice or host=db user=loader dbname=sluice"))
-	} else if _, err := pgconn.ParseConfig(c.PostgresURL); err != nil {
+	} else if pc, err := pgconn.ParseConfig(c.PostgresURL); err != nil {
 		errs = append(errs, fmt.Errorf("--postgres-url / SLUICE_POSTGRES_URL: %w", redact.PostgresError(err)))
+	} else if err := pgload.CheckTLS(pc); err != nil {
+		errs = append(errs, fmt.Errorf("--postgres-url / SLUICE_POSTGRES_URL %s: %w", redact.Postgres(c.PostgresURL), err))
 	}
 	if c.MaxConns < 1 {
 		errs = append(errs, fmt.Errorf("--postgres-max-conns %d: must be at least 1", c.MaxConns))
