@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/envelope"
-	"github.com/sluice-dev/sluice/internal/procs"
 	"github.com/sluice-dev/sluice/internal/servicetest"
 	sluicev1 "github.com/sluice-dev/sluice/proto/sluice/v1"
 )
@@ -36,22 +34,7 @@ func TestGzipBombIsDeadLetteredNamingTheBound(t *testing.T) {
 	zw.Write([]byte(`{"id":2,"name":"b","quantity":1}]`))
 	zw.Close()
 
-	bin := servicetest.Binaries(t, "sluice-transformer")
-	proc, err := procs.Start("transformer", filepath.Join(bin, "sluice-transformer"), nil, []string{
-		"SLUICE_NATS_URL=" + natsURL, "SLUICE_HTTP_ADDR=127.0.0.1:0", "SLUICE_LOG_FORMAT=text",
-		"SLUICE_S3_ENDPOINT=http://127.0.0.1:1", "SLUICE_MAX_DECOMPRESSION_RATIO=50",
-	}, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := proc.Stop(20 * time.Second); err != nil {
-			t.Errorf("stop transformer: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("transformer log:\n%s", proc.Tail(4000))
-		}
-	})
+	startTransformer(t, "SLUICE_NATS_URL="+natsURL, "SLUICE_S3_ENDPOINT=http://127.0.0.1:1", "SLUICE_MAX_DECOMPRESSION_RATIO=50")
 	rec := envelope.NewInline(envelope.Source{Provider: "acme", Dataset: "items", SourceKey: "bomb", RunID: "run",
 		ExtractedAt: time.Now().UTC(), ContentType: "application/json", ContentEncoding: "gzip"}, raw.Bytes())
 	if _, err := bus.Publish(ctx, js, bus.Message{Subject: bus.StagedSubject("acme", "items"), MsgID: rec.GetId(), Body: rec,
