@@ -4,6 +4,7 @@ package harness
 
 import (
 	"encoding/json"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -33,10 +34,13 @@ type Config struct {
 	// Provider is the provider the extractor runs; ProviderConfig is its JSON config.
 	Provider       string
 	ProviderConfig any
-
+	// ExtractorArgs are added to the extractor's command line.
+	ExtractorArgs []string
+	// ProviderEnv is added to the extractor's environment: the provider's secrets.
+	ProviderEnv map[string]string
 	// ServiceEnv adds variables to one service's environment, by service name
 	// ("extractor-<provider>", "staging-store", "transformer", "loader"): its own NATS
-	// user, the provider's secrets.
+	// user, for example.
 	ServiceEnv map[string]map[string]string
 }
 
@@ -88,7 +92,7 @@ func Start(c Config) (*Services, error) {
 		{"staging-store", "sluice-staging-store", nil},
 		{"transformer", "sluice-transformer", nil},
 		{"loader", "sluice-loader", nil},
-		{"extractor-" + c.Provider, "sluice-extractor", append([]string{"--egress-allow-hosts=127.0.0.1,localhost", "--egress-allow-http", "--egress-allow-private", "--provider", c.Provider}, providerArgs...)},
+		{"extractor-" + c.Provider, "sluice-extractor", append(append([]string{"--egress-allow-hosts=127.0.0.1,localhost", "--egress-allow-http", "--egress-allow-private", "--provider", c.Provider}, providerArgs...), c.ExtractorArgs...)},
 	}
 	s := &Services{HTTP: map[string]string{}}
 	for _, sp := range specs {
@@ -98,9 +102,10 @@ func Start(c Config) (*Services, error) {
 		}
 		env := c.env()
 		env["SLUICE_HTTP_ADDR"] = addr
-		for k, v := range c.ServiceEnv[sp.name] {
-			env[k] = v
+		if sp.bin == "sluice-extractor" {
+			maps.Copy(env, c.ProviderEnv)
 		}
+		maps.Copy(env, c.ServiceEnv[sp.name])
 		p, err := procs.Start(sp.name, filepath.Join(c.Bin, sp.bin), sp.args, procs.Env(env), c.LogDir)
 		if err != nil {
 			_ = s.Group.Stop(5 * time.Second)

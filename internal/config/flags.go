@@ -4,19 +4,46 @@
 package config
 
 import (
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/sluice-dev/sluice/internal/version"
 )
 
-// FlagSet is a flag.FlagSet whose flags can also be set from environment variables.
+// ErrHelp is returned by Parse after -h/--help printed the usage: the caller exits 0.
+var ErrHelp = pflag.ErrHelp
+
+// ErrVersion is returned by Parse after --version printed the version: the caller exits 0.
+var ErrVersion = errors.New("version requested")
+
+// UsageError is a command line that cannot be parsed (unknown flag, missing or malformed
+// value, wrong arguments): the caller exits 2, as command-line tools do.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Usagef builds a UsageError.
+func Usagef(format string, args ...any) error {
+	return &UsageError{Err: fmt.Errorf(format, args...)}
+}
+
+// FlagSet is a POSIX/GNU-style flag set (pflag: --name value or --name=value, flags
+// anywhere among the arguments, -h/--help) whose flags can also be set from environment
+// variables. Every set has --version.
 type FlagSet struct {
-	fs       *flag.FlagSet
+	fs       *pflag.FlagSet
+	name     string
+	out      io.Writer
 	getenv   func(string) string
 	readFile func(string) ([]byte, error)
 	envs     []binding
+	version  bool
 	// secrets have no flag; conns are flags that must not carry one.
 	secrets     []secretBinding
 	secretUsage []string
@@ -25,21 +52,15 @@ type FlagSet struct {
 
 type binding struct{ flag, env string }
 
-// NewFlagSet returns an empty set; getenv is os.Getenv in main and a map lookup in tests.
-func NewFlagSet(name string, getenv func(string) string, output io.Writer) *FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(output)
-	f := &FlagSet{fs: fs, getenv: getenv, readFile: os.ReadFile}
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage of %s:\n", name)
-		fs.PrintDefaults()
-		if len(f.secretUsage) > 0 {
-			fmt.Fprintln(fs.Output(), "Secrets (environment only):")
-			for _, u := range f.secretUsage {
-				fmt.Fprintln(fs.Output(), u)
-			}
-		}
-	}
+// NewFlagSet returns an empty set; getenv is os.Getenv in main and a map lookup in tests;
+// help and version go to out (stdout).
+func NewFlagSet(name string, getenv func(string) string, out io.Writer) *FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.SortFlags = false
+	f := &FlagSet{fs: fs, name: name, out: out, getenv: getenv, readFile: os.ReadFile}
+	fs.Usage = f.Usage
+	fs.BoolVar(&f.version, "version", false, "print the version and exit")
 	return f
 }
 
@@ -54,6 +75,12 @@ func (f *FlagSet) bind(name, env string) string {
 // StringVar defines a string flag bound to env.
 func (f *FlagSet) StringVar(p *string, name, env, def, usage string) {
 	f.fs.StringVar(p, name, def, usage+f.bind(name, env))
+}
+
+// StringArrayVar defines a repeatable string flag bound to env (the variable holds one
+// value); every occurrence on the command line adds one value.
+func (f *FlagSet) StringArrayVar(p *[]string, name, env string, usage string) {
+	f.fs.StringArrayVar(p, name, nil, usage+f.bind(name, env))
 }
 
 // IntVar defines an int flag bound to env.
@@ -82,22 +109,30 @@ func (f *FlagSet) DurationVar(p *time.Duration, name, env string, def time.Durat
 }
 
 // Parse parses args, then applies environment variables to every flag not given on the
-// command line. A malformed variable is an error that names it.
+// command line. It returns ErrHelp or ErrVersion after printing what was asked, a
+// *UsageError for a bad command line, and an error naming the variable for a malformed one.
 //
 // Secrets come from their variable or the file its _FILE variant names, never from a flag;
 // a connection string flag that carries one is refused. Neither error shows the value.
 func (f *FlagSet) Parse(args []string) error {
 	if err := f.refuseSecretFlags(args); err != nil {
-		return err
+		return &UsageError{Err: err}
 	}
 	if err := f.fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, pflag.ErrHelp) {
+			return ErrHelp
+		}
+		return &UsageError{Err: fmt.Errorf("%s: %w (run %s -h for help)", f.name, err, f.name)}
 	}
-	given := map[string]bool{}
-	f.fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	if f.version {
+		fmt.Fprintln(f.out, version.String(f.name))
+		return ErrVersion
+	}
+	conn := map[string]bool{}
 	for _, c := range f.conns {
-		if given[c.name] && c.hasSecret(f.fs.Lookup(c.name).Value.String()) {
-			return fmt.Errorf("--%s carries a password or token, visible in ps and shell history: set %s or %s%s instead", c.name, c.env, c.env, FileSuffix)
+		conn[c.name] = true
+		if f.fs.Changed(c.name) && c.hasSecret(f.fs.Lookup(c.name).Value.String()) {
+			return &UsageError{Err: fmt.Errorf("--%s carries a password or token, visible in ps and shell history: set %s or %s%s instead", c.name, c.env, c.env, FileSuffix)}
 		}
 	}
 	for _, s := range f.secrets {
@@ -107,12 +142,8 @@ func (f *FlagSet) Parse(args []string) error {
 		}
 		*s.p = v
 	}
-	conn := map[string]bool{}
-	for _, c := range f.conns {
-		conn[c.name] = true
-	}
 	for _, b := range f.envs {
-		if given[b.flag] {
+		if f.fs.Changed(b.flag) {
 			continue
 		}
 		v := f.getenv(b.env)
@@ -132,8 +163,17 @@ func (f *FlagSet) Parse(args []string) error {
 	return nil
 }
 
-// Args returns the arguments left after the flags.
+// Args returns the arguments that are not flags, in order.
 func (f *FlagSet) Args() []string { return f.fs.Args() }
 
-// Usage prints the flags and their variables.
-func (f *FlagSet) Usage() { f.fs.Usage() }
+// Usage prints the flags and their variables, and the secrets read only from the
+// environment.
+func (f *FlagSet) Usage() {
+	fmt.Fprintf(f.out, "Usage of %s:\n%s", f.name, f.fs.FlagUsages())
+	if len(f.secretUsage) > 0 {
+		fmt.Fprintln(f.out, "Secrets (environment only):")
+		for _, u := range f.secretUsage {
+			fmt.Fprintln(f.out, u)
+		}
+	}
+}

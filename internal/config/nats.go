@@ -27,7 +27,12 @@ type NATS struct {
 
 // Register defines --nats-url, the auth and the TLS flags.
 func (n *NATS) Register(fs *FlagSet) {
-	fs.ConnStringVar(&n.URL, "nats-url", "SLUICE_NATS_URL", "nats://127.0.0.1:4222", "NATS server URL(s), comma separated", redact.URLHasCredentials)
+	n.RegisterURL(fs, "nats://127.0.0.1:4222", "NATS server URL(s), comma separated")
+}
+
+// RegisterURL is Register with the URL's default and help of the caller (the CLI's).
+func (n *NATS) RegisterURL(fs *FlagSet, def, usage string) {
+	fs.ConnStringVar(&n.URL, "nats-url", "SLUICE_NATS_URL", def, usage, redact.URLHasCredentials)
 	fs.StringVar(&n.User, "nats-user", "SLUICE_NATS_USER", "", "NATS user (its password in SLUICE_NATS_PASSWORD or SLUICE_NATS_PASSWORD_FILE)")
 	fs.SecretVar(&n.Password, "nats-password", "SLUICE_NATS_PASSWORD", "password of --nats-user")
 	fs.SecretVar(&n.Token, "nats-token", "SLUICE_NATS_TOKEN", "NATS authentication token")

@@ -28,7 +28,7 @@ var stageStreams = []struct{ stage, stream, consumer string }{
 }
 
 func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
-	fs := config.NewFlagSet("sluice status", env.getenv, env.stderr)
+	fs := config.NewFlagSet("sluice status", env.getenv, env.stdout)
 	var (
 		url           config.NATS
 		providers     string

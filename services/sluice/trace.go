@@ -41,7 +41,7 @@ type traceConfig struct {
 }
 
 func cmdTrace(ctx context.Context, env *cliEnv, args []string) error {
-	fs := config.NewFlagSet("sluice trace", env.getenv, env.stderr)
+	fs := config.NewFlagSet("sluice trace", env.getenv, env.stdout)
 	var c traceConfig
 	natsFlags(fs, &c.NATS)
 	fs.ConnStringVar(&c.PostgresURL, "postgres-url", "SLUICE_POSTGRES_URL", "", "PostgreSQL URL or key=value string of the loaded tables", redact.PostgresHasPassword)
@@ -97,7 +97,7 @@ func cmdTrace(ctx context.Context, env *cliEnv, args []string) error {
 
 	store, err := staging.Open(ctx, staging.Config{URI: c.MongoURI, Database: c.MongoDatabase})
 	if err != nil {
-		return err
+		return unreachable("MongoDB", redact.Mongo(c.MongoURI), "--mongo-uri", "SLUICE_MONGO_URI", err)
 	}
 	defer store.Close(context.WithoutCancel(ctx))
 	var doc *staging.Document
@@ -147,17 +147,10 @@ func cmdTrace(ctx context.Context, env *cliEnv, args []string) error {
 // parseInterleaved parses flags given before, between or after the positional arguments
 // and returns the positional ones.
 func parseInterleaved(fs *config.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		pos, args = append(pos, args[0]), args[1:]
+	if err := fs.Parse(args); err != nil {
+		return nil, err
 	}
+	return fs.Args(), nil
 }
 
 // specsOfTable returns the specs loading into table (of provider, when given).
@@ -249,7 +242,7 @@ func rowQuery(sp *spec.Spec, key map[string]string) (string, []any) {
 func findRow(ctx context.Context, url string, sp *spec.Spec, key map[string]string) (map[string]any, error) {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+		return nil, unreachable("PostgreSQL", redact.Postgres(url), "--postgres-url", "SLUICE_POSTGRES_URL", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	q, args := rowQuery(sp, key)
