@@ -231,6 +231,7 @@ key=value DSN, an empty string) gives the default.
 {{- end }}
 {{ include "sluice.envFromConfig" (list $root "SLUICE_HTTP_ADDR") }}
 {{ include "sluice.envFromConfig" (list $root "SLUICE_OTLP_ENDPOINT") }}
+{{ include "sluice.envFromConfig" (list $root "SLUICE_OTLP_INSECURE") }}
 {{ include "sluice.envFromConfig" (list $root "SLUICE_LOG_FORMAT") }}
 {{ include "sluice.envFromConfig" (list $root "SLUICE_STREAM_REPLICAS") }}
 - name: SLUICE_LOG_LEVEL
