@@ -23,12 +23,13 @@ const natsPassword = "n4ts-Pa55-do-not-show"
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// connectAs connects with cfg and fails the test if that is refused.
-func connectAs(t *testing.T, cfg config.NATS) *nats.Conn {
+// connectAs connects with cfg as the process named name and fails the test if that is
+// refused.
+func connectAs(t *testing.T, cfg config.NATS, name string) *nats.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	nc, _, err := Connect(ctx, cfg, "auth-test", quiet())
+	nc, _, err := Connect(ctx, cfg, name, quiet())
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
@@ -84,10 +85,10 @@ func TestNATSAuthAndTLS(t *testing.T) {
 	with := func(f func(*config.NATS)) config.NATS { c := mtls; f(&c); return c }
 
 	t.Run("user and password over mutual TLS", func(t *testing.T) {
-		connectAs(t, with(func(c *config.NATS) { c.User, c.Password = "svc", natsPassword }))
+		connectAs(t, with(func(c *config.NATS) { c.User, c.Password = "svc", natsPassword }), "svc")
 	})
 	t.Run("nkey seed file", func(t *testing.T) {
-		connectAs(t, with(func(c *config.NATS) { c.NKeyFile = writeTemp(t, "user.nk", seed) }))
+		connectAs(t, with(func(c *config.NATS) { c.NKeyFile = writeTemp(t, "user.nk", seed) }), "svc")
 	})
 	t.Run("wrong password", func(t *testing.T) {
 		refused(t, with(func(c *config.NATS) { c.User, c.Password = "svc", "wrong-"+natsPassword }), "Authorization Violation")
@@ -118,7 +119,7 @@ func TestNATSTokenAuth(t *testing.T) {
 		return fmt.Sprintf("listen: %s\njetstream { store_dir: %q }\nauthorization { token: %q }\ntls { cert_file: %q, key_file: %q }\n",
 			addr, store, natsPassword, tls.ServerCert, tls.ServerKey)
 	})
-	connectAs(t, config.NATS{URL: srv.URL, CAFile: tls.CA, Token: natsPassword})
+	connectAs(t, config.NATS{URL: srv.URL, CAFile: tls.CA, Token: natsPassword}, "svc")
 	refused(t, config.NATS{URL: srv.URL, CAFile: tls.CA, Token: "not-" + natsPassword}, "Authorization Violation")
 }
 
@@ -168,7 +169,7 @@ func TestNATSCredsFileAuth(t *testing.T) {
 		return fmt.Sprintf("listen: %s\njetstream { store_dir: %q }\noperator: %q\nsystem_account: %s\nresolver: MEMORY\nresolver_preload: { %s: %q, %s: %q }\ntls { cert_file: %q, key_file: %q }\n",
 			addr, store, opJWT, sysPub, accPub, accJWT, sysPub, sysJWT, tls.ServerCert, tls.ServerKey)
 	})
-	connectAs(t, config.NATS{URL: srv.URL, CAFile: tls.CA, CredsFile: creds(acc)})
+	connectAs(t, config.NATS{URL: srv.URL, CAFile: tls.CA, CredsFile: creds(acc)}, "svc")
 	refused(t, config.NATS{URL: srv.URL, CAFile: tls.CA, CredsFile: creds(rogue)}, "Authorization Violation")
 }
 
@@ -205,8 +206,8 @@ func violation(t *testing.T, nc *nats.Conn, subscribe bool, subject string) bool
 func TestServicePermissions(t *testing.T) {
 	tls := testinfra.GenerateTLS(t, t.TempDir())
 	users := []testinfra.NATSUser{{Name: "admin", Password: natsPassword, Permissions: "admin"}}
-	for _, s := range []string{"extractor", "staging-store", "transformer", "loader"} {
-		users = append(users, testinfra.NATSUser{Name: s, Password: natsPassword, Permissions: s})
+	for _, s := range []string{"extractor-acme", "staging-store", "transformer", "loader"} {
+		users = append(users, testinfra.NATSUser{Name: s, Password: natsPassword, Permissions: strings.TrimSuffix(s, "-acme")})
 	}
 	srv := testinfra.StartNATSConfig(t, testinfra.SecureNATSConfig(t, tls, false, "acme", users...))
 	as := func(user string) config.NATS {
@@ -227,12 +228,12 @@ func TestServicePermissions(t *testing.T) {
 		subscribe     bool
 		refused       bool
 	}{
-		{"extractor", "$KV.sluice-specs.acme.ds", false, false},
-		{"extractor", "sluice.raw.acme.ds", false, false},
-		{"extractor", "sluice.raw.other.ds", false, true},
-		{"extractor", "sluice.task.other", false, true},
-		{"extractor", "$KV.sluice-limits.other.q.x", false, true},
-		{"extractor", "sluice.raw.>", true, true},
+		{"extractor-acme", "$KV.sluice-specs.acme.ds", false, false},
+		{"extractor-acme", "sluice.raw.acme.ds", false, false},
+		{"extractor-acme", "sluice.raw.other.ds", false, true},
+		{"extractor-acme", "sluice.task.other", false, true},
+		{"extractor-acme", "$KV.sluice-limits.other.q.x", false, true},
+		{"extractor-acme", "sluice.raw.>", true, true},
 		{"staging-store", "sluice.staged.acme.ds", false, false},
 		{"staging-store", "$KV.sluice-specs.acme.ds", false, true},
 		{"staging-store", "sluice.rows.t", false, true},
@@ -246,11 +247,13 @@ func TestServicePermissions(t *testing.T) {
 		{"loader", "$JS.API.STREAM.DELETE.ROWS", false, true},
 		{"loader", "$JS.API.CONSUMER.MSG.NEXT.RAW.staging-store", false, true},
 		{"loader", "$KV.sluice-deliveries.transformer.1", false, true},
+		{"loader", "_INBOX.transformer.>", true, true},
+		{"loader", "_INBOX.>", true, true},
 		{"admin", "$KV.sluice-specs.acme.ds", false, false},
 	}
 	conns := map[string]*nats.Conn{}
 	for _, u := range users {
-		conns[u.Name] = connectAs(t, as(u.Name))
+		conns[u.Name] = connectAs(t, as(u.Name), u.Name)
 	}
 	for _, c := range cases {
 		t.Run(c.user+" "+c.subject, func(t *testing.T) {

@@ -14,12 +14,15 @@ import (
 )
 
 // Connect opens a NATS connection that reconnects forever and returns its JetStream
-// context. name identifies the service in the server's connection list. Every sluice
-// process (services and CLI) connects here, so each auth method and TLS works for all.
+// context. name identifies the service in the server's connection list and prefixes its
+// reply subjects (_INBOX.<name>.…), so a NATS user may be allowed to subscribe to its own
+// replies only (helm/sluice/files/nats). Every sluice process (services and CLI) connects
+// here, so each auth method and TLS works for all.
 func Connect(ctx context.Context, cfg config.NATS, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
 	url := redact.URLList(cfg.URL)
 	opts := []nats.Option{
 		nats.Name(name),
+		nats.CustomInboxPrefix(InboxPrefix(name)),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.RetryOnFailedConnect(false),
@@ -49,6 +52,9 @@ func Connect(ctx context.Context, cfg config.NATS, name string, log *slog.Logger
 	}
 	return nc, js, nil
 }
+
+// InboxPrefix is the prefix of the reply subjects of the process named name.
+func InboxPrefix(name string) string { return "_INBOX." + kvToken(name) }
 
 // authOptions turns the configured auth method and TLS files into connect options.
 func authOptions(cfg config.NATS) ([]nats.Option, error) {
