@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 const secret = "s3cr3t-Pa55"
@@ -90,7 +92,7 @@ func TestErrorRewritesEveryURLError(t *testing.T) {
 
 func TestPostgresErrorHidesTheString(t *testing.T) {
 	t.Parallel()
-	_, err := pgParse("postgres://u@db:5432/x?password=" + secret + "&sslmode=nonsense")
+	_, err := pgconn.ParseConfig("postgres://u@db:5432/x?password=" + secret + "&sslmode=nonsense")
 	if err == nil {
 		t.Fatal("want a parse error")
 	}
