@@ -64,10 +64,11 @@ proto: $(BUF) $(PROTOC_GEN_GO) ## regenerate Go code from proto/
 proto-check: proto ## fail when the committed generated code is stale
 	@git diff --exit-code -- proto || { echo "generated code in proto/ is stale: run make proto and commit"; exit 1; }
 
-lint: $(STATICCHECK) ## go vet, gofmt and staticcheck over every module
+lint: $(STATICCHECK) ## go vet, gofmt, staticcheck and (when its database is reachable) govulncheck over every module
 	go vet $(MODULES)
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); [ -z "$$out" ] || { echo "gofmt needed:"; echo "$$out"; exit 1; }
 	$(STATICCHECK) $(MODULES)
+	@bash deploy/local/vulncheck.sh
 
 infra-up: ## install (pinned, cached) and start NATS, PostgreSQL, FerretDB, S3, Jaeger
 	@bash deploy/local/infra.sh up

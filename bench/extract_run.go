@@ -63,7 +63,7 @@ func extractVariant(ctx context.Context, env *Env, sc extractScale, v extractVar
 	for i := range extractReplicas {
 		name := fmt.Sprintf("extractor-%d", i+1)
 		p, err := procs.Start(name, filepath.Join(env.Bin, "sluice-extractor"),
-			[]string{"--provider", "amazonads", "--provider-config", cfgPath, "--workers", "128", "--ack-wait", "30s", "--events=false"},
+			[]string{"--egress-allow-hosts=127.0.0.1,localhost", "--egress-allow-http", "--egress-allow-private", "--provider", "amazonads", "--provider-config", cfgPath, "--workers", "128", "--ack-wait", "30s", "--events=false"},
 			append(extractServiceEnv(n.URL), "HOSTNAME="+name), logDir)
 		if err != nil {
 			return res, err

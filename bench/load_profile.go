@@ -32,10 +32,11 @@ func (p *profiler) env() []string {
 	if p.dir == "" {
 		return nil
 	}
-	return []string{"SLUICE_PPROF=1", "SLUICE_LOG_LEVEL=info"}
+	return []string{"SLUICE_PPROF_ADDR=127.0.0.1:0", "SLUICE_LOG_LEVEL=info"}
 }
 
-var httpAddrPattern = regexp.MustCompile(`http=(127\.0\.0\.1:\d+)`)
+// Profiles are served on a loopback listener of their own, logged at start.
+var httpAddrPattern = regexp.MustCompile(`pprof=(127\.0\.0\.1:\d+)`)
 
 // start profiles each process for d, named phase-<service>.cpu.pprof.
 func (p *profiler) start(ctx context.Context, phase string, d time.Duration, g procs.Group) {
@@ -53,7 +54,7 @@ func (p *profiler) start(ctx context.Context, phase string, d time.Duration, g p
 	}
 }
 
-// addr finds the HTTP address a service logged at start.
+// addr finds the profile address a service logged at start.
 func (p *profiler) addr(proc *procs.Proc) (string, error) {
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		data, _ := os.ReadFile(proc.LogPath)
@@ -61,7 +62,7 @@ func (p *profiler) addr(proc *procs.Proc) (string, error) {
 			return string(m[1]), nil
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("no http address in %s", proc.LogPath)
+			return "", fmt.Errorf("no pprof address in %s", proc.LogPath)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

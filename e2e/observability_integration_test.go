@@ -218,7 +218,7 @@ func startAmazonAds(t *testing.T, ctx context.Context, p *demoPipeline) string {
 		amazonads.EnvRefreshToken: "Atzr|sluice-sim-refresh-token",
 	}
 	ext, err := procs.Start("extractor-amazonads", filepath.Join(p.bin, "sluice-extractor"),
-		[]string{"--provider", "amazonads", "--provider-config", cfgPath}, procs.Env(env), p.logDir)
+		[]string{"--egress-allow-hosts=127.0.0.1,localhost", "--egress-allow-http", "--egress-allow-private", "--provider", "amazonads", "--provider-config", cfgPath}, procs.Env(env), p.logDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -144,8 +144,11 @@ func TestComposeFile(t *testing.T) {
 	} else if addr := str(s.Environment["SLUICE_SIM_ADDR"]); !strings.HasPrefix(addr, "0.0.0.0:") {
 		t.Errorf("sim-amazonads: SLUICE_SIM_ADDR %q must listen on 0.0.0.0 to be reachable", addr)
 	}
-	if cmd := strings.Join(commandWords(c.Services["provision"].Command), " "); !strings.HasPrefix(cmd, "provision") || !strings.Contains(cmd, "--postgres-url") {
-		t.Errorf("provision command %q must be `provision --postgres-url=...`", cmd)
+	if cmd := strings.Join(commandWords(c.Services["provision"].Command), " "); !strings.HasPrefix(cmd, "provision") || strings.Contains(cmd, "postgres://") {
+		t.Errorf("provision command %q must be `provision`, the admin URL in SLUICE_POSTGRES_ADMIN_URL (a flag shows its password in ps)", cmd)
+	}
+	if u := str(c.Services["provision"].Environment["SLUICE_POSTGRES_ADMIN_URL"]); !strings.HasPrefix(u, "postgres://") {
+		t.Errorf("provision: SLUICE_POSTGRES_ADMIN_URL %q, want the admin URL", u)
 	}
 }
 

@@ -41,8 +41,10 @@ type valueSet struct {
 
 // valueSets must cover every helm/sluice/ci/*.yaml (TestValueSetsCoverCIFiles).
 var valueSets = []valueSet{
-	{name: "default", networkPolicy: true, pdb: true},
-	{name: "minimal", file: "ci/minimal-values.yaml", providers: []string{"amazonads"}, networkPolicy: true},
+	// The defaults are the secure ones: NATS over TLS with a user per service, PostgreSQL
+	// verified against a CA, provisioning through an admin connection of its own.
+	{name: "default", networkPolicy: true, pdb: true, existingSecrets: secureSecrets},
+	{name: "minimal", file: "ci/minimal-values.yaml", providers: []string{"amazonads"}, networkPolicy: true, existingSecrets: []string{"sluice-nats-tls", "sluice-nats-auth"}},
 	{
 		name: "production", file: "ci/production-values.yaml",
 		providers: []string{"amazonads", "sqlbackfill", "s3objects", "acme"},
@@ -59,10 +61,14 @@ var valueSets = []valueSet{
 			"extractor-acme":        "TASKS/extractor-acme + EVENTS/extractor-acme",
 		},
 		serviceMonitor: true, networkPolicy: true, pdb: true,
-		existingSecrets: []string{"sluice-postgres", "sluice-mongo", "sluice-s3", "sluice-amazonads", "sluice-sqlbackfill", "registry-example-com"},
+		existingSecrets: append([]string{"sluice-postgres", "sluice-mongo", "sluice-s3", "sluice-amazonads", "sluice-sqlbackfill", "registry-example-com"}, secureSecrets...),
 	},
 	{name: "demo", file: "ci/demo-values.yaml", providers: []string{"amazonads"}, simulator: true, networkPolicy: true, pdb: true},
 }
+
+// secureSecrets are the Secrets the chart's defaults read: NATS TLS files and per-service
+// credentials, the PostgreSQL CA, and the provision Job's admin connection.
+var secureSecrets = []string{"sluice-nats-tls", "sluice-nats-auth", "sluice-postgres-ca", "sluice-postgres-admin"}
 
 // release is the name every test renders the chart under; fullname is then "sluice".
 const release = "sluice"

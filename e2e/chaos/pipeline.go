@@ -381,7 +381,7 @@ func Start(ctx context.Context, deps *Deps, o Options) (*Pipeline, error) {
 			case Extractor:
 				s.env = append(s.env, amazonads.EnvClientID+"="+cred.ClientID, amazonads.EnvClientSecret+"="+cred.ClientSecret,
 					amazonads.EnvRefreshToken+"="+cred.RefreshToken)
-				s.args = []string{"--provider", "amazonads", "--provider-config", cfgPath, "--ack-wait", "5s", "--workers", "8",
+				s.args = []string{"--egress-allow-hosts=127.0.0.1,localhost", "--egress-allow-http", "--egress-allow-private", "--provider", "amazonads", "--provider-config", cfgPath, "--ack-wait", "5s", "--workers", "8",
 					"--job-claim-ttl", "3s", "--inline-limit", strconv.Itoa(o.InlineLimit)}
 			default:
 				s.args = []string{"--ack-wait", "10s"}

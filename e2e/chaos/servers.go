@@ -151,7 +151,7 @@ func ferretBin() string {
 func versityBin() string {
 	return envOr("SLUICE_VERSITYGW_BIN", filepath.Join(ToolsDir(), "versitygw-v1.8.0", "bin", "versitygw"))
 }
-func pgBinDir() string { return envOr("SLUICE_PG_BIN_DIR", "/usr/lib/postgresql/15/bin") }
+func pgBinDir() string { return testinfra.PGBinDir() }
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {

@@ -42,6 +42,17 @@ type Config struct {
 	// Env is added to every service's environment (e.g. the keys of another S3 account,
 	// SLUICE_S3_<NAME>_ACCESS_KEY, which the extractor and the transformer both read).
 	Env map[string]string
+	// ServiceEnv adds variables to one service's environment, by service name
+	// ("extractor-<provider>", "staging-store", "transformer", "loader"): its own NATS
+	// user, for example.
+	ServiceEnv map[string]map[string]string
+}
+
+// extractorArgs are the extractor's flags: the simulators the harness runs against are on
+// loopback over plain HTTP, which the egress guard refuses by default.
+func (c Config) extractorArgs(providerArgs []string) []string {
+	args := []string{"--egress-allow-hosts=127.0.0.1,localhost", "--egress-allow-http", "--egress-allow-private", "--provider", c.Provider}
+	return append(append(args, providerArgs...), c.ExtractorArgs...)
 }
 
 func (c Config) env() map[string]string {
@@ -94,7 +105,7 @@ func Start(c Config) (*Services, error) {
 		{"staging-store", "sluice-staging-store", nil},
 		{"transformer", "sluice-transformer", nil},
 		{"loader", "sluice-loader", nil},
-		{"extractor-" + c.Provider, "sluice-extractor", append(append([]string{"--provider", c.Provider}, providerArgs...), c.ExtractorArgs...)},
+		{"extractor-" + c.Provider, "sluice-extractor", c.extractorArgs(providerArgs)},
 	}
 	s := &Services{HTTP: map[string]string{}, start: map[string]func() (*procs.Proc, error){}}
 	for _, sp := range specs {
@@ -108,6 +119,7 @@ func Start(c Config) (*Services, error) {
 			if sp.bin == "sluice-extractor" {
 				maps.Copy(env, c.ProviderEnv)
 			}
+			maps.Copy(env, c.ServiceEnv[sp.name])
 			p, err := procs.Start(sp.name, filepath.Join(c.Bin, sp.bin), sp.args, procs.Env(env), c.LogDir)
 			if err != nil {
 				return nil, err
@@ -157,8 +169,8 @@ func (c Config) Extractor(name string) (*procs.Proc, error) {
 	env := c.env()
 	env["SLUICE_HTTP_ADDR"] = addr
 	maps.Copy(env, c.ProviderEnv)
-	all := append(append([]string{"--provider", c.Provider}, providerArgs...), c.ExtractorArgs...)
-	p, err := procs.Start(name, filepath.Join(c.Bin, "sluice-extractor"), all, procs.Env(env), c.LogDir)
+	maps.Copy(env, c.ServiceEnv["extractor-"+c.Provider])
+	p, err := procs.Start(name, filepath.Join(c.Bin, "sluice-extractor"), c.extractorArgs(providerArgs), procs.Env(env), c.LogDir)
 	if err != nil {
 		return nil, err
 	}

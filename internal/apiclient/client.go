@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sluice-dev/sluice/internal/ratelimit"
+	"github.com/sluice-dev/sluice/internal/redact"
 )
 
 // reauthorizeAfter: a call that waited this long for its permit is authorized again
@@ -40,6 +41,7 @@ type Client struct {
 	propagator propagation.TextMapPropagator
 	metrics    *instruments
 	log        *slog.Logger
+	egress     *Egress
 	// reauthorizeAfter is the wait for a permit after which a call is authorized again.
 	reauthorizeAfter time.Duration
 }
@@ -55,6 +57,7 @@ type options struct {
 	propagator propagation.TextMapPropagator
 	jar        http.CookieJar
 	log        *slog.Logger
+	egress     *Egress
 }
 
 // WithTransport sets the transport under the governor (default: a clone of
@@ -79,6 +82,10 @@ func WithPropagator(p propagation.TextMapPropagator) Option {
 // WithCookieJar keeps cookies between requests (for session logins).
 func WithCookieJar(j http.CookieJar) Option { return func(o *options) { o.jar = j } }
 
+// WithEgress restricts where requests may go (see Egress); without it any URL is fetched.
+// The default transport then also checks the address every connection dials.
+func WithEgress(e Egress) Option { return func(o *options) { o.egress = &e } }
+
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
@@ -101,6 +108,9 @@ func New(cfg Config, gov *ratelimit.Governor, opts ...Option) (*Client, error) {
 		// Governed calls go mostly to a few hosts: keep their connections, so a call sent
 		// on its slot does not wait for a dial (the default keeps 2 idle per host).
 		t.MaxIdleConnsPerHost = 64
+		if o.egress != nil {
+			o.egress.guardedTransport(t)
+		}
 		o.transport = t
 	}
 	if o.tracer == nil {
@@ -115,6 +125,11 @@ func New(cfg Config, gov *ratelimit.Governor, opts ...Option) (*Client, error) {
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
+	if o.egress != nil {
+		if err := o.egress.Validate(); err != nil {
+			return nil, fmt.Errorf("apiclient egress: %w", err)
+		}
+	}
 	in, err := newInstruments(o.meter.Meter(instrumentationName))
 	if err != nil {
 		return nil, err
@@ -125,6 +140,7 @@ func New(cfg Config, gov *ratelimit.Governor, opts ...Option) (*Client, error) {
 		propagator: o.propagator,
 		metrics:    in,
 		log:        o.log.With("component", "apiclient"),
+		egress:     o.egress,
 
 		reauthorizeAfter: reauthorizeAfter,
 	}
@@ -150,6 +166,10 @@ func WithHost(host string) CallOption { return func(o *callOptions) { o.host = h
 // WithThrottleScope says which limit a 429 of this call is charged to (default
 // ratelimit.ScopeAuto: the quota and the per-key limit, if any).
 func WithThrottleScope(s ratelimit.Scope) CallOption { return func(o *callOptions) { o.scope = s } }
+
+// Untrusted marks a call whose URL the provider's API handed out (a report download):
+// with an Egress policy, its host must be on Egress.Hosts.
+func Untrusted() CallOption { return func(o *callOptions) { o.untrusted = true } }
 
 // WithoutRetry makes a single attempt (the 401 refresh still applies).
 func WithoutRetry() CallOption { return func(o *callOptions) { o.noRetry = true } }
@@ -208,6 +228,8 @@ func (c *Client) Do(ctx context.Context, req *http.Request, opts ...CallOption) 
 			att.gen = g
 		}
 		resp, err := c.http.Do(r)
+		// net/http quotes the whole URL (a pre-signed signature) in its errors.
+		err = redact.Error(err)
 		gen := att.gen
 		var wait time.Duration
 		switch {

@@ -54,7 +54,7 @@ func retryableError(ctx context.Context, err error) bool {
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 		return false
 	}
-	if errors.Is(err, ratelimit.ErrUnknownQuota) || errors.Is(err, ratelimit.ErrClosed) || errors.Is(err, ErrNotReplayable) {
+	if errors.Is(err, ratelimit.ErrUnknownQuota) || errors.Is(err, ratelimit.ErrClosed) || errors.Is(err, ErrNotReplayable) || errors.Is(err, ErrEgressRefused) {
 		return false
 	}
 	var (

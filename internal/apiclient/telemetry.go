@@ -12,6 +12,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+
+	"github.com/sluice-dev/sluice/internal/redact"
 )
 
 const instrumentationName = "github.com/sluice-dev/sluice/internal/apiclient"
@@ -124,17 +126,9 @@ func port(req *http.Request) int {
 	return 0
 }
 
-// redactedURL is the request URL without query string and user info (pre-signed URLs
-// carry credentials in the query).
-func redactedURL(req *http.Request) string {
-	u := *req.URL
-	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "REDACTED"
-	}
-	u.Fragment = ""
-	return u.String()
-}
+// redactedURL is the request URL without user info and query (pre-signed URLs carry
+// credentials in the query).
+func redactedURL(req *http.Request) string { return redact.URL(req.URL) }
 
 func metricServer(req *http.Request) metric.AddOption {
 	return metric.WithAttributes(semconv.ServerAddress(req.URL.Hostname()))

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sluice-dev/sluice/internal/ratelimit"
+	"github.com/sluice-dev/sluice/internal/redact"
 )
 
 // callKey carries the per-call options from Do to the transport through the request
@@ -29,7 +30,9 @@ type callOptions struct {
 	host    string
 	scope   ratelimit.Scope
 	noRetry bool
-	resend  int
+	// untrusted: the URL came from a provider's answer, not its configuration.
+	untrusted bool
+	resend    int
 	// auth, set by Do when the client has an Authorizer, asks the transport to
 	// authorize the first hop again when its permit took long, and to report back.
 	auth *attemptAuth
@@ -60,6 +63,15 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	co := callOptionsFrom(ctx)
 	if co.quota == "" {
 		co.quota = t.c.cfg.Quota
+	}
+	if t.c.egress != nil {
+		if err := t.c.egress.check(req, co.untrusted); err != nil {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			t.c.log.WarnContext(ctx, "request refused by the egress policy", "err", err)
+			return nil, err
+		}
 	}
 	host := co.host
 	if host == "" {
@@ -100,6 +112,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(r)
 	took := time.Since(began)
 	if err != nil {
+		err = redact.Error(err)
 		et := errorType(err)
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/sluice-dev/sluice/internal/config"
 )
 
 // Config locates the object store.
@@ -95,4 +97,14 @@ func (s *Store) Open(ctx context.Context, bucket, key string) (io.ReadCloser, er
 		return nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
 	}
 	return out.Body, nil
+}
+
+// Register defines the S3 location flags and the credentials, which are read only from
+// SLUICE_S3_ACCESS_KEY and SLUICE_S3_SECRET_KEY (or their _FILE variants).
+func (c *Config) Register(fs *config.FlagSet) {
+	fs.StringVar(&c.Endpoint, "s3-endpoint", "SLUICE_S3_ENDPOINT", "", "S3 endpoint URL; empty for AWS")
+	fs.StringVar(&c.Region, "s3-region", "SLUICE_S3_REGION", "us-east-1", "S3 region")
+	fs.StringVar(&c.Bucket, "s3-bucket", "SLUICE_S3_BUCKET", "sluice-claims", "bucket of claim-checked payloads")
+	fs.SecretVar(&c.AccessKey, "s3-access-key", "SLUICE_S3_ACCESS_KEY", "S3 access key (empty: the SDK's default chain, e.g. IRSA)")
+	fs.SecretVar(&c.SecretKey, "s3-secret-key", "SLUICE_S3_SECRET_KEY", "S3 secret key")
 }

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sluice-dev/sluice/internal/config"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 	sluicev1 "github.com/sluice-dev/sluice/proto/sluice/v1"
 )
@@ -23,7 +24,7 @@ func setup(t *testing.T) (context.Context, jetstream.JetStream) {
 	url := testinfra.PrivateNATS(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
-	nc, js, err := Connect(ctx, url, "bus-test", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	nc, js, err := Connect(ctx, config.NATS{URL: url}, "bus-test", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/sluice-dev/sluice/internal/config"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 	sluicev1 "github.com/sluice-dev/sluice/proto/sluice/v1"
 )
@@ -26,7 +27,7 @@ func TestDLQBoundedByBytesKeepsOldLetters(t *testing.T) {
 	url := testinfra.PrivateNATS(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	nc, js, err := Connect(ctx, url, "bus-test", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	nc, js, err := Connect(ctx, config.NATS{URL: url}, "bus-test", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

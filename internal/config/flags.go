@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -36,12 +37,17 @@ func Usagef(format string, args ...any) error {
 // anywhere among the arguments, -h/--help) whose flags can also be set from environment
 // variables. Every set has --version.
 type FlagSet struct {
-	fs      *pflag.FlagSet
-	name    string
-	out     io.Writer
-	getenv  func(string) string
-	envs    []binding
-	version bool
+	fs       *pflag.FlagSet
+	name     string
+	out      io.Writer
+	getenv   func(string) string
+	readFile func(string) ([]byte, error)
+	envs     []binding
+	version  bool
+	// secrets have no flag; conns are flags that must not carry one.
+	secrets     []secretBinding
+	secretUsage []string
+	conns       []connBinding
 }
 
 type binding struct{ flag, env string }
@@ -52,7 +58,7 @@ func NewFlagSet(name string, getenv func(string) string, out io.Writer) *FlagSet
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.SortFlags = false
-	f := &FlagSet{fs: fs, name: name, out: out, getenv: getenv}
+	f := &FlagSet{fs: fs, name: name, out: out, getenv: getenv, readFile: os.ReadFile}
 	fs.Usage = f.Usage
 	fs.BoolVar(&f.version, "version", false, "print the version and exit")
 	return f
@@ -105,7 +111,13 @@ func (f *FlagSet) DurationVar(p *time.Duration, name, env string, def time.Durat
 // Parse parses args, then applies environment variables to every flag not given on the
 // command line. It returns ErrHelp or ErrVersion after printing what was asked, a
 // *UsageError for a bad command line, and an error naming the variable for a malformed one.
+//
+// Secrets come from their variable or the file its _FILE variant names, never from a flag;
+// a connection string flag that carries one is refused. Neither error shows the value.
 func (f *FlagSet) Parse(args []string) error {
+	if err := f.refuseSecretFlags(args); err != nil {
+		return &UsageError{Err: err}
+	}
 	if err := f.fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return ErrHelp
@@ -116,11 +128,31 @@ func (f *FlagSet) Parse(args []string) error {
 		fmt.Fprintln(f.out, version.String(f.name))
 		return ErrVersion
 	}
+	conn := map[string]bool{}
+	for _, c := range f.conns {
+		conn[c.name] = true
+		if f.fs.Changed(c.name) && c.hasSecret(f.fs.Lookup(c.name).Value.String()) {
+			return &UsageError{Err: fmt.Errorf("--%s carries a password or token, visible in ps and shell history: set %s or %s%s instead", c.name, c.env, c.env, FileSuffix)}
+		}
+	}
+	for _, s := range f.secrets {
+		v, err := lookupSecret(f.getenv, f.readFile, s.env)
+		if err != nil {
+			return err
+		}
+		*s.p = v
+	}
 	for _, b := range f.envs {
 		if f.fs.Changed(b.flag) {
 			continue
 		}
 		v := f.getenv(b.env)
+		if v == "" && conn[b.flag] {
+			var err error
+			if v, err = lookupSecret(f.getenv, f.readFile, b.env); err != nil {
+				return err
+			}
+		}
 		if v == "" {
 			continue
 		}
@@ -134,7 +166,14 @@ func (f *FlagSet) Parse(args []string) error {
 // Args returns the arguments that are not flags, in order.
 func (f *FlagSet) Args() []string { return f.fs.Args() }
 
-// Usage prints the flags and their variables.
+// Usage prints the flags and their variables, and the secrets read only from the
+// environment.
 func (f *FlagSet) Usage() {
 	fmt.Fprintf(f.out, "Usage of %s:\n%s", f.name, f.fs.FlagUsages())
+	if len(f.secretUsage) > 0 {
+		fmt.Fprintln(f.out, "Secrets (environment only):")
+		for _, u := range f.secretUsage {
+			fmt.Fprintln(f.out, u)
+		}
+	}
 }

@@ -21,17 +21,40 @@ type Endpoint struct {
 	mux    *http.ServeMux
 	mu     sync.Mutex
 	checks map[string]Check
-	srv    *http.Server
-	ln     net.Listener
+	*Listener
 }
 
-// NewEndpoint listens on addr at once, so a port conflict fails the start of the service.
-func NewEndpoint(addr string, metrics http.Handler) (*Endpoint, error) {
+// Listener is one HTTP server of a service on an address of its own: health, metrics and
+// profiles each get one, so that each can be exposed (or not) on its own.
+type Listener struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// Listen listens on addr at once, so a port conflict fails the start of the service.
+func Listen(addr string, h http.Handler) (*Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	e := &Endpoint{mux: http.NewServeMux(), checks: map[string]Check{}, ln: ln}
+	return &Listener{srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, ln: ln}, nil
+}
+
+// Close closes a listener that will not be served.
+func (l *Listener) Close() { _ = l.ln.Close() }
+
+// Addr is where the listener listens (useful with port 0).
+func (l *Listener) Addr() string { return l.ln.Addr().String() }
+
+// NewEndpoint listens on addr at once, so a port conflict fails the start of the service;
+// metrics, when not nil, is served at /metrics on the same address.
+func NewEndpoint(addr string, metrics http.Handler) (*Endpoint, error) {
+	e := &Endpoint{mux: http.NewServeMux(), checks: map[string]Check{}}
+	l, err := Listen(addr, e.mux)
+	if err != nil {
+		return nil, err
+	}
+	e.Listener = l
 	e.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -39,12 +62,8 @@ func NewEndpoint(addr string, metrics http.Handler) (*Endpoint, error) {
 	if metrics != nil {
 		e.mux.Handle("GET /metrics", metrics)
 	}
-	e.srv = &http.Server{Handler: e.mux, ReadHeaderTimeout: 5 * time.Second}
 	return e, nil
 }
-
-// Addr is where the endpoint listens (useful with port 0).
-func (e *Endpoint) Addr() string { return e.ln.Addr().String() }
 
 // Handle adds a route, e.g. a service-specific admin page.
 func (e *Endpoint) Handle(pattern string, h http.Handler) { e.mux.Handle(pattern, h) }
@@ -84,7 +103,7 @@ func (e *Endpoint) ready(w http.ResponseWriter, r *http.Request) {
 }
 
 // Serve serves until ctx ends, then shuts down within a few seconds.
-func (e *Endpoint) Serve(ctx context.Context, log *slog.Logger) error {
+func (e *Listener) Serve(ctx context.Context, log *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- e.srv.Serve(e.ln) }()
 	select {

@@ -28,10 +28,12 @@ func IsDataError(err error) bool {
 type inputReader struct {
 	r   io.Reader
 	err error
+	n   int64 // bytes read
 }
 
 func (in *inputReader) Read(p []byte) (int, error) {
 	n, err := in.r.Read(p)
+	in.n += int64(n)
 	if err != nil && !errors.Is(err, io.EOF) && in.err == nil {
 		in.err = err
 	}
@@ -65,9 +67,23 @@ func (c *classified) Next() (map[string]any, error) {
 	return row, c.in.classify(err)
 }
 
+// DecodeLimits bound what decompressing one payload may produce, so a gzip bomb fails
+// with a data error naming the bound instead of costing memory and time.
+type DecodeLimits struct {
+	// MaxBytes bounds the decompressed bytes of one payload.
+	MaxBytes int64
+	// MaxRatio bounds decompressed ÷ compressed bytes once RatioFloor bytes have been
+	// decompressed (JSON and CSV compress 5–30×, bombs about 1000×).
+	MaxRatio   float64
+	RatioFloor int64
+	// Names say which setting sets each bound, for the message (e.g. "--max-decompressed-bytes").
+	MaxBytesName, MaxRatioName string
+}
+
 // Decode returns the decoded payload of r stored with content encoding enc ("" or
-// "gzip"). Corrupt or truncated gzip is a *DataError; a failure of r is returned as it is.
-func Decode(enc string, r io.Reader) (io.Reader, error) {
+// "gzip"), within lim (zero fields: no bound). Corrupt or truncated gzip, and a payload
+// beyond a bound, is a *DataError; a failure of r is returned as it is.
+func Decode(enc string, r io.Reader, lim DecodeLimits) (io.Reader, error) {
 	switch enc {
 	case "", "identity":
 		return r, nil
@@ -80,20 +96,37 @@ func Decode(enc string, r io.Reader) (io.Reader, error) {
 			}
 			return nil, &DataError{Err: fmt.Errorf("gzip: %w", err)}
 		}
-		return &gzipReader{zr: zr, in: in}, nil
+		return &gzipReader{zr: zr, in: in, lim: lim}, nil
 	}
 	return nil, &DataError{Err: fmt.Errorf("content encoding %q not supported", enc)}
 }
 
 type gzipReader struct {
-	zr *gzip.Reader
-	in *inputReader
+	zr  *gzip.Reader
+	in  *inputReader
+	lim DecodeLimits
+	out int64
+	err error
 }
 
 func (g *gzipReader) Read(p []byte) (int, error) {
+	if g.err != nil {
+		return 0, g.err
+	}
 	n, err := g.zr.Read(p)
 	if err != nil && !errors.Is(err, io.EOF) && g.in.err == nil {
 		err = &DataError{Err: fmt.Errorf("gzip: %w", err)}
+	}
+	g.out += int64(n)
+	if g.lim.MaxBytes > 0 && g.out > g.lim.MaxBytes {
+		g.err = &DataError{Err: fmt.Errorf("gzip: payload decompresses to more than %d bytes, the limit %s", g.lim.MaxBytes, g.lim.MaxBytesName)}
+		return 0, g.err
+	}
+	if g.lim.MaxRatio > 0 && g.out > g.lim.RatioFloor && g.in.n > 0 {
+		if ratio := float64(g.out) / float64(g.in.n); ratio > g.lim.MaxRatio {
+			g.err = &DataError{Err: fmt.Errorf("gzip: decompression ratio %.0f exceeds the limit %s %v (a gzip bomb?)", ratio, g.lim.MaxRatioName, g.lim.MaxRatio)}
+			return 0, g.err
+		}
 	}
 	return n, err
 }

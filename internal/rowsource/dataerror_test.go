@@ -119,7 +119,7 @@ func TestFatalErrorsAreClassifiedAtTheSource(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			err := func() error {
-				in, err := rowsource.Decode(c.encoding, c.input(t))
+				in, err := rowsource.Decode(c.encoding, c.input(t), rowsource.DecodeLimits{})
 				if err != nil {
 					return err
 				}
@@ -149,7 +149,7 @@ func TestCleanPayloadsAreNotErrors(t *testing.T) {
 		if enc == "gzip" {
 			in = bytes.NewReader(gz(t, `[{"id":1}]`))
 		}
-		dec, err := rowsource.Decode(enc, in)
+		dec, err := rowsource.Decode(enc, in, rowsource.DecodeLimits{})
 		if err != nil {
 			t.Fatalf("%q: %v", enc, err)
 		}
@@ -158,7 +158,7 @@ func TestCleanPayloadsAreNotErrors(t *testing.T) {
 			t.Errorf("%q: %v", enc, err)
 		}
 	}
-	if _, err := rowsource.Decode("br", strings.NewReader("")); !rowsource.IsDataError(err) {
+	if _, err := rowsource.Decode("br", strings.NewReader(""), rowsource.DecodeLimits{}); !rowsource.IsDataError(err) {
 		t.Errorf("unknown encoding: %v, want a DataError", err)
 	}
 }
@@ -202,6 +202,47 @@ func TestRawIsTheRowsOwnBytes(t *testing.T) {
 			}
 			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
 				t.Errorf("raw rows\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+			}
+		})
+	}
+}
+
+// TestGzipBombIsADataErrorNamingTheBound: a payload that decompresses beyond the size or
+// ratio bound fails as a data error (dead letter) whose message names the bound.
+func TestGzipBombIsADataErrorNamingTheBound(t *testing.T) {
+	t.Parallel()
+	bomb := gz(t, `[`+strings.Repeat(`{"id":1},`, 1<<17)+`{"id":1}]`) // ~1.2 MB of rows, ratio in the hundreds
+	ok := gz(t, `[{"id":1},{"id":2}]`)
+	lim := rowsource.DecodeLimits{MaxBytes: 8 << 20, MaxRatio: 50, RatioFloor: 64 << 10, MaxBytesName: "--max-decompressed-bytes", MaxRatioName: "--max-decompression-ratio"}
+	cases := []struct {
+		name    string
+		payload []byte
+		lim     rowsource.DecodeLimits
+		want    string
+	}{
+		{"ratio", bomb, lim, "--max-decompression-ratio 50"},
+		{"size", bomb, rowsource.DecodeLimits{MaxBytes: 256 << 10, MaxBytesName: "--max-decompressed-bytes"}, "more than 262144 bytes, the limit --max-decompressed-bytes"},
+		{"within the bounds", ok, lim, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			in, err := rowsource.Decode("gzip", bytes.NewReader(c.payload), c.lim)
+			if err != nil {
+				t.Fatal(err)
+			}
+			src, err := rowsource.Open(spec.Format{Type: spec.JSONArray}, in)
+			if err == nil {
+				err = readAll(src)
+			}
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("want the rows, got %v", err)
+				}
+				return
+			}
+			if err == nil || !rowsource.IsDataError(err) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("want a data error naming %q, got %v", c.want, err)
 			}
 		})
 	}

@@ -155,7 +155,7 @@ func FuzzGzip(f *testing.F) {
 	f.Add(b.Bytes()[:b.Len()/2])
 	f.Add([]byte{0x1f, 0x8b})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		in, err := rowsource.Decode("gzip", bytes.NewReader(data))
+		in, err := rowsource.Decode("gzip", bytes.NewReader(data), rowsource.DecodeLimits{})
 		if err != nil {
 			if !rowsource.IsDataError(err) {
 				t.Fatalf("gzip header error %v is not a DataError", err)

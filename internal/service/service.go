@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -29,6 +30,8 @@ type Runtime struct {
 	NC        *nats.Conn
 	JS        jetstream.JetStream
 	Endpoint  *lifecycle.Endpoint
+	// listeners are the metrics and profile listeners, when apart from Endpoint.
+	listeners []*lifecycle.Listener
 	cfg       config.Service
 }
 
@@ -40,11 +43,12 @@ func Start(ctx context.Context, name string, cfg config.Service, stderr io.Write
 		return nil, err
 	}
 	log := telemetry.NewLogger(stderr, cfg.LogFormat, level).With("service", name)
-	tel, err := telemetry.Setup(ctx, telemetry.Config{ServiceName: name, ServiceInstance: cfg.Instance, OTLPEndpoint: cfg.OTLPEndpoint, SampleRatio: cfg.SampleRatio})
+	tel, err := telemetry.Setup(ctx, telemetry.Config{ServiceName: name, ServiceInstance: cfg.Instance, OTLPEndpoint: cfg.OTLPEndpoint, SampleRatio: cfg.SampleRatio,
+		OTLPTLS: telemetry.TLS{Insecure: cfg.OTLPInsecure, CAFile: cfg.OTLPCAFile, CertFile: cfg.OTLPCertFile, KeyFile: cfg.OTLPKeyFile}})
 	if err != nil {
 		return nil, err
 	}
-	nc, js, err := bus.Connect(ctx, cfg.NATSURL, name, log)
+	nc, js, err := bus.Connect(ctx, cfg.NATS, name, log)
 	if err != nil {
 		_ = tel.Shutdown(ctx)
 		return nil, err
@@ -62,15 +66,56 @@ func Start(ctx context.Context, name string, cfg config.Service, stderr io.Write
 		_ = tel.Shutdown(ctx)
 		return nil, err
 	}
-	ep, err := lifecycle.NewEndpoint(cfg.HTTPAddr, tel.MetricsHandler())
+	ep, metricsL, pprofL, err := listen(cfg, tel)
 	if err != nil {
 		nc.Close()
 		_ = tel.Shutdown(ctx)
 		return nil, err
 	}
 	ep.AddCheck("nats", bus.ReadyCheck(nc))
-	log.Info("started", "nats", nc.ConnectedUrlRedacted(), "http", ep.Addr(), "otlp", cfg.OTLPEndpoint)
-	return &Runtime{Name: name, Log: log, Telemetry: tel, NC: nc, JS: js, Endpoint: ep, cfg: cfg}, nil
+	attrs := []any{"nats", nc.ConnectedUrlRedacted(), "http", ep.Addr(), "otlp", cfg.OTLPEndpoint}
+	var listeners []*lifecycle.Listener
+	if metricsL != nil {
+		attrs = append(attrs, "metrics", metricsL.Addr())
+		listeners = append(listeners, metricsL)
+	}
+	if pprofL != nil {
+		attrs = append(attrs, "pprof", pprofL.Addr())
+		listeners = append(listeners, pprofL)
+	}
+	log.Info("started", attrs...)
+	return &Runtime{Name: name, Log: log, Telemetry: tel, NC: nc, JS: js, Endpoint: ep, listeners: listeners, cfg: cfg}, nil
+}
+
+// listen opens the health endpoint and, each on its own address, /metrics (when
+// --metrics-addr is set; otherwise it shares the health endpoint) and the profiles (when
+// --pprof-addr is set, loopback only as validated); those two are nil when not separate.
+func listen(cfg config.Service, tel *telemetry.Telemetry) (ep *lifecycle.Endpoint, metricsL, pprofL *lifecycle.Listener, err error) {
+	defer func() {
+		if err != nil {
+			for _, l := range []*lifecycle.Listener{metricsL, pprofL} {
+				if l != nil {
+					l.Close()
+				}
+			}
+		}
+	}()
+	metrics := tel.MetricsHandler()
+	if cfg.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics)
+		if metricsL, err = lifecycle.Listen(cfg.MetricsAddr, mux); err != nil {
+			return nil, nil, nil, err
+		}
+		metrics = nil
+	}
+	if cfg.PprofAddr != "" {
+		if pprofL, err = lifecycle.Listen(cfg.PprofAddr, lifecycle.PprofHandler()); err != nil {
+			return nil, metricsL, nil, err
+		}
+	}
+	ep, err = lifecycle.NewEndpoint(cfg.HTTPAddr, metrics)
+	return ep, metricsL, pprofL, err
 }
 
 // Run runs work and the endpoint until ctx ends or work returns, then drains the NATS
@@ -80,6 +125,9 @@ func (r *Runtime) Run(ctx context.Context, work func(ctx context.Context) error)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return r.Endpoint.Serve(gctx, r.Log) })
+	for _, l := range r.listeners {
+		g.Go(func() error { return l.Serve(gctx, r.Log) })
+	}
 	g.Go(func() error {
 		defer cancel() // work is done: stop the endpoint too
 		return work(gctx)

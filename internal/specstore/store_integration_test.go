@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluice-dev/sluice/internal/bus"
+	"github.com/sluice-dev/sluice/internal/config"
 	"github.com/sluice-dev/sluice/internal/spec"
 	"github.com/sluice-dev/sluice/internal/specstore"
 	"github.com/sluice-dev/sluice/internal/testinfra"
@@ -264,7 +265,7 @@ func TestWatchSurvivesServerRestart(t *testing.T) {
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	connect := func(name string) *specstore.Store {
-		nc, js, err := bus.Connect(ctx, srv.URL, name, log)
+		nc, js, err := bus.Connect(ctx, config.NATS{URL: srv.URL}, name, log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -348,7 +349,7 @@ func TestWatchSurvivesLostBucket(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	nc, js, err := bus.Connect(ctx, url, "reader", log)
+	nc, js, err := bus.Connect(ctx, config.NATS{URL: url}, "reader", log)
 	if err != nil {
 		t.Fatal(err)
 	}

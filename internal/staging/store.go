@@ -16,8 +16,10 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/sluice-dev/sluice/internal/redact"
 	sluicev1 "github.com/sluice-dev/sluice/proto/sluice/v1"
 )
 
@@ -38,6 +40,11 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.URI == "" {
 		errs = append(errs, errors.New("--mongo-uri / SLUICE_MONGO_URI is empty; want e.g. mongodb://127.0.0.1:27017/"))
+	} else if cs, err := connstring.Parse(c.URI); err != nil {
+		// The driver's error may quote the URI, password included.
+		errs = append(errs, fmt.Errorf("--mongo-uri / SLUICE_MONGO_URI %s: not a valid MongoDB URI", redact.Mongo(c.URI)))
+	} else if cs.SSLInsecure {
+		errs = append(errs, fmt.Errorf("--mongo-uri / SLUICE_MONGO_URI %s: tlsInsecure=true does not verify the server; give tls=true&tlsCAFile=<CA file> instead", redact.Mongo(c.URI)))
 	}
 	if c.Database == "" {
 		errs = append(errs, errors.New("--mongo-database / SLUICE_MONGO_DATABASE is empty"))
@@ -84,13 +91,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	client, err := mongo.Connect(options.Client().ApplyURI(cfg.URI).SetWriteConcern(wc))
 	if err != nil {
-		return nil, fmt.Errorf("connect document store: %w", err)
+		return nil, fmt.Errorf("connect document store %s: %w", redact.Mongo(cfg.URI), redact.Error(err))
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := client.Ping(pctx, readpref.Primary()); err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("ping document store: %w", err)
+		return nil, fmt.Errorf("ping document store %s: %w", redact.Mongo(cfg.URI), err)
 	}
 	return &Store{client: client, db: client.Database(cfg.Database), comp: comp}, nil
 }

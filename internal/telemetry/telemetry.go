@@ -5,9 +5,13 @@ package telemetry
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +28,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/credentials"
 )
 
 // Config says where telemetry goes.
@@ -36,6 +41,60 @@ type Config struct {
 	OTLPEndpoint string
 	// SampleRatio is the fraction of new traces sampled (parent-based), 0 < r <= 1.
 	SampleRatio float64
+	// OTLPTLS secures the export: TLS is used unless Insecure is set or the endpoint is on
+	// loopback without a CA or client certificate configured (a sidecar collector).
+	OTLPTLS TLS
+}
+
+// TLS is the transport security of the OTLP export.
+type TLS struct {
+	// Insecure sends spans in plain text (a collector on a trusted network only).
+	Insecure bool
+	// CAFile verifies the collector (empty: the system's roots); CertFile and KeyFile are
+	// the client certificate when the collector asks for one.
+	CAFile, CertFile, KeyFile string
+}
+
+// plaintext reports whether the export goes without TLS.
+func (t TLS) plaintext(endpoint string) bool {
+	if t.Insecure {
+		return true
+	}
+	if t.CAFile != "" || t.CertFile != "" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// config builds the client TLS configuration.
+func (t TLS) config() (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("otlp CA: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("otlp CA %s: no PEM certificate", t.CAFile)
+		}
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("otlp client certificate: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
 }
 
 // Validate reports the first field that is wrong.
@@ -78,7 +137,17 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SampleRatio))),
 	}
 	if cfg.OTLPEndpoint != "" {
-		exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(cfg.OTLPEndpoint), otlptracegrpc.WithInsecure())
+		opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(cfg.OTLPEndpoint)}
+		if cfg.OTLPTLS.plaintext(cfg.OTLPEndpoint) {
+			opts = append(opts, otlptracegrpc.WithInsecure())
+		} else {
+			tc, err := cfg.OTLPTLS.config()
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, otlptracegrpc.WithTLSCredentials(credentials.NewTLS(tc)))
+		}
+		exp, err := otlptracegrpc.New(ctx, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("otlp exporter %s: %w", cfg.OTLPEndpoint, err)
 		}

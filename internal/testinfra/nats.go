@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -49,10 +50,39 @@ type NATSServer struct {
 	addr string
 	cmd  *exec.Cmd
 	logf *os.File
+	// conf, when set, is the server's configuration file (StartNATSConfig).
+	conf string
 }
 
 // StartNATS starts a private nats-server that stops when the test ends.
 func StartNATS(t testing.TB) *NATSServer {
+	t.Helper()
+	s := StartNATSDeferred(t)
+	s.Start()
+	return s
+}
+
+// StartNATSConfig starts a private nats-server from the configuration conf returns for
+// its listen address and store directory (accounts, users, permissions, TLS); the URL has
+// the scheme tls:// when the configuration has a tls block.
+func StartNATSConfig(t testing.TB, conf func(addr, storeDir string) string) *NATSServer {
+	t.Helper()
+	s := StartNATSDeferred(t)
+	text := conf(s.addr, s.dir)
+	s.conf = filepath.Join(s.dir, "nats.conf")
+	if err := os.WriteFile(s.conf, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(text, "tls {") || strings.Contains(text, "tls: {") {
+		s.URL = "tls://" + s.addr
+	}
+	s.Start()
+	return s
+}
+
+// StartNATSDeferred is StartNATS without starting the server: its address and store are
+// chosen (for a configuration to name them); Start starts it.
+func StartNATSDeferred(t testing.TB) *NATSServer {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: skipped with -short")
@@ -68,7 +98,6 @@ func StartNATS(t testing.TB) *NATSServer {
 	s := &NATSServer{t: t, bin: bin, dir: t.TempDir(), addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
 	s.URL = "nats://" + s.addr
 	t.Cleanup(s.Stop)
-	s.Start()
 	return s
 }
 
@@ -81,6 +110,9 @@ func (s *NATSServer) Start() {
 	}
 	host, port, _ := net.SplitHostPort(s.addr)
 	cmd := exec.Command(s.bin, "-js", "-sd", s.dir, "-a", host, "-p", port)
+	if s.conf != "" {
+		cmd = exec.Command(s.bin, "-c", s.conf)
+	}
 	logf, err := os.OpenFile(filepath.Join(s.dir, "nats.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		s.t.Fatal(err)
@@ -99,7 +131,8 @@ func (s *NATSServer) Start() {
 			return
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("nats-server on %s did not start: %v (log %s)", s.addr, err, logf.Name())
+			tail, _ := os.ReadFile(logf.Name())
+			s.t.Fatalf("nats-server on %s did not start: %v; its log:\n%s", s.addr, err, tail)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

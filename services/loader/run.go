@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/pgload"
+	"github.com/sluice-dev/sluice/internal/redact"
 	"github.com/sluice-dev/sluice/internal/service"
 	"github.com/sluice-dev/sluice/internal/specstore"
 )
@@ -23,12 +24,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	if cfg.Pprof {
-		servePprof(rt.Endpoint)
-	}
 	pcfg, err := pgxpool.ParseConfig(cfg.PostgresURL)
 	if err != nil {
-		return fmt.Errorf("--postgres-url: %w", err)
+		return fmt.Errorf("--postgres-url: %w", redact.PostgresError(err))
 	}
 	pcfg.MaxConns = int32(cfg.MaxConns)
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
@@ -37,7 +35,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer pool.Close()
 	if err := pool.Ping(ctx); err != nil {
-		return fmt.Errorf("ping postgres %s: %w", redact(cfg.PostgresURL), err)
+		return fmt.Errorf("ping postgres %s: %w", redact.Postgres(cfg.PostgresURL), err)
 	}
 	rt.Endpoint.AddCheck("postgres", pool.Ping)
 

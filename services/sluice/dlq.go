@@ -140,7 +140,7 @@ func parseSeqs(args []string) ([]uint64, error) {
 
 func cmdDLQList(ctx context.Context, env *cliEnv, args []string) error {
 	fs := config.NewFlagSet("sluice dlq list", env.getenv, env.stdout)
-	var url string
+	var url config.NATS
 	var f dlqFilter
 	var limit int
 	var asJSON bool

@@ -22,7 +22,7 @@ const HeaderRetryOf = "Sluice-Retry-Of"
 
 func cmdDLQRetry(ctx context.Context, env *cliEnv, args []string) error {
 	fs := config.NewFlagSet("sluice dlq retry", env.getenv, env.stdout)
-	var url string
+	var url config.NATS
 	var f dlqFilter
 	var all bool
 	var mongo staging.Config

@@ -23,7 +23,8 @@ const maxShownRows = 5
 
 func cmdDLQShow(ctx context.Context, env *cliEnv, args []string) error {
 	fs := config.NewFlagSet("sluice dlq show", env.getenv, env.stdout)
-	var url, jaeger string
+	var url config.NATS
+	var jaeger string
 	var mongo staging.Config
 	var asJSON bool
 	natsFlags(fs, &url)

@@ -17,7 +17,8 @@ import (
 // the command returns and planned by the provider's extractor when one runs.
 func cmdEvent(ctx context.Context, env *cliEnv, args []string) error {
 	fs := config.NewFlagSet("sluice event", env.getenv, env.stdout)
-	var url, msgID string
+	var url config.NATS
+	var msgID string
 	var params []string
 	var ev triggers.Event
 	natsFlags(fs, &url)

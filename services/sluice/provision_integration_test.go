@@ -37,7 +37,7 @@ func TestProvisionPostgresGrantsReaderOnPresentAndFutureTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 { // idempotent
-		if err := provisionPostgres(ctx, env.PostgresURL, role); err != nil {
+		if err := provisionPostgres(ctx, env.PostgresURL, pgRoles{Reader: role}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -53,7 +53,7 @@ func TestProvisionPostgresGrantsReaderOnPresentAndFutureTables(t *testing.T) {
 			t.Errorf("role %s cannot read %s", role, table)
 		}
 	}
-	if err := provisionPostgres(ctx, env.PostgresURL, "Bad-Role"); err == nil {
+	if err := provisionPostgres(ctx, env.PostgresURL, pgRoles{Reader: "Bad-Role"}); err == nil {
 		t.Error("an invalid role name was accepted")
 	}
 }

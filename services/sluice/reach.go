@@ -2,19 +2,14 @@ package main
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 )
 
 // unreachable turns a driver's connection error (MongoDB's is a topology dump) into one
 // line that says what could not be reached, where, and how to point the CLI elsewhere.
-func unreachable(what, addr, flag, env string, err error) error {
-	// A key=value DSN may hold a password in plain text: name it only when it is a URL.
-	if u, perr := url.Parse(addr); perr != nil || u.Scheme == "" {
-		addr = "the configured address"
-	} else {
-		addr = u.Redacted()
-	}
+// shown is the address already redacted by its driver's parser (internal/redact).
+func unreachable(what, shown, flag, env string, err error) error {
+	addr := shown
 	msg := err.Error()
 	for _, cut := range []string{", current topology:", "\n"} {
 		if i := strings.Index(msg, cut); i > 0 {

@@ -15,6 +15,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/config"
 	"github.com/sluice-dev/sluice/internal/envelope"
+	"github.com/sluice-dev/sluice/internal/redact"
 	"github.com/sluice-dev/sluice/internal/staging"
 )
 
@@ -22,7 +23,7 @@ const replayUsage = "usage: sluice replay --provider P [--dataset D] [--since T]
 
 // replayConfig is what sluice replay re-publishes, and from where.
 type replayConfig struct {
-	NATSURL  string
+	NATS     config.NATS
 	Mongo    staging.Config
 	Provider string
 	Filter   staging.Filter
@@ -37,7 +38,7 @@ func parseReplayConfig(env *cliEnv, args []string) (replayConfig, error) {
 	fs := config.NewFlagSet("sluice replay", env.getenv, env.stdout)
 	var c replayConfig
 	var since, until string
-	natsFlags(fs, &c.NATSURL)
+	natsFlags(fs, &c.NATS)
 	mongoFlags(fs, &c.Mongo)
 	fs.StringVar(&c.Provider, "provider", "", "", "provider whose staged documents are replayed (required)")
 	fs.StringVar(&c.Filter.Dataset, "dataset", "", "", "only this dataset")
@@ -108,7 +109,7 @@ func parseTime(flag, s string) (time.Time, error) {
 }
 
 func mongoFlags(fs *config.FlagSet, c *staging.Config) {
-	fs.StringVar(&c.URI, "mongo-uri", "SLUICE_MONGO_URI", "mongodb://127.0.0.1:27017/", "document store URI")
+	fs.ConnStringVar(&c.URI, "mongo-uri", "SLUICE_MONGO_URI", "mongodb://127.0.0.1:27017/", "document store URI", redact.MongoHasPassword)
 	fs.StringVar(&c.Database, "mongo-database", "SLUICE_MONGO_DATABASE", "sluice", "document store database")
 }
 
@@ -124,7 +125,7 @@ func cmdReplay(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	store, err := staging.Open(ctx, c.Mongo)
 	if err != nil {
-		return unreachable("MongoDB", c.Mongo.URI, "--mongo-uri", "SLUICE_MONGO_URI", err)
+		return unreachable("MongoDB", redact.Mongo(c.Mongo.URI), "--mongo-uri", "SLUICE_MONGO_URI", err)
 	}
 	defer store.Close(context.WithoutCancel(ctx))
 	total, err := store.Count(ctx, c.Provider, c.Filter)
@@ -136,7 +137,7 @@ func cmdReplay(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(env.stdout, "%d staged records of %s would be replayed\n", total, what)
 		return nil
 	}
-	nc, js, err := connect(ctx, c.NATSURL, env.stderr)
+	nc, js, err := connect(ctx, c.NATS, env.stderr)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,8 @@ import (
 
 func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 	fs := config.NewFlagSet("sluice run", env.getenv, env.stdout)
-	var url, from, to, runID string
+	var url config.NATS
+	var from, to, runID string
 	var params []string
 	natsFlags(fs, &url)
 	today := time.Now().UTC().Format("2006-01-02")

@@ -60,7 +60,8 @@ func specValidate(_ context.Context, env *cliEnv, args []string) error {
 
 func specDiff(ctx context.Context, env *cliEnv, args []string) error {
 	fs := config.NewFlagSet("sluice spec diff", env.getenv, env.stdout)
-	var url, against string
+	var url config.NATS
+	var against string
 	natsFlags(fs, &url)
 	fs.StringVar(&against, "against", "", "", "compare with this spec file instead of the registered version (offline)")
 	if err := fs.Parse(args); err != nil {
@@ -122,7 +123,7 @@ func printDiff(env *cliEnv, prev, next *spec.Spec) {
 
 func specPush(ctx context.Context, env *cliEnv, args []string) error {
 	fs := config.NewFlagSet("sluice spec push", env.getenv, env.stdout)
-	var url string
+	var url config.NATS
 	var migrated bool
 	natsFlags(fs, &url)
 	fs.BoolVar(&migrated, "migrated", "", false, "the table was migrated by hand for the breaking changes: push them anyway")

@@ -127,7 +127,7 @@ func preview(s *spec.Spec, rec spec.Record, sample string) (*previewResult, erro
 	defer f.Close()
 	var body io.Reader = f
 	if strings.HasSuffix(sample, ".gz") {
-		if body, err = rowsource.Decode("gzip", f); err != nil {
+		if body, err = rowsource.Decode("gzip", f, rowsource.DecodeLimits{}); err != nil {
 			return nil, fmt.Errorf("%s: %w", sample, err)
 		}
 	}

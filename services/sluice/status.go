@@ -30,9 +30,10 @@ var stageStreams = []struct{ stage, stream, consumer string }{
 func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 	fs := config.NewFlagSet("sluice status", env.getenv, env.stdout)
 	var (
-		url, providers string
-		asJSON, watch  bool
-		interval       time.Duration
+		url           config.NATS
+		providers     string
+		asJSON, watch bool
+		interval      time.Duration
 	)
 	natsFlags(fs, &url)
 	fs.BoolVar(&asJSON, "json", "", false, "print JSON (one document; with --watch, one line per refresh)")

@@ -19,6 +19,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/blob"
 	"github.com/sluice-dev/sluice/internal/config"
 	"github.com/sluice-dev/sluice/internal/pgload"
+	"github.com/sluice-dev/sluice/internal/redact"
 	"github.com/sluice-dev/sluice/internal/spec"
 	"github.com/sluice-dev/sluice/internal/specstore"
 	"github.com/sluice-dev/sluice/internal/staging"
@@ -28,7 +29,8 @@ const traceUsage = "usage: sluice trace <table> <primary key>|--latest [flags]  
 
 // traceConfig is where sluice trace looks.
 type traceConfig struct {
-	NATSURL, PostgresURL     string
+	NATS                     config.NATS
+	PostgresURL              string
 	MongoURI, MongoDatabase  string
 	JaegerURL                string
 	S3Endpoint, S3Region     string
@@ -41,15 +43,15 @@ type traceConfig struct {
 func cmdTrace(ctx context.Context, env *cliEnv, args []string) error {
 	fs := config.NewFlagSet("sluice trace", env.getenv, env.stdout)
 	var c traceConfig
-	natsFlags(fs, &c.NATSURL)
-	fs.StringVar(&c.PostgresURL, "postgres-url", "SLUICE_POSTGRES_URL", "", "PostgreSQL URL of the loaded tables")
-	fs.StringVar(&c.MongoURI, "mongo-uri", "SLUICE_MONGO_URI", "mongodb://127.0.0.1:27017/", "document store URI")
+	natsFlags(fs, &c.NATS)
+	fs.ConnStringVar(&c.PostgresURL, "postgres-url", "SLUICE_POSTGRES_URL", "", "PostgreSQL URL or key=value string of the loaded tables", redact.PostgresHasPassword)
+	fs.ConnStringVar(&c.MongoURI, "mongo-uri", "SLUICE_MONGO_URI", "mongodb://127.0.0.1:27017/", "document store URI", redact.MongoHasPassword)
 	fs.StringVar(&c.MongoDatabase, "mongo-database", "SLUICE_MONGO_DATABASE", "sluice", "document store database")
 	fs.StringVar(&c.JaegerURL, "jaeger-url", "SLUICE_JAEGER_URL", "http://127.0.0.1:16686", "Jaeger UI address, for the trace link")
 	fs.StringVar(&c.S3Endpoint, "s3-endpoint", "SLUICE_S3_ENDPOINT", "", "S3 endpoint URL of claim-checked payloads; empty for AWS")
 	fs.StringVar(&c.S3Region, "s3-region", "SLUICE_S3_REGION", "us-east-1", "S3 region")
-	fs.StringVar(&c.S3AccessKey, "s3-access-key", "SLUICE_S3_ACCESS_KEY", "", "S3 access key (empty: the SDK's default chain)")
-	fs.StringVar(&c.S3SecretKey, "s3-secret-key", "SLUICE_S3_SECRET_KEY", "", "S3 secret key")
+	fs.SecretVar(&c.S3AccessKey, "s3-access-key", "SLUICE_S3_ACCESS_KEY", "S3 access key (empty: the SDK's default chain)")
+	fs.SecretVar(&c.S3SecretKey, "s3-secret-key", "SLUICE_S3_SECRET_KEY", "S3 secret key")
 	fs.StringVar(&c.Provider, "provider", "", "", "the provider, when datasets of several providers load into the table")
 	fs.BoolVar(&c.JSON, "json", "", false, "print JSON")
 	fs.BoolVar(&c.Payload, "payload", "", false, "write the raw payload's bytes (as stored) instead of the lineage")
@@ -70,7 +72,7 @@ func cmdTrace(ctx context.Context, env *cliEnv, args []string) error {
 		return errors.New("--postgres-url / SLUICE_POSTGRES_URL is empty")
 	}
 
-	nc, js, err := connect(ctx, c.NATSURL, env.stderr)
+	nc, js, err := connect(ctx, c.NATS, env.stderr)
 	if err != nil {
 		return err
 	}
@@ -104,7 +106,7 @@ func cmdTrace(ctx context.Context, env *cliEnv, args []string) error {
 
 	store, err := staging.Open(ctx, staging.Config{URI: c.MongoURI, Database: c.MongoDatabase})
 	if err != nil {
-		return unreachable("MongoDB", c.MongoURI, "--mongo-uri", "SLUICE_MONGO_URI", err)
+		return unreachable("MongoDB", redact.Mongo(c.MongoURI), "--mongo-uri", "SLUICE_MONGO_URI", err)
 	}
 	defer store.Close(context.WithoutCancel(ctx))
 	var doc *staging.Document
@@ -261,7 +263,7 @@ func rowQuery(sp *spec.Spec, key map[string]string) (string, []any) {
 func findRow(ctx context.Context, url string, sp *spec.Spec, key map[string]string) (map[string]any, error) {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return nil, unreachable("PostgreSQL", url, "--postgres-url", "SLUICE_POSTGRES_URL", err)
+		return nil, unreachable("PostgreSQL", redact.Postgres(url), "--postgres-url", "SLUICE_POSTGRES_URL", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	q, args := rowQuery(sp, key)

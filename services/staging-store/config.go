@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/config"
+	"github.com/sluice-dev/sluice/internal/redact"
 	"github.com/sluice-dev/sluice/internal/staging"
 )
 
@@ -16,7 +17,6 @@ type serviceConfig struct {
 	Mongo    staging.Config
 	Batch    bus.BatchConfig
 	Delivery config.Delivery
-	Pprof    bool
 	// Retention is how long staged documents are kept (0: forever); RetentionInterval is
 	// how often expired ones are deleted.
 	Retention         time.Duration
@@ -27,7 +27,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 	var c serviceConfig
 	fs := config.NewFlagSet("sluice-staging-store", getenv, out)
 	c.Service.Register(fs)
-	fs.StringVar(&c.Mongo.URI, "mongo-uri", "SLUICE_MONGO_URI", "mongodb://127.0.0.1:27017/", "document store URI")
+	fs.ConnStringVar(&c.Mongo.URI, "mongo-uri", "SLUICE_MONGO_URI", "mongodb://127.0.0.1:27017/", "document store URI", redact.MongoHasPassword)
 	fs.StringVar(&c.Mongo.Database, "mongo-database", "SLUICE_MONGO_DATABASE", "sluice", "document store database")
 	fs.StringVar(&c.Mongo.WriteConcern, "mongo-write-concern", "SLUICE_MONGO_WRITE_CONCERN", "majority", "write concern: majority or a number of nodes")
 	fs.StringVar(&c.Mongo.PayloadCodec, "payload-codec", "SLUICE_STAGING_PAYLOAD_CODEC", "zstd", "compression of inline payloads in the document store: zstd or none")
@@ -37,7 +37,6 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 	c.Delivery.Register(fs, config.Delivery{MaxAckPending: 1024, MaxDeliver: 8, AckWait: time.Minute}, "records")
 	fs.DurationVar(&c.Retention, "retention", "SLUICE_STAGING_RETENTION", 0, "delete staged documents older than this (e.g. 2160h); 0 keeps them forever, and replay needs them")
 	fs.DurationVar(&c.RetentionInterval, "retention-interval", "SLUICE_STAGING_RETENTION_INTERVAL", time.Hour, "how often expired documents are deleted")
-	fs.BoolVar(&c.Pprof, "pprof", "SLUICE_PPROF", false, "serve Go profiles under /debug/pprof/ on --http-addr")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

@@ -32,9 +32,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	if cfg.Pprof {
-		servePprof(rt.Endpoint)
-	}
 	store, err := staging.Open(ctx, cfg.Mongo)
 	if err != nil {
 		return err

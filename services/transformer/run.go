@@ -22,9 +22,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	if cfg.Pprof {
-		servePprof(rt.Endpoint)
-	}
 	blobs, err := blob.New(cfg.S3)
 	if err != nil {
 		return err

@@ -157,7 +157,7 @@ func (t *transformer) open(ctx context.Context, rec *sluicev1.Record) (io.ReadCl
 		}
 		r = body
 	}
-	dec, err := rowsource.Decode(rec.GetContentEncoding(), r)
+	dec, err := rowsource.Decode(rec.GetContentEncoding(), r, t.cfg.Decode)
 	if err != nil {
 		r.Close()
 		return nil, err

@@ -79,23 +79,9 @@ func TestClaimCheckedGzipReportBecomesRowBatches(t *testing.T) {
 
 	registerItemsSpec(t, ctx, js)
 
-	bin := servicetest.Binaries(t, "sluice-transformer")
-	proc, err := procs.Start("transformer", filepath.Join(bin, "sluice-transformer"), nil, []string{
-		"SLUICE_NATS_URL=" + natsURL, "SLUICE_HTTP_ADDR=127.0.0.1:0", "SLUICE_LOG_FORMAT=text",
-		"SLUICE_S3_ENDPOINT=" + env.S3Endpoint, "SLUICE_S3_ACCESS_KEY=" + env.S3AccessKey, "SLUICE_S3_SECRET_KEY=" + env.S3SecretKey,
-		"SLUICE_S3_REGION=" + env.S3Region, "SLUICE_S3_BUCKET=" + obj.Bucket, "SLUICE_ROWS_PER_BATCH=100",
-	}, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := proc.Stop(20 * time.Second); err != nil {
-			t.Errorf("stop transformer: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("transformer log:\n%s", proc.Tail(4000))
-		}
-	})
+	startTransformer(t, "SLUICE_NATS_URL="+natsURL,
+		"SLUICE_S3_ENDPOINT="+env.S3Endpoint, "SLUICE_S3_ACCESS_KEY="+env.S3AccessKey, "SLUICE_S3_SECRET_KEY="+env.S3SecretKey,
+		"SLUICE_S3_REGION="+env.S3Region, "SLUICE_S3_BUCKET="+obj.Bucket, "SLUICE_ROWS_PER_BATCH=100")
 
 	rec := envelope.NewClaimCheck(envelope.Source{Provider: "acme", Dataset: "items", SourceKey: "report=1", RunID: "run",
 		ExtractedAt: time.Now().UTC(), ContentType: "application/json", ContentEncoding: "gzip"},
@@ -205,6 +191,27 @@ func TestClaimCheckedGzipReportBecomesRowBatches(t *testing.T) {
 	if replayed != 3 || len(after) != 6 {
 		t.Errorf("after a replay: %d replayed row batches of %d, want 3 of 6", replayed, len(after))
 	}
+}
+
+// startTransformer runs the transformer binary with vars (and a free HTTP port, text
+// logs) until the test ends, showing its log when the test failed.
+func startTransformer(t *testing.T, vars ...string) *procs.Proc {
+	t.Helper()
+	bin := servicetest.Binaries(t, "sluice-transformer")
+	proc, err := procs.Start("transformer", filepath.Join(bin, "sluice-transformer"), nil,
+		append([]string{"SLUICE_HTTP_ADDR=127.0.0.1:0", "SLUICE_LOG_FORMAT=text"}, vars...), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := proc.Stop(20 * time.Second); err != nil {
+			t.Errorf("stop transformer: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("transformer log:\n%s", proc.Tail(4000))
+		}
+	})
+	return proc
 }
 
 // registerItemsSpec registers the acme/items spec the transformer tests run against.

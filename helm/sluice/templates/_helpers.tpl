@@ -234,6 +234,7 @@ key=value DSN, an empty string) gives the default.
 {{- end }}
 {{ include "sluice.envFromConfig" (list $root "SLUICE_HTTP_ADDR") }}
 {{ include "sluice.envFromConfig" (list $root "SLUICE_OTLP_ENDPOINT") }}
+{{ include "sluice.envFromConfig" (list $root "SLUICE_OTLP_INSECURE") }}
 {{ include "sluice.envFromConfig" (list $root "SLUICE_LOG_FORMAT") }}
 {{ include "sluice.envFromConfig" (list $root "SLUICE_STREAM_REPLICAS") }}
 - name: SLUICE_LOG_LEVEL
@@ -353,4 +354,93 @@ priorityClassName: {{ . }}
 {{- $cfg = tpl $yaml .root | fromYaml -}}
 {{- end -}}
 {{- toPrettyJson $cfg -}}
+{{- end -}}
+
+{{/*
+NATS auth and TLS of one workload: env naming the files of its own user and the TLS files.
+Argument: dict "root" $ "user" <NATS user name>.
+*/}}
+{{- define "sluice.env.nats" -}}
+{{- $n := .root.Values.nats -}}
+{{- if ne $n.auth.method "none" }}
+{{- if eq $n.auth.method "password" }}
+- name: SLUICE_NATS_USER
+  value: {{ .user | quote }}
+- name: SLUICE_NATS_PASSWORD_FILE
+  value: /etc/sluice/nats-auth/password
+{{- else if eq $n.auth.method "nkey" }}
+- name: SLUICE_NATS_NKEY_FILE
+  value: /etc/sluice/nats-auth/user.nk
+{{- else }}
+- name: SLUICE_NATS_CREDS_FILE
+  value: /etc/sluice/nats-auth/user.creds
+{{- end }}
+{{- end }}
+{{- if $n.tls.enabled }}
+- name: SLUICE_NATS_TLS_CA
+  value: /etc/sluice/nats-tls/ca.crt
+- name: SLUICE_NATS_TLS_CERT
+  value: /etc/sluice/nats-tls/tls.crt
+- name: SLUICE_NATS_TLS_KEY
+  value: /etc/sluice/nats-tls/tls.key
+{{- end }}
+{{- end -}}
+
+{{/* Volume mounts of the NATS auth and TLS files. Argument: the root context. */}}
+{{- define "sluice.mounts.nats" -}}
+{{- if ne .Values.nats.auth.method "none" }}
+- name: nats-auth
+  mountPath: /etc/sluice/nats-auth
+  readOnly: true
+{{- end }}
+{{- if .Values.nats.tls.enabled }}
+- name: nats-tls
+  mountPath: /etc/sluice/nats-tls
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* Volumes of the NATS auth (only this user's key) and TLS files. Argument: dict "root" $ "user" <name>. */}}
+{{- define "sluice.volumes.nats" -}}
+{{- $n := .root.Values.nats -}}
+{{- if ne $n.auth.method "none" }}
+- name: nats-auth
+  secret:
+    secretName: {{ $n.auth.existingSecret }}
+    defaultMode: 0400
+    items:
+      {{- if eq $n.auth.method "password" }}
+      - {key: {{ printf "%s-password" .user | quote }}, path: password}
+      {{- else if eq $n.auth.method "nkey" }}
+      - {key: {{ printf "%s.nk" .user | quote }}, path: user.nk}
+      {{- else }}
+      - {key: {{ printf "%s.creds" .user | quote }}, path: user.creds}
+      {{- end }}
+{{- end }}
+{{- if $n.tls.enabled }}
+- name: nats-tls
+  secret:
+    secretName: {{ $n.tls.existingSecret }}
+    defaultMode: 0400
+{{- end }}
+{{- end -}}
+
+{{/* A CA Secret (key ca.crt) mounted at /etc/sluice/<name>. Argument: list <volume name> <secret>. */}}
+{{- define "sluice.mount.ca" -}}
+{{- if index . 1 }}
+- name: {{ index . 0 }}-ca
+  mountPath: /etc/sluice/{{ index . 0 }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "sluice.volume.ca" -}}
+{{- if index . 1 }}
+- name: {{ index . 0 }}-ca
+  secret:
+    secretName: {{ index . 1 }}
+    defaultMode: 0444
+    items:
+      - {key: ca.crt, path: ca.crt}
+{{- end }}
 {{- end -}}

@@ -174,7 +174,7 @@ func (e *env) extractor(name string, cfg *amazonads.Config, args ...string) *pro
 	envv := append(e.common(),
 		amazonads.EnvClientID+"="+cred.ClientID, amazonads.EnvClientSecret+"="+cred.ClientSecret,
 		amazonads.EnvRefreshToken+"="+cred.RefreshToken, "HOSTNAME="+name)
-	all := append([]string{"--provider", "amazonads", "--provider-config", path, "--ack-wait", "5s", "--workers", "16"}, args...)
+	all := append([]string{"--egress-allow-hosts=127.0.0.1,localhost", "--egress-allow-http", "--egress-allow-private", "--provider", "amazonads", "--provider-config", path, "--ack-wait", "5s", "--workers", "16"}, args...)
 	p, err := procs.Start(name, filepath.Join(binDir, "sluice-extractor"), all, envv, e.logDir)
 	if err != nil {
 		e.t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-dev/sluice/internal/apiclient"
 	"github.com/sluice-dev/sluice/internal/blob"
 	"github.com/sluice-dev/sluice/internal/config"
 	"github.com/sluice-dev/sluice/services/extractor/provider"
@@ -32,6 +33,10 @@ type serviceConfig struct {
 	Events bool
 	// Jobs tunes the async job store.
 	Jobs jobs.Config
+	// EgressHosts (comma separated) are added to the provider's download hosts; Egress is
+	// the rest of the operator's egress policy.
+	EgressHosts string
+	Egress      provider.Egress
 }
 
 func (r registry) parseConfig(args []string, getenv func(string) string, out io.Writer) (serviceConfig, error) {
@@ -50,20 +55,24 @@ func (r registry) parseConfig(args []string, getenv func(string) string, out io.
 	fs.StringVar(&c.ScheduleCatchUp, "schedule-catch-up", "SLUICE_SCHEDULE_CATCH_UP", string(trigger.CatchUpCoalesce), "slots missed while no replica ran, planned at start: coalesce (one run over them all) or each (one run per slot)")
 	fs.BoolVar(&c.Events, "events", "SLUICE_EVENTS", true, "plan a run for every event of the provider on the EVENTS stream (sluice.event.<provider>.>)")
 	fs.DurationVar(&c.Jobs.ClaimTTL, "job-claim-ttl", "SLUICE_JOB_CLAIM_TTL", 15*time.Second, "how long a dead replica's claim to request a report blocks the others (renewed by a live one every third of it)")
+	fs.StringVar(&c.EgressHosts, "egress-allow-hosts", "SLUICE_EGRESS_ALLOW_HOSTS", "", "hosts (comma separated; *.example.com for subdomains) added to those the provider declares its downloads come from")
+	fs.BoolVar(&c.Egress.AllowHTTP, "egress-allow-http", "SLUICE_EGRESS_ALLOW_HTTP", false, "allow plain http calls (tests and local simulators only)")
+	fs.BoolVar(&c.Egress.AllowPrivate, "egress-allow-private", "SLUICE_EGRESS_ALLOW_PRIVATE", false, "allow calls to loopback, private and link-local addresses (tests and local simulators only)")
 	registerS3(fs, &c.S3)
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	for _, h := range strings.Split(c.EgressHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			c.Egress.ExtraHosts = append(c.Egress.ExtraHosts, h)
+		}
 	}
 	c.Runner.DrainTimeout = c.Service.ShutdownTimeout
 	return c, c.validate(r)
 }
 
 func registerS3(fs *config.FlagSet, c *blob.Config) {
-	fs.StringVar(&c.Endpoint, "s3-endpoint", "SLUICE_S3_ENDPOINT", "", "S3 endpoint URL; empty for AWS")
-	fs.StringVar(&c.Region, "s3-region", "SLUICE_S3_REGION", "us-east-1", "S3 region")
-	fs.StringVar(&c.Bucket, "s3-bucket", "SLUICE_S3_BUCKET", "sluice-claims", "bucket of claim-checked payloads")
-	fs.StringVar(&c.AccessKey, "s3-access-key", "SLUICE_S3_ACCESS_KEY", "", "S3 access key (empty: the SDK's default chain)")
-	fs.StringVar(&c.SecretKey, "s3-secret-key", "SLUICE_S3_SECRET_KEY", "", "S3 secret key")
+	c.Register(fs)
 	fs.Int64Var(&c.PartSize, "s3-part-size", "SLUICE_S3_PART_SIZE", 8<<20, "multipart upload part size")
 	fs.IntVar(&c.Concurrency, "s3-concurrency", "SLUICE_S3_CONCURRENCY", 4, "parts uploaded at once")
 }
@@ -83,6 +92,9 @@ func (c serviceConfig) validate(r registry) error {
 	}
 	if _, err := parseParams(c.ScheduleParams); err != nil {
 		errs = append(errs, fmt.Errorf("--schedule-params / SLUICE_SCHEDULE_PARAMS: %w", err))
+	}
+	if err := (apiclient.Egress{Hosts: c.Egress.ExtraHosts}).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("--egress-allow-hosts / SLUICE_EGRESS_ALLOW_HOSTS: %w", err))
 	}
 	if c.Provider == "" {
 		errs = append(errs, fmt.Errorf("--provider / SLUICE_PROVIDER is required: one of %s", strings.Join(r.names(), ", ")))

@@ -2,6 +2,7 @@ package extractor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/blob"
 	"github.com/sluice-dev/sluice/internal/bus"
+	"github.com/sluice-dev/sluice/internal/config"
 	"github.com/sluice-dev/sluice/internal/service"
 	"github.com/sluice-dev/sluice/internal/specstore"
 	"github.com/sluice-dev/sluice/services/extractor/provider"
@@ -39,13 +41,19 @@ func (r registry) run(ctx context.Context, args []string, getenv func(string) st
 		return err
 	}
 	log := rt.Log.With("provider", cfg.Provider)
-	services, closeServices, err := openServices(ctx, rt, sp, pcfg, cfg.Jobs, getenv)
+	// A provider's secrets too may come from files (NAME_FILE: Kubernetes Secret mounts).
+	files := config.NewEnvFiles(getenv)
+	getenv = files.Getenv
+	services, closeServices, err := openServices(ctx, rt, sp, pcfg, cfg.Jobs, cfg.Egress, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeServices()
 	p, err := sp.New(pcfg, provider.Deps{Log: log, Meter: rt.Telemetry.Meter, Getenv: getenv, Services: services})
 	if err != nil {
+		return fmt.Errorf("provider %s: %w", cfg.Provider, errors.Join(err, files.Err()))
+	}
+	if err := files.Err(); err != nil {
 		return fmt.Errorf("provider %s: %w", cfg.Provider, err)
 	}
 	specs, err := specstore.Open(ctx, rt.JS)
@@ -86,7 +94,7 @@ func (r registry) run(ctx context.Context, args []string, getenv func(string) st
 
 // openServices builds the provider's jobs and checkpoints stores and, when the provider
 // declares them, its rate-governed HTTP client and its governor of other calls.
-func openServices(ctx context.Context, rt *service.Runtime, sp provider.Spec, pcfg any, jcfg jobs.Config, getenv func(string) string) (provider.Services, func(), error) {
+func openServices(ctx context.Context, rt *service.Runtime, sp provider.Spec, pcfg any, jcfg jobs.Config, egress provider.Egress, getenv func(string) string) (provider.Services, func(), error) {
 	var s provider.Services
 	noop := func() {}
 	jkv, err := rt.JS.KeyValue(ctx, bus.BucketJobs)
@@ -128,7 +136,7 @@ func openServices(ctx context.Context, rt *service.Runtime, sp provider.Spec, pc
 		closeAll()
 		return s, noop, fmt.Errorf("provider %s: %w", sp.Name, err)
 	}
-	client, gov, err := provider.NewHTTP(ctx, sp.Name, hs, provider.HTTPDeps{JS: rt.JS, Getenv: getenv, Log: log})
+	client, gov, err := provider.NewHTTP(ctx, sp.Name, hs, provider.HTTPDeps{JS: rt.JS, Getenv: getenv, Log: log, Egress: egress})
 	if err != nil {
 		closeAll()
 		return s, noop, err

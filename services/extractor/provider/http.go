@@ -31,6 +31,31 @@ type HTTPSpec struct {
 	// leaves through a fixed egress proxy; nil: apiclient's default. HTTPDeps.Transport
 	// (tests) wins over it.
 	Transport http.RoundTripper
+	// DownloadHosts are the hosts URLs the provider's API hands out (report downloads,
+	// pagination links) may point to, and redirects may lead to: "api.example.com" that
+	// host, "*.example.com" any host below it. Calls with such a URL are marked
+	// apiclient.Untrusted(); one to another host, over plain http, to a loopback, private
+	// or link-local address, or redirected off the list, is refused with
+	// apiclient.ErrEgressRefused before a byte is sent. Empty: no untrusted URL is fetched.
+	DownloadHosts []string
+}
+
+// Egress is the operator's part of the egress policy, set for every provider of the
+// extractor (flags --egress-*): the zero value is production's.
+type Egress struct {
+	// ExtraHosts are added to every provider's DownloadHosts (a simulator in tests, a
+	// mirror).
+	ExtraHosts []string
+	// AllowHTTP permits plain http; AllowPrivate loopback, private and link-local
+	// addresses. Both are for tests and local runs against simulators.
+	AllowHTTP    bool
+	AllowPrivate bool
+}
+
+// LoopbackEgress is the policy of tests and local runs against simulators on this machine:
+// plain http and loopback addresses, and 127.0.0.1 and localhost as download hosts.
+func LoopbackEgress() Egress {
+	return Egress{ExtraHosts: []string{"127.0.0.1", "localhost"}, AllowHTTP: true, AllowPrivate: true}
 }
 
 // HTTPDeps are what NewHTTP needs besides the spec.
@@ -41,6 +66,8 @@ type HTTPDeps struct {
 	Log    *slog.Logger
 	// Transport replaces the network transport under the governor (tests).
 	Transport http.RoundTripper
+	// Egress is the operator's part of the egress policy.
+	Egress Egress
 }
 
 // NewHTTP builds provider name's governed client. The caller closes the governor when
@@ -53,7 +80,12 @@ func NewHTTP(ctx context.Context, name string, hs HTTPSpec, d HTTPDeps) (*apicli
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := []apiclient.Option{apiclient.WithLogger(d.Log)}
+	egress := apiclient.Egress{
+		Hosts:        append(append([]string(nil), hs.DownloadHosts...), d.Egress.ExtraHosts...),
+		AllowHTTP:    d.Egress.AllowHTTP,
+		AllowPrivate: d.Egress.AllowPrivate,
+	}
+	opts := []apiclient.Option{apiclient.WithLogger(d.Log), apiclient.WithEgress(egress)}
 	switch {
 	case d.Transport != nil:
 		opts = append(opts, apiclient.WithTransport(d.Transport))

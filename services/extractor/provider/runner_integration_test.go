@@ -82,7 +82,7 @@ func TestIntegrationTaskAttemptDeadline(t *testing.T) {
 	client, gov, err := provider.NewHTTP(ctx, "stuck", provider.HTTPSpec{
 		Limits: ratelimit.Config{HostConcurrency: 1, LeaseTTL: time.Hour,
 			Quotas: map[string]ratelimit.QuotaConfig{"api": {Limit: ratelimit.Limit{Rate: 50}}}},
-	}, provider.HTTPDeps{JS: js})
+	}, provider.HTTPDeps{JS: js, Egress: provider.LoopbackEgress()})
 	if err != nil {
 		t.Fatal(err)
 	}

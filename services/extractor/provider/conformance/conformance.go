@@ -164,7 +164,7 @@ func (v *verifier) newProvider() (provider.Provider, error) {
 			return nil, err
 		}
 		client, gov, err := provider.NewHTTP(context.Background(), v.c.Spec.Name, hs,
-			provider.HTTPDeps{Getenv: getenv, Transport: marker{http.DefaultTransport}})
+			provider.HTTPDeps{Getenv: getenv, Transport: marker{http.DefaultTransport}, Egress: provider.LoopbackEgress()})
 		if err != nil {
 			return nil, err
 		}

@@ -33,12 +33,12 @@ func Retryable(err error) bool {
 
 // Limits bound what one download may cost. Zero fields take the defaults.
 type Limits struct {
-	// MaxCompressed bounds the bytes read from the network (default 4 GiB).
+	// MaxCompressed bounds the bytes read from the network (default 1 GiB).
 	MaxCompressed int64 `json:"max_compressed_bytes"`
-	// MaxBytes bounds the decompressed bytes (default 32 GiB).
+	// MaxBytes bounds the decompressed bytes (default 8 GiB).
 	MaxBytes int64 `json:"max_bytes"`
 	// MaxRatio bounds decompressed ÷ compressed bytes once RatioFloor bytes have been
-	// decompressed (default 200; JSON reports compress 5–30×, bombs about 1000×).
+	// decompressed (default 100; JSON reports compress 5–30×, bombs about 1000×).
 	MaxRatio float64 `json:"max_ratio"`
 	// RatioFloor is how much may be decompressed before the ratio is checked, so that
 	// tiny files of repeated values pass (default 4 MiB).
@@ -50,13 +50,13 @@ type Limits struct {
 // WithDefaults returns l with zero fields set.
 func (l Limits) WithDefaults() Limits {
 	if l.MaxCompressed <= 0 {
-		l.MaxCompressed = 4 << 30
+		l.MaxCompressed = 1 << 30
 	}
 	if l.MaxBytes <= 0 {
-		l.MaxBytes = 32 << 30
+		l.MaxBytes = 8 << 30
 	}
 	if l.MaxRatio <= 0 {
-		l.MaxRatio = 200
+		l.MaxRatio = 100
 	}
 	if l.RatioFloor <= 0 {
 		l.RatioFloor = 4 << 20

@@ -53,6 +53,10 @@ func config(cfg any) (*Config, error) {
 	return c, c.Validate()
 }
 
+// downloadHosts are where report files come from: pre-signed S3 URLs
+// (offline-report-storage-<region>-prod.s3.amazonaws.com and regional forms).
+var downloadHosts = []string{"*.amazonaws.com"}
+
 // httpSpec declares the governed client: the configured limits and the Login with
 // Amazon credentials.
 func httpSpec(cfg any) (provider.HTTPSpec, error) {
@@ -66,6 +70,7 @@ func httpSpec(cfg any) (provider.HTTPSpec, error) {
 		Authorizer: func(getenv func(string) string, tokens *http.Client) (apiclient.Authorizer, error) {
 			return newLWA(c, getenv, tokens)
 		},
+		DownloadHosts: downloadHosts,
 	}, nil
 }
 

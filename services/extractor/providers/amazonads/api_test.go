@@ -32,7 +32,7 @@ func TestDuplicateRequestReusesReport(t *testing.T) {
 	}
 	cred := scfg.Auth.Clients[0]
 	env := map[string]string{EnvClientID: cred.ClientID, EnvClientSecret: cred.ClientSecret, EnvRefreshToken: cred.RefreshToken}
-	client, gov, err := provider.NewHTTP(context.Background(), providerName, hs, provider.HTTPDeps{Getenv: func(k string) string { return env[k] }})
+	client, gov, err := provider.NewHTTP(context.Background(), providerName, hs, provider.HTTPDeps{Getenv: func(k string) string { return env[k] }, Egress: provider.LoopbackEgress()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,7 @@ func (b *testbed) provider(c *amazonads.Config) provider.Provider {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	client, gov, err := provider.NewHTTP(context.Background(), "amazonads", hs, provider.HTTPDeps{Getenv: func(k string) string { return b.env[k] }})
+	client, gov, err := provider.NewHTTP(context.Background(), "amazonads", hs, provider.HTTPDeps{Getenv: func(k string) string { return b.env[k] }, Egress: provider.LoopbackEgress()})
 	if err != nil {
 		b.t.Fatal(err)
 	}

@@ -60,7 +60,7 @@ func (tb *testbed) provider(t *testing.T) *crawler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, gov, err := provider.NewHTTP(context.Background(), providerName, hs, provider.HTTPDeps{Getenv: tb.getenv})
+	client, gov, err := provider.NewHTTP(context.Background(), providerName, hs, provider.HTTPDeps{Getenv: tb.getenv, Egress: provider.LoopbackEgress()})
 	if err != nil {
 		t.Fatal(err)
 	}
