@@ -84,6 +84,9 @@ func (c serviceConfig) Validate() error {
 	if _, err := parseParams(c.ScheduleParams); err != nil {
 		errs = append(errs, fmt.Errorf("--schedule-params / SLUICE_SCHEDULE_PARAMS: %w", err))
 	}
+	if manifestErr != nil {
+		errs = append(errs, fmt.Errorf("provider manifests: %w", manifestErr))
+	}
 	if c.Provider == "" {
 		errs = append(errs, fmt.Errorf("--provider / SLUICE_PROVIDER is required: one of %s", strings.Join(names(), ", ")))
 	} else if _, ok := lookup(c.Provider); !ok {

@@ -52,6 +52,7 @@ require (
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/otlptranslator v1.0.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/sluice-dev/sluice/services/simulators/catalog v0.0.0
 	github.com/xdg-go/pbkdf2 v1.0.0 // indirect
 	github.com/xdg-go/scram v1.2.0 // indirect
 	github.com/xdg-go/stringprep v1.0.4 // indirect
@@ -79,3 +80,5 @@ replace (
 	github.com/sluice-dev/sluice => ../..
 	github.com/sluice-dev/sluice/services/simulators/amazonads => ../simulators/amazonads
 )
+
+replace github.com/sluice-dev/sluice/services/simulators/catalog => ../simulators/catalog

@@ -3,13 +3,16 @@ package main
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluice-dev/sluice/services/extractor/provider"
 	"github.com/sluice-dev/sluice/services/extractor/provider/conformance"
 	"github.com/sluice-dev/sluice/services/extractor/providers/amazonads"
+	"github.com/sluice-dev/sluice/services/extractor/providers/rest"
 	"github.com/sluice-dev/sluice/services/simulators/amazonads/sim"
+	catalogsim "github.com/sluice-dev/sluice/services/simulators/catalog/sim"
 )
 
 // conformanceCases gives every registered provider a fake API and a run to exercise.
@@ -42,11 +45,27 @@ var conformanceCases = map[string]func(t *testing.T) conformance.Case{
 			Trigger: provider.Trigger{Source: "cli", From: daysAgo(3), To: daysAgo(2)},
 		}
 	},
+	"catalog": func(t *testing.T) conformance.Case {
+		scfg := catalogsim.DefaultConfig()
+		scfg.Hotels, scfg.KeyRate = 230, 200
+		srv, err := catalogsim.New(scfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(srv.Close)
+		return conformance.Case{
+			API:    srv,
+			Config: func(api string) any { return &rest.Config{BaseURL: api, Rate: 200, Burst: 5} },
+			Env:    map[string]string{"SLUICE_CATALOG_API_KEYS": strings.Join(scfg.APIKeys, ",")},
+			// Both runs of the suite must see the same data: ignore the incremental state.
+			Trigger: provider.Trigger{Source: "cli", From: daysAgo(1), To: daysAgo(1), Params: map[string]string{rest.FullRefreshParam: "true"}},
+		}
+	},
 }
 
 // TestProvidersConformance runs the conformance suite over every registered provider.
 func TestProvidersConformance(t *testing.T) {
-	for _, sp := range providers {
+	for _, sp := range providerList {
 		t.Run(sp.Name, func(t *testing.T) {
 			mk, ok := conformanceCases[sp.Name]
 			if !ok {
@@ -60,8 +79,11 @@ func TestProvidersConformance(t *testing.T) {
 }
 
 func TestRegistryNames(t *testing.T) {
+	if manifestErr != nil {
+		t.Fatalf("provider manifests: %v", manifestErr)
+	}
 	seen := map[string]bool{}
-	for _, sp := range providers {
+	for _, sp := range providerList {
 		if sp.Name == "" || sp.New == nil || sp.NewConfig == nil || seen[sp.Name] {
 			t.Errorf("registry entry %q: needs a unique name, New and NewConfig", sp.Name)
 		}
