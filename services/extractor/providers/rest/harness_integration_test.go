@@ -1,0 +1,250 @@
+package rest_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sluice-dev/sluice/internal/bus"
+	"github.com/sluice-dev/sluice/internal/rowsource"
+	"github.com/sluice-dev/sluice/internal/spec"
+	"github.com/sluice-dev/sluice/internal/testinfra"
+	"github.com/sluice-dev/sluice/internal/transform"
+	sluicev1 "github.com/sluice-dev/sluice/proto/sluice/v1"
+	"github.com/sluice-dev/sluice/services/extractor/provider"
+	"github.com/sluice-dev/sluice/services/extractor/provider/checkpoint"
+	"github.com/sluice-dev/sluice/services/extractor/providers"
+	"github.com/sluice-dev/sluice/services/extractor/providers/rest"
+	"github.com/sluice-dev/sluice/services/simulators/catalog/sim"
+)
+
+// testbed runs the catalog manifest in process against the simulator, with real
+// JetStream checkpoints (a private nats-server) and the SDK's governed client.
+type testbed struct {
+	t    *testing.T
+	sim  *sim.Server
+	scfg sim.Config
+	url  string
+	ckpt *checkpoint.Store
+	api  *rest.API
+}
+
+func newTestbed(t *testing.T, scfg sim.Config) *testbed {
+	t.Helper()
+	srv, err := sim.New(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() { srv.Close(); ts.Close() })
+	nc, err := nats.Connect(testinfra.PrivateNATS(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := bus.NewJetStream(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := bus.Provision(ctx, js, bus.DefaultProvision()); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, bus.BucketCheckpoints)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := checkpoint.New(kv, "catalog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := rest.LoadFolder(providers.Folders, "catalog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testbed{t: t, sim: srv, scfg: scfg, url: ts.URL, ckpt: ck, api: api}
+}
+
+// provider builds the catalog provider the way the extractor does.
+func (b *testbed) provider(cfg *rest.Config) provider.Provider {
+	b.t.Helper()
+	sp := b.api.Spec()
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = b.url
+	}
+	getenv := func(k string) string {
+		if k == "SLUICE_CATALOG_API_KEYS" {
+			return strings.Join(b.scfg.APIKeys, ",")
+		}
+		return ""
+	}
+	hs, err := sp.HTTP(cfg)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	client, gov, err := provider.NewHTTP(context.Background(), "catalog", hs, provider.HTTPDeps{Getenv: getenv})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Cleanup(func() { _ = gov.Close() })
+	p, err := sp.New(cfg, provider.Deps{Getenv: getenv, Services: provider.Services{HTTP: client, Checkpoints: b.ckpt}})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return p
+}
+
+// collector keeps emitted records by dataset and source key; after is called after each.
+type collector struct {
+	mu    sync.Mutex
+	recs  map[string][]byte
+	after func(n int)
+}
+
+func (c *collector) Emit(_ context.Context, r provider.Raw) error {
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.recs == nil {
+		c.recs = map[string][]byte{}
+	}
+	c.recs[r.Dataset+" "+r.SourceKey] = data
+	n := len(c.recs)
+	c.mu.Unlock()
+	if c.after != nil {
+		c.after(n)
+	}
+	return nil
+}
+
+// rows runs every record of dataset through its spec, as the transformer does, and
+// renders each row as one line (sorted).
+func (b *testbed) rows(c *collector, dataset string) []string {
+	b.t.Helper()
+	var sp *spec.Spec
+	for _, d := range b.api.Datasets {
+		if d.Dataset == dataset {
+			sp = d
+		}
+	}
+	prog, err := spec.Compile(sp)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var out []string
+	for k, data := range c.recs {
+		if !strings.HasPrefix(k, dataset+" ") {
+			continue
+		}
+		src, err := rowsource.Open(sp.Format, bytes.NewReader(data))
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		_, err = transform.Run(context.Background(), prog, spec.Record{Provider: "catalog", Dataset: dataset, SourceKey: k}, src,
+			func(row *sluicev1.Row) error { out = append(out, render(row)); return nil },
+			func(e transform.RowError) error { return fmt.Errorf("row rejected: %v", e) })
+		if err != nil {
+			b.t.Fatalf("%s: %v", k, err)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func render(row *sluicev1.Row) string {
+	var parts []string
+	for _, v := range row.GetValues() {
+		switch k := v.GetKind().(type) {
+		case *sluicev1.Value_Null:
+			parts = append(parts, "NULL")
+		case *sluicev1.Value_String_:
+			parts = append(parts, k.String_)
+		case *sluicev1.Value_Int:
+			parts = append(parts, fmt.Sprint(k.Int))
+		case *sluicev1.Value_Timestamp:
+			parts = append(parts, k.Timestamp.AsTime().UTC().Format(time.RFC3339))
+		case *sluicev1.Value_Decimal:
+			r, ok := new(big.Rat).SetString(k.Decimal)
+			if !ok {
+				parts = append(parts, "bad decimal "+k.Decimal)
+				continue
+			}
+			parts = append(parts, r.FloatString(2))
+		default:
+			parts = append(parts, fmt.Sprintf("%v", v))
+		}
+	}
+	return strings.Join(parts, "|")
+}
+
+// expected renders the simulator's expected rows like render does.
+func expected(hotels []sim.Hotel) (hotelRows, roomRows []string) {
+	or := func(s *string) string {
+		if s == nil {
+			return "NULL"
+		}
+		return *s
+	}
+	for _, h := range hotels {
+		stars := "NULL"
+		if h.Stars != nil {
+			stars = fmt.Sprint(*h.Stars)
+		}
+		hotelRows = append(hotelRows, strings.Join([]string{fmt.Sprint(h.ID), h.Supplier, h.Name, h.City, h.Country, stars, or(h.Phone), h.UpdatedAt.UTC().Format(time.RFC3339)}, "|"))
+		for _, r := range h.Rooms {
+			price := "NULL"
+			if r.PriceCents != nil {
+				price = new(big.Rat).SetFrac64(*r.PriceCents, 100).FloatString(2)
+			}
+			roomRows = append(roomRows, strings.Join([]string{fmt.Sprint(h.ID), r.RoomID, r.Name, fmt.Sprint(r.MaxOccupancy), price, or(r.Currency)}, "|"))
+		}
+	}
+	sort.Strings(hotelRows)
+	sort.Strings(roomRows)
+	return hotelRows, roomRows
+}
+
+func diff(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if strings.Join(got, "\n") == strings.Join(want, "\n") {
+		return
+	}
+	g, w := map[string]bool{}, map[string]bool{}
+	for _, s := range got {
+		g[s] = true
+	}
+	for _, s := range want {
+		w[s] = true
+	}
+	var missing, extra []string
+	for _, s := range want {
+		if !g[s] {
+			missing = append(missing, s)
+		}
+	}
+	for _, s := range got {
+		if !w[s] {
+			extra = append(extra, s)
+		}
+	}
+	t.Errorf("%s: %d rows, want %d; missing %d (e.g. %q), unexpected %d (e.g. %q)", what, len(got), len(want), len(missing), first(missing), len(extra), first(extra))
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
