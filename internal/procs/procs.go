@@ -23,6 +23,7 @@ var Binaries = map[string]string{
 	"sluice-loader":        "./services/loader",
 	"sluice":               "./services/sluice",
 	"sluice-sim-amazonads": "./services/simulators/amazonads",
+	"sluice-sim-catalog":   "./services/simulators/catalog",
 }
 
 // RepoRoot finds the repository root (the directory holding go.work) from dir upwards.
