@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,25 +111,10 @@ func startCatalogSim(env *Env, sc catalogScale, logDir string) (*catalogSim, err
 
 func (s *catalogSim) stats() (catalogSimStats, error) {
 	var st catalogSimStats
-	resp, err := http.Get(s.url + "/_sim/stats")
-	if err != nil {
-		return st, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("stats: %s", resp.Status)
-	}
-	return st, json.NewDecoder(resp.Body).Decode(&st)
+	return st, simStats(s.url, &st)
 }
 
-func (s *catalogSim) reset() error {
-	resp, err := http.Post(s.url+"/_sim/reset", "", nil)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	return nil
-}
+func (s *catalogSim) reset() error { return simReset(s.url) }
 
 // catalogResult is one variant's measurement.
 func catalogResult(name string, sc catalogScale, wall time.Duration, st catalogSimStats) extractResult {
