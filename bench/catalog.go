@@ -23,6 +23,8 @@ var catalogSuite = Suite{Name: "catalog", Run: runCatalog}
 
 type catalogScale struct {
 	hotels int
+	// naiveBudget bounds the naive baseline's run (see catalogNaive).
+	naiveBudget time.Duration
 	// keyRate is the simulator's QPS limit of each of keys API keys.
 	keyRate float64
 	keys    int
@@ -30,9 +32,9 @@ type catalogScale struct {
 
 func catalogScaleOf(small bool) catalogScale {
 	if small {
-		return catalogScale{hotels: 5000, keyRate: 50, keys: 2}
+		return catalogScale{hotels: 5000, keyRate: 50, keys: 2, naiveBudget: 30 * time.Second}
 	}
-	return catalogScale{hotels: 100000, keyRate: 100, keys: 2}
+	return catalogScale{hotels: 100000, keyRate: 100, keys: 2, naiveBudget: 3 * time.Minute}
 }
 
 // quota is calls per second over all keys.
@@ -58,7 +60,7 @@ func runCatalog(ctx context.Context, env *Env) error {
 	}
 	env.Emit("catalog_time_ratio", round3(gov.ratio()))
 	env.Emit("catalog_429_rate", extractRound4(gov.rate429()))
-	naive, err := catalogNaive(ctx, env, sc)
+	naive, err := catalogNaive(ctx, env, sc, sc.naiveBudget)
 	if err != nil {
 		return fmt.Errorf("naive: %w", err)
 	}
@@ -145,7 +147,7 @@ func catalogGoverned(ctx context.Context, env *Env, sc catalogScale) (extractRes
 	}
 	defer sim.Stop(10 * time.Second)
 	cfgPath := filepath.Join(dir, "catalog.json")
-	cfg, _ := json.Marshal(map[string]any{"base_url": sim.url, "rate": sc.keyRate, "burst": 2, "concurrency": 8, "prefetch": 3,
+	cfg, _ := json.Marshal(map[string]any{"base_url": sim.url, "rate": sc.keyRate, "burst": 1, "concurrency": 8, "prefetch": 3,
 		"retry": map[string]any{"max_attempts": 20, "initial_backoff": "100ms", "max_backoff": "2s"}})
 	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
 		return extractResult{}, err

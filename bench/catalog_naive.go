@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,8 +20,12 @@ const catalogNaivePool = 16
 // catalogNaive walks the catalog as the original system did: the list sequentially, the
 // details on a fixed pool of threads taking the API keys in turn, each call retried on
 // 429 after Retry-After (or a second) and on 5xx after a second. It is the baseline, not
-// product code.
-func catalogNaive(ctx context.Context, env *Env, sc catalogScale) (extractResult, error) {
+// product code. It is far slower than the quota allows (its retries synchronise and
+// arrive as bursts), so it stops after budget: the ratio is a rate (wall time per admitted
+// call against the quota's), the same whether it ran to the end or not.
+func catalogNaive(ctx context.Context, env *Env, sc catalogScale, budget time.Duration) (extractResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
 	dir, err := os.MkdirTemp("", "sluice-bench-catalog-naive")
 	if err != nil {
 		return extractResult{}, err
@@ -73,7 +78,7 @@ func catalogNaive(ctx context.Context, env *Env, sc catalogScale) (extractResult
 	}
 	start := time.Now()
 	ids := make(chan int64, catalogNaivePool)
-	errs := make(chan error, catalogNaivePool+1)
+	errs := make(chan error, catalogNaivePool)
 	var wg sync.WaitGroup
 	for w := range catalogNaivePool {
 		wg.Add(1)
@@ -82,7 +87,9 @@ func catalogNaive(ctx context.Context, env *Env, sc catalogScale) (extractResult
 			for id := range ids {
 				var doc map[string]any
 				if err := get(ctx, keys[w%len(keys)], fmt.Sprintf("%s/v1/hotels/%d", sim.url, id), &doc); err != nil {
-					errs <- err
+					if ctx.Err() == nil {
+						errs <- err
+					}
 					return
 				}
 			}
@@ -101,14 +108,25 @@ func catalogNaive(ctx context.Context, env *Env, sc catalogScale) (extractResult
 			NextCursor *string `json:"next_cursor"`
 		}
 		if err := get(ctx, keys[page%len(keys)], url, &p); err != nil {
+			if ctx.Err() != nil {
+				break
+			}
 			close(ids)
 			wg.Wait()
 			return extractResult{}, err
 		}
+		sent := true
 		for _, d := range p.Data {
-			ids <- d.ID
+			select {
+			case ids <- d.ID:
+			case <-ctx.Done():
+				sent = false
+			}
+			if !sent {
+				break
+			}
 		}
-		if p.NextCursor == nil {
+		if !sent || p.NextCursor == nil {
 			break
 		}
 		cursor = *p.NextCursor
@@ -119,6 +137,9 @@ func catalogNaive(ctx context.Context, env *Env, sc catalogScale) (extractResult
 	case err := <-errs:
 		return extractResult{}, err
 	default:
+	}
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return extractResult{}, err
 	}
 	st, err := sim.stats()
 	if err != nil {

@@ -35,7 +35,8 @@ type Config struct {
 	ProviderConfig any
 }
 
-func (c Config) env() map[string]string {
+// Env is the environment of every service process.
+func (c Config) Env() map[string]string {
 	return map[string]string{
 		"SLUICE_NATS_URL":         c.NATSURL,
 		"SLUICE_POSTGRES_URL":     c.PostgresURL,
@@ -91,7 +92,7 @@ func Start(c Config) (*Services, error) {
 		if err != nil {
 			return nil, err
 		}
-		env := c.env()
+		env := c.Env()
 		env["SLUICE_HTTP_ADDR"] = addr
 		p, err := procs.Start(sp.name, filepath.Join(c.Bin, sp.bin), sp.args, procs.Env(env), c.LogDir)
 		if err != nil {

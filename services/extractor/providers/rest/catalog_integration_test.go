@@ -40,7 +40,7 @@ func TestCatalogExactRows(t *testing.T) {
 	if err := runAll(t, p, provider.Trigger{RunID: "exact", Source: "cli"}, col); err != nil {
 		t.Fatal(err)
 	}
-	wantHotels, wantRooms := expected(sim.Expected(scfg, time.Time{}))
+	wantHotels, wantRooms := sim.Rows(sim.Expected(scfg, time.Time{}))
 	diff(t, "hotels", b.rows(col, "hotels"), wantHotels)
 	diff(t, "rooms", b.rows(col, "rooms"), wantRooms)
 	st := b.sim.Stats()
@@ -113,7 +113,7 @@ func TestCatalogRestartResumesFromLastPage(t *testing.T) {
 	if len(before) < emitted {
 		t.Errorf("first attempt requested %d pages but emitted %d", len(before), emitted)
 	}
-	wantHotels, wantRooms := expected(sim.Expected(scfg, time.Time{}))
+	wantHotels, wantRooms := sim.Rows(sim.Expected(scfg, time.Time{}))
 	diff(t, "hotels", b.rows(col, "hotels"), wantHotels)
 	diff(t, "rooms", b.rows(col, "rooms"), wantRooms)
 	t.Logf("emitted %d pages before the kill; %d pages requested twice", emitted, rerequested)

@@ -189,33 +189,6 @@ func render(row *sluicev1.Row) string {
 	return strings.Join(parts, "|")
 }
 
-// expected renders the simulator's expected rows like render does.
-func expected(hotels []sim.Hotel) (hotelRows, roomRows []string) {
-	or := func(s *string) string {
-		if s == nil {
-			return "NULL"
-		}
-		return *s
-	}
-	for _, h := range hotels {
-		stars := "NULL"
-		if h.Stars != nil {
-			stars = fmt.Sprint(*h.Stars)
-		}
-		hotelRows = append(hotelRows, strings.Join([]string{fmt.Sprint(h.ID), h.Supplier, h.Name, h.City, h.Country, stars, or(h.Phone), h.UpdatedAt.UTC().Format(time.RFC3339)}, "|"))
-		for _, r := range h.Rooms {
-			price := "NULL"
-			if r.PriceCents != nil {
-				price = new(big.Rat).SetFrac64(*r.PriceCents, 100).FloatString(2)
-			}
-			roomRows = append(roomRows, strings.Join([]string{fmt.Sprint(h.ID), r.RoomID, r.Name, fmt.Sprint(r.MaxOccupancy), price, or(r.Currency)}, "|"))
-		}
-	}
-	sort.Strings(hotelRows)
-	sort.Strings(roomRows)
-	return hotelRows, roomRows
-}
-
 func diff(t *testing.T, what string, got, want []string) {
 	t.Helper()
 	if strings.Join(got, "\n") == strings.Join(want, "\n") {

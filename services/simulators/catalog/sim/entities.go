@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -172,4 +174,34 @@ func Detail(seed int64, h Hotel) map[string]any {
 		d["chain"] = map[string]any{"code": fmt.Sprintf("CH%d", r.intn(40))}
 	}
 	return d
+}
+
+// Rows renders hotels as the rows of the catalog provider's tables, for exact comparisons:
+// one string per row, columns joined by "|", NULL for a missing value, each list sorted.
+// Hotels: hotel_id|supplier|name|city|country|stars|phone|updated_at (RFC 3339, UTC).
+// Rooms: hotel_id|room_id|name|max_occupancy|price (2 decimals)|currency.
+func Rows(hotels []Hotel) (hotelRows, roomRows []string) {
+	or := func(s *string) string {
+		if s == nil {
+			return "NULL"
+		}
+		return *s
+	}
+	for _, h := range hotels {
+		stars := "NULL"
+		if h.Stars != nil {
+			stars = fmt.Sprint(*h.Stars)
+		}
+		hotelRows = append(hotelRows, strings.Join([]string{fmt.Sprint(h.ID), h.Supplier, h.Name, h.City, h.Country, stars, or(h.Phone), h.UpdatedAt.UTC().Format(time.RFC3339)}, "|"))
+		for _, r := range h.Rooms {
+			p := "NULL"
+			if r.PriceCents != nil {
+				p = price(*r.PriceCents)
+			}
+			roomRows = append(roomRows, strings.Join([]string{fmt.Sprint(h.ID), r.RoomID, r.Name, fmt.Sprint(r.MaxOccupancy), p, or(r.Currency)}, "|"))
+		}
+	}
+	sort.Strings(hotelRows)
+	sort.Strings(roomRows)
+	return hotelRows, roomRows
 }
