@@ -40,7 +40,7 @@ func TestCatalogEndToEnd(t *testing.T) {
 	defer cancel()
 
 	scfg := sim.DefaultConfig()
-	scfg.Hotels, scfg.KeyRate, scfg.KeyBurst = 1000, 40, 2
+	scfg.Hotels, scfg.KeyRate, scfg.KeyBurst = 600, 40, 2
 	scfg.ErrorRate, scfg.NoRetryAfter = 0.01, 0.3
 	srv, err := sim.New(scfg)
 	if err != nil {
@@ -100,8 +100,8 @@ func TestCatalogEndToEnd(t *testing.T) {
 		t.Fatalf("sluice run: %v\n%s", err, out)
 	}
 
-	// Kill the extractor once it checkpointed 3 pages.
-	emitted := waitPages(t, ctx, js, "catalog.pages.hotels."+runID, 3)
+	// Kill the extractor once it checkpointed 2 pages.
+	emitted := waitPages(t, ctx, js, "catalog.pages.hotels."+runID, 2)
 	var extractor *procs.Proc
 	for _, p := range svc.Group {
 		if p.Name == "extractor-catalog" {
