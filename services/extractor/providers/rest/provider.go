@@ -43,8 +43,10 @@ type Config struct {
 	Concurrency int     `json:"concurrency,omitempty"`
 	// Retry replaces the manifest's retry policy.
 	Retry Retry `json:"retry,omitempty"`
-	// Prefetch is how many list pages may be fetched ahead of the page being emitted
-	// (default 2): their details fan out meanwhile, so the keys never idle between pages.
+	// Prefetch is how many list pages may be fetched and not yet emitted (default 2,
+	// the page being emitted included): the next page's details fan out while one is
+	// finishing, so the keys never idle between pages. A restarted task requests at most
+	// these pages again.
 	Prefetch int `json:"prefetch,omitempty"`
 }
 

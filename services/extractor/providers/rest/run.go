@@ -140,6 +140,8 @@ func scopeOf(tp taskParams, since string) string {
 type page struct {
 	at, next pageState
 	items    []json.RawMessage
+	// ids are the detail ids of the items (with a detail fan-out).
+	ids []string
 	// docs are the detail documents, by item; nil for an item whose detail is gone (404).
 	docs    []json.RawMessage
 	pending atomic.Int64
@@ -165,9 +167,15 @@ type walk struct {
 
 func (w *walk) run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
+	// ahead holds a slot per page fetched and not yet emitted: at most prefetch pages are,
+	// which is all a restart can request again. pages and dispatch never block the lister
+	// beyond that, so list calls run ahead of the details instead of between them.
+	ahead := make(chan struct{}, w.p.s.prefetch)
 	pages := make(chan *page, w.p.s.prefetch)
+	dispatch := make(chan *page, w.p.s.prefetch)
 	jobs := make(chan detailJob, w.p.keys*w.p.s.limits.Concurrency)
-	g.Go(func() error { return w.list(gctx, pages, jobs) })
+	g.Go(func() error { return w.list(gctx, ahead, pages, dispatch) })
+	g.Go(func() error { return w.dispatch(gctx, dispatch, jobs) })
 	if w.s.Detail != nil {
 		for k := range w.p.keys {
 			for range w.p.s.limits.Concurrency {
@@ -175,16 +183,21 @@ func (w *walk) run(ctx context.Context) error {
 			}
 		}
 	}
-	g.Go(func() error { return w.emitPages(gctx, pages) })
+	g.Go(func() error { return w.emitPages(gctx, ahead, pages) })
 	return g.Wait()
 }
 
 // list walks the pages from the checkpoint on; it spreads list calls over the keys.
-func (w *walk) list(ctx context.Context, pages chan<- *page, jobs chan<- detailJob) error {
+func (w *walk) list(ctx context.Context, ahead chan<- struct{}, pages, dispatch chan<- *page) error {
 	defer close(pages)
-	defer close(jobs)
+	defer close(dispatch)
 	st := w.cur.Value
 	for !st.Done {
+		select {
+		case ahead <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		u, err := w.s.listURL(w.p.s.base, st, w.tp.Params)
 		if err != nil {
 			return err
@@ -202,34 +215,43 @@ func (w *walk) list(ctx context.Context, pages chan<- *page, jobs chan<- detailJ
 			return fmt.Errorf("%w: list page %d: %v", provider.ErrPermanent, st.Page, err)
 		}
 		pg := &page{at: st, next: next, items: items, done: make(chan struct{})}
-		var ids []string
 		if w.s.Detail != nil {
 			for i, it := range items {
 				id, ok, err := scalar(it, w.s.Detail.ID)
 				if err != nil || !ok {
 					return fmt.Errorf("%w: list page %d, record %d: no id at %q (%v)", provider.ErrPermanent, st.Page, i, w.s.Detail.ID, err)
 				}
-				ids = append(ids, id)
+				pg.ids = append(pg.ids, id)
 			}
 			pg.docs = make([]json.RawMessage, len(items))
 			pg.pending.Store(int64(len(items)))
 		}
-		if len(ids) == 0 {
+		if len(pg.ids) == 0 {
 			close(pg.done)
 		}
-		select {
-		case pages <- pg:
-		case <-ctx.Done():
-			return ctx.Err()
+		for _, ch := range []chan<- *page{pages, dispatch} {
+			select {
+			case ch <- pg:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
-		for i, id := range ids {
+		st = next
+	}
+	return nil
+}
+
+// dispatch queues the detail calls of each page, in page order.
+func (w *walk) dispatch(ctx context.Context, pages <-chan *page, jobs chan<- detailJob) error {
+	defer close(jobs)
+	for pg := range pages {
+		for i, id := range pg.ids {
 			select {
 			case jobs <- detailJob{pg: pg, i: i, id: id}:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 		}
-		st = next
 	}
 	return nil
 }
@@ -270,7 +292,7 @@ func (w *walk) details(ctx context.Context, k int, jobs <-chan detailJob) error 
 }
 
 // emitPages emits pages in order and saves the checkpoint after each one.
-func (w *walk) emitPages(ctx context.Context, pages <-chan *page) error {
+func (w *walk) emitPages(ctx context.Context, ahead <-chan struct{}, pages <-chan *page) error {
 	for {
 		var pg *page
 		var ok bool
@@ -290,6 +312,7 @@ func (w *walk) emitPages(ctx context.Context, pages <-chan *page) error {
 		if err := w.emitPage(ctx, pg); err != nil {
 			return err
 		}
+		<-ahead
 	}
 }
 

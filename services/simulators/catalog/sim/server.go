@@ -120,7 +120,15 @@ func (s *Server) api(h func(w http.ResponseWriter, r *http.Request, key string))
 				return
 			}
 		}
-		s.count.add(func(st *Stats) { st.Admitted++; st.PerKey[key]++ })
+		now := time.Now()
+		s.count.add(func(st *Stats) {
+			st.Admitted++
+			st.PerKey[key]++
+			if st.First.IsZero() {
+				st.First = now
+			}
+			st.Last = now
+		})
 		delay := s.cfg.Latency
 		if s.cfg.SlowRate > 0 && rand.Float64() < s.cfg.SlowRate {
 			delay += s.cfg.Slow

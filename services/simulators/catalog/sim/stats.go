@@ -3,6 +3,7 @@ package sim
 import (
 	"maps"
 	"sync"
+	"time"
 )
 
 // Stats counts what the simulator answered.
@@ -19,6 +20,9 @@ type Stats struct {
 	DetailOK int64 `json:"detailOK"`
 	// PerKey counts admitted calls by API key.
 	PerKey map[string]int64 `json:"perKey"`
+	// First and Last are when the first and the last admitted call arrived.
+	First time.Time `json:"first"`
+	Last  time.Time `json:"last"`
 }
 
 type counters struct {
