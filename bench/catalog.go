@@ -25,7 +25,8 @@ type catalogScale struct {
 	hotels int
 	// naiveBudget bounds the naive baseline's run (see catalogNaive).
 	naiveBudget time.Duration
-	// keyRate is the simulator's QPS limit of each of keys API keys.
+	// keyRate is the simulator's QPS limit of each of keys API keys (burst 5, as the extract
+	// suite's simulator).
 	keyRate float64
 	keys    int
 }
@@ -95,7 +96,7 @@ func startCatalogSim(env *Env, sc catalogScale, logDir string) (*catalogSim, err
 	addr := l.Addr().String()
 	l.Close()
 	args := []string{"--addr", addr, "--seed", "11", "--hotels", strconv.Itoa(sc.hotels), "--max-page-size", "100",
-		"--api-keys", strings.Join(sc.apiKeys(), ","), "--key-rate", fmt.Sprint(sc.keyRate), "--key-burst", "2",
+		"--api-keys", strings.Join(sc.apiKeys(), ","), "--key-rate", fmt.Sprint(sc.keyRate), "--key-burst", "5",
 		"--no-retry-after", "0.3", "--error-rate", "0.002", "--slow-rate", "0.01", "--slow", "200ms"}
 	p, err := procs.Start("catalog-sim", filepath.Join(env.Bin, "sluice-sim-catalog"), args, nil, logDir)
 	if err != nil {

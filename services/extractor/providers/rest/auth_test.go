@@ -157,3 +157,16 @@ func TestStaticKeysCannotBeRefreshed(t *testing.T) {
 		t.Error("a 401 with a static key was retried as if refreshable")
 	}
 }
+
+func TestQueryKeyIsNotSavedInNextLinks(t *testing.T) {
+	t.Parallel()
+	p := &restProvider{api: &API{Manifest: &Manifest{Auth: Auth{Type: AuthAPIKey, In: "query", Name: "apikey"}}}}
+	got := p.withoutQueryKey("https://api.test/items?apikey=secret&page=2")
+	if strings.Contains(got, "secret") || !strings.Contains(got, "page=2") {
+		t.Errorf("next link saved as %q", got)
+	}
+	p.api.Manifest.Auth.In = "header"
+	if got := p.withoutQueryKey("https://api.test/items?apikey=x"); got != "https://api.test/items?apikey=x" {
+		t.Errorf("link changed without a query key: %q", got)
+	}
+}

@@ -89,7 +89,9 @@ func (p *restProvider) Run(ctx context.Context, t provider.Task, emit provider.E
 		return err
 	}
 	if cur.Value.Done {
-		return nil
+		// Finished before; the incremental state may not have been raised yet (a failure
+		// right after the last page's checkpoint): raising it again is harmless.
+		return p.advanceIncremental(ctx, s, cur.Value)
 	}
 	if !cur.Found {
 		cur.Value = s.firstState()
@@ -214,6 +216,7 @@ func (w *walk) list(ctx context.Context, ahead chan<- struct{}, pages, dispatch 
 		if err != nil {
 			return fmt.Errorf("%w: list page %d: %v", provider.ErrPermanent, st.Page, err)
 		}
+		next.NextURL = w.p.withoutQueryKey(next.NextURL)
 		pg := &page{at: st, next: next, items: items, done: make(chan struct{})}
 		if w.s.Detail != nil {
 			for i, it := range items {
@@ -360,17 +363,22 @@ func (w *walk) emitPage(ctx context.Context, pg *page) error {
 	if w.cur, err = checkpoint.Save(ctx, ck, w.cur); err != nil {
 		return err
 	}
-	if next.Done && w.s.Incremental != nil && next.MaxCursor != "" {
-		return w.advanceIncremental(ctx, next.MaxCursor)
+	if next.Done {
+		return w.p.advanceIncremental(ctx, w.s, next)
 	}
 	return nil
 }
 
-// advanceIncremental raises the stream's incremental state to v (never lowers it).
-func (w *walk) advanceIncremental(ctx context.Context, v string) error {
-	ck := w.p.deps.Services.Checkpoints
+// advanceIncremental raises stream s's incremental state to the largest cursor value a
+// finished walk saw (never lowers it).
+func (p *restProvider) advanceIncremental(ctx context.Context, s *Stream, done pageState) error {
+	v := done.MaxCursor
+	if s.Incremental == nil || v == "" {
+		return nil
+	}
+	ck := p.deps.Services.Checkpoints
 	for {
-		inc, err := checkpoint.Load[incState](ctx, ck, ck.Key("incremental", w.s.Name))
+		inc, err := checkpoint.Load[incState](ctx, ck, ck.Key("incremental", s.Name))
 		if err != nil {
 			return err
 		}
@@ -430,4 +438,22 @@ func (p *restProvider) get(ctx context.Context, k int, u *url.URL) (json.RawMess
 		return nil, nil, fmt.Errorf("GET %s: the answer is not JSON: %.100q", u.Path, body)
 	}
 	return body, resp.Header, nil
+}
+
+// withoutQueryKey removes an API key sent in the query from a next-page link before it is
+// saved in the checkpoints (APIs echo the query in their Link headers); Authorize sets it
+// again on the request.
+func (p *restProvider) withoutQueryKey(link string) string {
+	a := p.api.Manifest.Auth
+	if link == "" || a.Type != AuthAPIKey || a.In != "query" {
+		return link
+	}
+	u, err := url.Parse(link)
+	if err != nil {
+		return link
+	}
+	q := u.Query()
+	q.Del(a.Name)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
