@@ -151,7 +151,7 @@ func catalogGoverned(ctx context.Context, env *Env, sc catalogScale) (extractRes
 	}
 	defer sim.Stop(10 * time.Second)
 	cfgPath := filepath.Join(dir, "catalog.json")
-	cfg, _ := json.Marshal(map[string]any{"base_url": sim.url, "rate": sc.keyRate, "burst": 1, "concurrency": max(16, int(sc.keyRate/3)), "prefetch": 3,
+	cfg, _ := json.Marshal(map[string]any{"base_url": sim.url, "rate": sc.keyRate, "burst": 2, "concurrency": max(16, int(sc.keyRate/3)), "prefetch": 3,
 		"retry": map[string]any{"max_attempts": 20, "initial_backoff": "100ms", "max_backoff": "2s"}})
 	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
 		return extractResult{}, err

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/rowsource"
@@ -37,6 +38,7 @@ type testbed struct {
 	url  string
 	ckpt *checkpoint.Store
 	api  *rest.API
+	js   jetstream.JetStream
 }
 
 func newTestbed(t *testing.T, scfg sim.Config) *testbed {
@@ -72,10 +74,11 @@ func newTestbed(t *testing.T, scfg sim.Config) *testbed {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testbed{t: t, sim: srv, scfg: scfg, url: ts.URL, ckpt: ck, api: api}
+	return &testbed{t: t, sim: srv, scfg: scfg, url: ts.URL, ckpt: ck, api: api, js: js}
 }
 
-// provider builds the catalog provider the way the extractor does.
+// provider builds the catalog provider the way the extractor does, with its limits
+// shared through the sluice-limits bucket.
 func (b *testbed) provider(cfg *rest.Config) provider.Provider {
 	b.t.Helper()
 	sp := b.api.Spec()
@@ -92,7 +95,7 @@ func (b *testbed) provider(cfg *rest.Config) provider.Provider {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	client, gov, err := provider.NewHTTP(context.Background(), "catalog", hs, provider.HTTPDeps{Getenv: getenv})
+	client, gov, err := provider.NewHTTP(context.Background(), "catalog", hs, provider.HTTPDeps{Getenv: getenv, JS: b.js})
 	if err != nil {
 		b.t.Fatal(err)
 	}

@@ -27,6 +27,11 @@ const (
 	quotaAPI = "api"
 	// quotaAuth holds OAuth2 token requests.
 	quotaAuth = "auth"
+	// lookahead is how far ahead the governor reserves a key's slots: catalog walks keep
+	// every key busy for hours, and a reservation (a round trip to sluice-limits) every
+	// 100 ms (the default) loses the slots that pass while it is made. A longer one
+	// amortises it; what it costs is ≤ lookahead of a dead replica's slots.
+	lookahead = 400 * time.Millisecond
 	// maxKeys bounds the keys of one API; the quota over all keys is maxKeys × Rate, so
 	// only the per-key limits bind.
 	maxKeys = 64
@@ -153,7 +158,7 @@ func (a *API) httpSpec(cfg any) (provider.HTTPSpec, error) {
 		return provider.HTTPSpec{}, err
 	}
 	perKey := ratelimit.Limit{Rate: s.limits.Rate, Burst: s.limits.Burst, Adaptive: ratelimit.Adaptive{Disabled: s.limits.Fixed}}
-	lim := ratelimit.Config{Quotas: map[string]ratelimit.QuotaConfig{
+	lim := ratelimit.Config{Lookahead: lookahead, Quotas: map[string]ratelimit.QuotaConfig{
 		quotaAPI:  {Limit: ratelimit.Limit{Rate: s.limits.Rate * maxKeys, Burst: s.limits.Burst * maxKeys, Adaptive: ratelimit.Adaptive{Disabled: true}}, PerKey: &perKey},
 		quotaAuth: {Limit: ratelimit.Limit{Rate: 1, Burst: 2}},
 	}}
