@@ -68,7 +68,8 @@ func TestCatalogEndToEnd(t *testing.T) {
 		S3Endpoint: env.S3Endpoint, S3AccessKey: env.S3AccessKey, S3SecretKey: env.S3SecretKey, S3Region: env.S3Region,
 		S3Bucket: "sluice-e2e",
 		Provider: "catalog",
-		ProviderConfig: map[string]any{"base_url": ts.URL, "rate": scfg.KeyRate, "burst": 1, "prefetch": 2,
+		// Told a rate above the API's, the governor must find the limit from the 429s.
+		ProviderConfig: map[string]any{"base_url": ts.URL, "rate": 1.5 * scfg.KeyRate, "burst": 1, "prefetch": 2,
 			"retry": map[string]any{"max_attempts": 20, "initial_backoff": "50ms", "max_backoff": "1s"}},
 	}
 	svc, err := harness.Start(hc)
@@ -153,6 +154,9 @@ func TestCatalogEndToEnd(t *testing.T) {
 	}
 	if again > 2 {
 		t.Errorf("%d pages requested again after the restart; at most the pages fetched ahead (prefetch 2) and the one in flight may be", again)
+	}
+	if srv.Stats().Throttled == 0 {
+		t.Error("the simulator throttled nothing: the test did not exercise 429s")
 	}
 	t.Logf("killed after %d pages emitted (%d list pages requested then); %d pages requested twice; sim %+v", emitted, len(before), again, srv.Stats())
 }
