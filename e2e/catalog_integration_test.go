@@ -15,13 +15,16 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/sluice-dev/sluice/e2e/harness"
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/procs"
 	"github.com/sluice-dev/sluice/internal/servicetest"
+	"github.com/sluice-dev/sluice/internal/staging"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/simulators/catalog/sim"
 )
@@ -35,7 +38,7 @@ import (
 // simulator's expected rows.
 func TestCatalogEndToEnd(t *testing.T) {
 	env := testinfra.Require(t, testinfra.Postgres, testinfra.Mongo, testinfra.S3)
-	natsURL := testinfra.PrivateNATS(t)
+	natsURL, js := servicetest.JetStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
@@ -84,16 +87,6 @@ func TestCatalogEndToEnd(t *testing.T) {
 			}
 		}
 	})
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-
 	const runID = "e2e-catalog"
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "sluice"), "run", "catalog", "--run-id", runID, "--param", "full_refresh=true")
 	cmd.Env = append(os.Environ(), "SLUICE_NATS_URL="+natsURL)
@@ -141,6 +134,8 @@ func TestCatalogEndToEnd(t *testing.T) {
 	sameRows(t, "catalog_rooms", queryRows(t, ctx, pool, `SELECT hotel_id::text, room_id, name, coalesce(max_occupancy::text, 'NULL'),
 		coalesce(round(price, 2)::text, 'NULL'), coalesce(currency, 'NULL') FROM catalog_rooms`), wantRooms)
 
+	checkCatalogStaged(t, ctx, env.MongoURI, dbName)
+
 	after := srv.PageRequests()
 	again := 0
 	for start, n := range after {
@@ -159,6 +154,40 @@ func TestCatalogEndToEnd(t *testing.T) {
 		t.Error("the simulator throttled nothing: the test did not exercise 429s")
 	}
 	t.Logf("killed after %d pages emitted (%d list pages requested then); %d pages requested twice; sim %+v", emitted, len(before), again, srv.Stats())
+}
+
+// checkCatalogStaged checks that staging holds the API's documents as sent: fields no spec
+// maps (a beta hotel's chain, an alpha hotel's amenities) are kept there, so a later spec
+// can map them by replay without calling the API again.
+func checkCatalogStaged(t *testing.T, ctx context.Context, mongoURI, db string) {
+	t.Helper()
+	mc, err := mongo.Connect(options.Client().ApplyURI(mongoURI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = mc.Database(db).Drop(context.Background())
+		_ = mc.Disconnect(context.Background())
+	})
+	cur, err := mc.Database(db).Collection("raw_catalog").Find(ctx, bson.D{{Key: "dataset", Value: "hotels"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []staging.Document // decodes compressed payloads
+	if err := cur.All(ctx, &docs); err != nil {
+		t.Fatal(err)
+	}
+	unmapped := map[string]bool{}
+	for _, d := range docs {
+		for _, f := range []string{`"chain"`, `"amenities"`, `"geo"`} {
+			if strings.Contains(string(d.Payload), f) {
+				unmapped[f] = true
+			}
+		}
+	}
+	if len(docs) == 0 || len(unmapped) != 3 {
+		t.Errorf("%d staged hotel pages; unmapped fields found in them: %v, want chain, amenities and geo", len(docs), unmapped)
+	}
 }
 
 // waitPages waits until the stream checkpoint at key counts at least n emitted pages.

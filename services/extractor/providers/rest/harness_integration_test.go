@@ -13,13 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/rowsource"
+	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/spec"
-	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/internal/transform"
 	sluicev1 "github.com/sluice-dev/sluice/proto/sluice/v1"
 	"github.com/sluice-dev/sluice/services/extractor/provider"
@@ -49,19 +48,8 @@ func newTestbed(t *testing.T, scfg sim.Config) *testbed {
 	}
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() { srv.Close(); ts.Close() })
-	nc, err := nats.Connect(testinfra.PrivateNATS(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := bus.NewJetStream(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := servicetest.JetStream(t)
 	ctx := context.Background()
-	if err := bus.Provision(ctx, js, bus.DefaultProvision()); err != nil {
-		t.Fatal(err)
-	}
 	kv, err := js.KeyValue(ctx, bus.BucketCheckpoints)
 	if err != nil {
 		t.Fatal(err)
