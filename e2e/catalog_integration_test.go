@@ -72,7 +72,7 @@ func TestCatalogEndToEnd(t *testing.T) {
 		S3Bucket: "sluice-e2e",
 		Provider: "catalog",
 		// Told a rate above the API's, the governor must find the limit from the 429s.
-		ProviderConfig: map[string]any{"base_url": ts.URL, "rate": 1.5 * scfg.KeyRate, "burst": 1, "prefetch": 2,
+		ProviderConfig: map[string]any{"base_url": ts.URL, "rate": 1.5 * scfg.KeyRate, "burst": 1, "fixed": false, "prefetch": 2,
 			"retry": map[string]any{"max_attempts": 20, "initial_backoff": "50ms", "max_backoff": "1s"}},
 	}
 	svc, err := harness.Start(hc)

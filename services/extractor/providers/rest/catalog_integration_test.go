@@ -35,7 +35,8 @@ func TestCatalogExactRows(t *testing.T) {
 	scfg.ErrorRate, scfg.SlowRate, scfg.Slow = 0.03, 0.02, 100*time.Millisecond
 	b := newTestbed(t, scfg)
 	// The provider is told a rate above the API's: the governor must find the limit.
-	p := b.provider(&rest.Config{Rate: 300, Burst: 2, Retry: rest.Retry{MaxAttempts: 20, InitialBackoff: "20ms", MaxBackoff: "500ms"}})
+	adaptive := false
+	p := b.provider(&rest.Config{Rate: 300, Burst: 2, Fixed: &adaptive, Retry: rest.Retry{MaxAttempts: 20, InitialBackoff: "20ms", MaxBackoff: "500ms"}})
 	col := &collector{}
 	if err := runAll(t, p, provider.Trigger{RunID: "exact", Source: "cli"}, col); err != nil {
 		t.Fatal(err)

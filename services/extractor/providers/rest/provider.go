@@ -46,6 +46,9 @@ type Config struct {
 	Rate        float64 `json:"rate,omitempty"`
 	Burst       int     `json:"burst,omitempty"`
 	Concurrency int     `json:"concurrency,omitempty"`
+	// Fixed, when set, replaces the manifest's limits.fixed: false lets the governor find
+	// the limit from 429s when the configured rate may be above it.
+	Fixed *bool `json:"fixed,omitempty"`
 	// Retry replaces the manifest's retry policy.
 	Retry Retry `json:"retry,omitempty"`
 	// Prefetch is how many list pages may be fetched and not yet emitted (default 2,
@@ -139,6 +142,9 @@ func (a *API) settings(cfg any) (*Config, settings, error) {
 	}
 	if c.Concurrency > 0 {
 		s.limits.Concurrency = c.Concurrency
+	}
+	if c.Fixed != nil {
+		s.limits.Fixed = *c.Fixed
 	}
 	if s.limits.Concurrency == 0 {
 		s.limits.Concurrency = 4
