@@ -4,10 +4,12 @@ go 1.26.0
 
 require (
 	github.com/aws/aws-sdk-go-v2 v1.47.7
+	github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager v0.5.2
 	github.com/aws/aws-sdk-go-v2/service/s3 v1.114.8
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/sluice-dev/sluice v0.0.0
+	github.com/sluice-dev/sluice/services/extractor v0.0.0
 	google.golang.org/protobuf v1.36.12
 )
 
@@ -72,4 +74,8 @@ require (
 	google.golang.org/grpc v1.83.2 // indirect
 )
 
-replace github.com/sluice-dev/sluice => ../
+replace (
+	github.com/sluice-dev/sluice => ../
+	github.com/sluice-dev/sluice/services/extractor => ../services/extractor
+	github.com/sluice-dev/sluice/services/simulators/amazonads => ../services/simulators/amazonads
+)

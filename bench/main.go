@@ -46,6 +46,7 @@ var suites = []Suite{
 	extractSuite,
 	catalogSuite,
 	chaosSuite,
+	transferSuite,
 }
 
 func main() {

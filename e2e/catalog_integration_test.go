@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"math/rand/v2"
-	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -22,7 +21,6 @@ import (
 
 	"github.com/sluice-dev/sluice/e2e/harness"
 	"github.com/sluice-dev/sluice/internal/bus"
-	"github.com/sluice-dev/sluice/internal/procs"
 	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/staging"
 	"github.com/sluice-dev/sluice/internal/testinfra"
@@ -60,10 +58,6 @@ func TestCatalogEndToEnd(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = harness.DropDatabase(context.Background(), env.PostgresURL, dbName) })
 
-	// Inherited by the service processes: the keys (several keys, several quotas), and a
-	// short ack wait so the killed extractor's task comes back quickly.
-	t.Setenv("SLUICE_CATALOG_API_KEYS", strings.Join(scfg.APIKeys, ","))
-	t.Setenv("SLUICE_ACK_WAIT", "5s")
 	bin := servicetest.Binaries(t, "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice")
 	hc := harness.Config{
 		Bin: bin, LogDir: t.TempDir(), NATSURL: natsURL, PostgresURL: pgURL,
@@ -71,6 +65,10 @@ func TestCatalogEndToEnd(t *testing.T) {
 		S3Endpoint: env.S3Endpoint, S3AccessKey: env.S3AccessKey, S3SecretKey: env.S3SecretKey, S3Region: env.S3Region,
 		S3Bucket: "sluice-e2e",
 		Provider: "catalog",
+		// Several keys, several quotas; a short ack wait so that the killed extractor's
+		// task comes back quickly.
+		ProviderEnv:   map[string]string{"SLUICE_CATALOG_API_KEYS": strings.Join(scfg.APIKeys, ",")},
+		ExtractorArgs: []string{"--ack-wait", "5s"},
 		// Told a rate above the API's, the governor must find the limit from the 429s.
 		ProviderConfig: map[string]any{"base_url": ts.URL, "rate": 1.5 * scfg.KeyRate, "burst": 1, "fixed": false, "prefetch": 2,
 			"retry": map[string]any{"max_attempts": 20, "initial_backoff": "50ms", "max_backoff": "1s"}},
@@ -96,26 +94,15 @@ func TestCatalogEndToEnd(t *testing.T) {
 
 	// Kill the extractor once it checkpointed 2 pages.
 	emitted := waitPages(t, ctx, js, "catalog.pages.hotels."+runID, 2)
-	var extractor *procs.Proc
 	for _, p := range svc.Group {
 		if p.Name == "extractor-catalog" {
-			extractor = p
+			p.Kill()
 		}
 	}
-	extractor.Kill()
 	before := srv.PageRequests()
-	env2 := hc.Env()
-	addr, err := freeLoopbackAddr()
-	if err != nil {
+	if _, err := svc.Restart("extractor-catalog"); err != nil {
 		t.Fatal(err)
 	}
-	env2["SLUICE_HTTP_ADDR"] = addr
-	restarted, err := procs.Start("extractor-catalog-restarted", filepath.Join(bin, "sluice-extractor"),
-		[]string{"--provider", "catalog", "--provider-config", filepath.Join(hc.LogDir, "catalog-config.json")}, procs.Env(env2), hc.LogDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.Group = append(svc.Group, restarted)
 
 	pool, err := pgxpool.New(ctx, pgURL)
 	if err != nil {
@@ -261,13 +248,4 @@ func sameRows(t *testing.T, table string, got, want []string) {
 	if missing > 0 || len(g) > 0 || len(got) != len(want) {
 		t.Errorf("%s: %d rows, want %d; %d expected rows missing, %d unexpected", table, len(got), len(want), missing, len(g))
 	}
-}
-
-func freeLoopbackAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }

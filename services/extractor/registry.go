@@ -2,37 +2,16 @@ package main
 
 import (
 	"github.com/sluice-dev/sluice/services/extractor/provider"
-	"github.com/sluice-dev/sluice/services/extractor/providers"
+	folders "github.com/sluice-dev/sluice/services/extractor/providers"
 	"github.com/sluice-dev/sluice/services/extractor/providers/amazonads"
 	"github.com/sluice-dev/sluice/services/extractor/providers/demo"
 	"github.com/sluice-dev/sluice/services/extractor/providers/rest"
+	"github.com/sluice-dev/sluice/services/extractor/providers/s3objects"
 )
 
-// providers is the one list of providers this extractor can run: the Go providers, then
-// one per manifest folder under providers/ (a declarative HTTP API run by providers/rest;
-// adding one is adding a folder). A bad manifest fails the registry test and is reported
-// by --provider's validation (manifestErr).
-var providerList, manifestErr = registered()
-
-func registered() ([]provider.Spec, error) {
-	list := []provider.Spec{demo.Spec, amazonads.Spec}
-	manifests, err := rest.Specs(providers.Folders)
-	return append(list, manifests...), err
-}
-
-func lookup(name string) (provider.Spec, bool) {
-	for _, p := range providerList {
-		if p.Name == name {
-			return p, true
-		}
-	}
-	return provider.Spec{}, false
-}
-
-func names() []string {
-	out := make([]string, len(providerList))
-	for i, p := range providerList {
-		out[i] = p.Name
-	}
-	return out
-}
+// providers is the one list of providers this extractor can run: a Go provider is its
+// folder under providers/ plus one line here; an HTTP API described by a manifest is its
+// folder alone (providers/rest runs every providers/*/manifest.yaml as a provider of the
+// folder's name).
+var providers = append([]provider.Spec{demo.Spec, amazonads.Spec, s3objects.Spec},
+	rest.MustSpecs(folders.Folders)...)

@@ -104,7 +104,8 @@ func (v *verifier) fail(format string, args ...any) {
 }
 
 func (v *verifier) setup() error {
-	natsURL := testinfra.PrivateNATS(v.t)
+	natsURL, kind := testinfra.TestNATS(v.t)
+	v.t.Logf("conformance: jobs, checkpoints and limits on JetStream (%s)", kind)
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		return err
@@ -377,15 +378,24 @@ type collector struct {
 }
 
 func (c *collector) Emit(ctx context.Context, r provider.Raw) error {
-	if r.Body == nil {
-		return errors.New("nil body")
+	var sum []byte
+	switch {
+	case r.Object != nil && r.Body == nil:
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		sum = provider.ObjectClaimCheck(*r.Object).GetSha256()
+	case r.Body != nil && r.Object == nil:
+		data, err := io.ReadAll(r.Body)
+		if err != nil {
+			return err
+		}
+		s := sha256.Sum256(data)
+		sum = s[:]
+	default:
+		return errors.New("want a body or an object reference, not both or neither")
 	}
-	data, err := io.ReadAll(r.Body)
-	if err != nil {
-		return err
-	}
-	sum := sha256.Sum256(data)
-	rec := record{dataset: r.Dataset, sourceKey: r.SourceKey, sum: envelope.RecordID("x", r.Dataset, r.SourceKey, sum[:])}
+	rec := record{dataset: r.Dataset, sourceKey: r.SourceKey, sum: envelope.RecordID("x", r.Dataset, r.SourceKey, sum)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := r.Dataset + " " + r.SourceKey

@@ -2,42 +2,21 @@ package rest
 
 import (
 	"bytes"
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path"
 	"sort"
-	"strings"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-	"golang.org/x/text/message"
 	"sigs.k8s.io/yaml"
 
 	"github.com/sluice-dev/sluice/internal/spec"
+	"github.com/sluice-dev/sluice/schemas"
 )
 
 // ManifestFile is the name of a manifest in its provider folder.
 const ManifestFile = "manifest.yaml"
-
-//go:embed manifest.schema.json
-var schemaJSON []byte
-
-// schemaURL is the schema's $id; manifests refer to the file by a relative $schema.
-const schemaURL = "https://sluice.dev/schemas/rest-manifest.schema.json"
-
-var manifestSchema = func() *jsonschema.Schema {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schemaJSON))
-	if err != nil {
-		panic("rest: manifest.schema.json: " + err.Error()) // a build defect, caught by every test
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource(schemaURL, doc); err != nil {
-		panic("rest: manifest.schema.json: " + err.Error())
-	}
-	return c.MustCompile(schemaURL)
-}()
 
 // API is a loaded manifest folder: the manifest and its dataset specs.
 type API struct {
@@ -52,15 +31,7 @@ func ParseManifest(data []byte) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("manifest: %w", err)
 	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(js))
-	if err != nil {
-		return nil, fmt.Errorf("manifest: %w", err)
-	}
-	if err := manifestSchema.Validate(doc); err != nil {
-		var ve *jsonschema.ValidationError
-		if errors.As(err, &ve) {
-			return nil, schemaErrors(ve)
-		}
+	if err := schemas.ValidateRestManifest(js); err != nil {
 		return nil, fmt.Errorf("manifest: %w", err)
 	}
 	var m Manifest
@@ -75,7 +46,8 @@ func ParseManifest(data []byte) (*Manifest, error) {
 	return &m, nil
 }
 
-// FieldError is a manifest error at a JSON path such as streams[0].pagination.type.
+// FieldError is a manifest error at a JSON path such as /streams/0/pagination/type (the
+// schema's errors name their paths the same way).
 type FieldError struct {
 	Path string
 	Msg  string
@@ -85,48 +57,7 @@ func (e *FieldError) Error() string {
 	if e.Path == "" {
 		return "manifest: " + e.Msg
 	}
-	return "manifest: " + e.Path + ": " + e.Msg
-}
-
-var printer = message.NewPrinter(message.MatchLanguage("en"))
-
-// schemaErrors flattens a validation error to its leaves, one FieldError each.
-func schemaErrors(ve *jsonschema.ValidationError) error {
-	var errs []error
-	seen := map[string]bool{}
-	var walk func(e *jsonschema.ValidationError)
-	walk = func(e *jsonschema.ValidationError) {
-		if len(e.Causes) == 0 {
-			fe := &FieldError{Path: jsonPath(e.InstanceLocation), Msg: e.ErrorKind.LocalizedString(printer)}
-			if k := fe.Error(); !seen[k] {
-				seen[k] = true
-				errs = append(errs, fe)
-			}
-			return
-		}
-		for _, c := range e.Causes {
-			walk(c)
-		}
-	}
-	walk(ve)
-	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
-	return errors.Join(errs...)
-}
-
-// jsonPath writes an instance location as streams[0].list.path.
-func jsonPath(loc []string) string {
-	var b strings.Builder
-	for _, p := range loc {
-		if p != "" && strings.Trim(p, "0123456789") == "" {
-			b.WriteString("[" + p + "]")
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(p)
-	}
-	return b.String()
+	return "manifest: /" + e.Path + ": " + e.Msg
 }
 
 // check enforces what the schema cannot: unique names, consistent fields.
@@ -137,37 +68,37 @@ func (m *Manifest) check() error {
 	}
 	streams := map[string]bool{}
 	for i, s := range m.Streams {
-		p := fmt.Sprintf("streams[%d]", i)
+		p := fmt.Sprintf("streams/%d", i)
 		if streams[s.Name] {
-			bad(p+".name", "stream %q is declared twice", s.Name)
+			bad(p+"/name", "stream %q is declared twice", s.Name)
 		}
 		streams[s.Name] = true
 		pg := s.Pagination
 		if pg.Type == PageNone || pg.Type == PageLink {
 			if pg.Param != "" || pg.CursorPath != "" {
-				bad(p+".pagination", "%s pagination takes no param or cursor_path", pg.Type)
+				bad(p+"/pagination", "%s pagination takes no param or cursor_path", pg.Type)
 			}
 		}
 		if pg.SizeParam != "" && pg.PageSize == 0 {
-			bad(p+".pagination.page_size", "required with size_param")
+			bad(p+"/pagination/page_size", "required with size_param")
 		}
 		if pg.Start != nil && pg.Type != PageNumber {
-			bad(p+".pagination.start", "only page pagination has a start page")
+			bad(p+"/pagination/start", "only page pagination has a start page")
 		}
 		if pg.Type != PageCursor && pg.CursorPath != "" {
-			bad(p+".pagination.cursor_path", "only cursor pagination reads a cursor from the body")
+			bad(p+"/pagination/cursor_path", "only cursor pagination reads a cursor from the body")
 		}
 		if _, ok := s.List.Params[pg.Param]; ok && pg.Param != "" {
-			bad(p+".list.params."+pg.Param, "is set by the pagination")
+			bad(p+"/list/params/"+pg.Param, "is set by the pagination")
 		}
 		if s.Incremental != nil {
 			if _, ok := s.List.Params[s.Incremental.Param]; ok {
-				bad(p+".list.params."+s.Incremental.Param, "is set by the incremental sync")
+				bad(p+"/list/params/"+s.Incremental.Param, "is set by the incremental sync")
 			}
 		}
 		for k, v := range s.List.Params {
 			if err := checkTemplate(v); err != nil {
-				bad(p+".list.params."+k, "%v", err)
+				bad(p+"/list/params/"+k, "%v", err)
 			}
 		}
 	}
@@ -176,7 +107,7 @@ func (m *Manifest) check() error {
 		bad("auth", "in and name apply to api_key auth only")
 	}
 	if (a.Type == AuthNone || a.Type == AuthClientCredentials || a.Type == AuthRefreshToken) && a.Secret != nil {
-		bad("auth.secret", "%s auth takes no secret (oauth2 uses client_id, client_secret, refresh_token)", a.Type)
+		bad("auth/secret", "%s auth takes no secret (oauth2 uses client_id, client_secret, refresh_token)", a.Type)
 	}
 	return errors.Join(errs...)
 }
@@ -199,7 +130,7 @@ func LoadFolder(fsys fs.FS, dir string) (*API, error) {
 	for i, f := range m.Datasets {
 		data, err := fs.ReadFile(fsys, path.Join(dir, f))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path.Join(dir, ManifestFile), &FieldError{Path: fmt.Sprintf("datasets[%d]", i), Msg: err.Error()})
+			return nil, fmt.Errorf("%s: %w", path.Join(dir, ManifestFile), &FieldError{Path: fmt.Sprintf("datasets/%d", i), Msg: err.Error()})
 		}
 		sp, err := spec.Parse(data)
 		if err != nil {
@@ -214,7 +145,7 @@ func LoadFolder(fsys fs.FS, dir string) (*API, error) {
 	for i, s := range m.Streams {
 		for j, d := range s.Datasets {
 			if !have[d] {
-				return nil, fmt.Errorf("%s: %w", path.Join(dir, ManifestFile), &FieldError{Path: fmt.Sprintf("streams[%d].datasets[%d]", i, j), Msg: fmt.Sprintf("dataset %q has no spec among datasets", d)})
+				return nil, fmt.Errorf("%s: %w", path.Join(dir, ManifestFile), &FieldError{Path: fmt.Sprintf("streams/%d/datasets/%d", i, j), Msg: fmt.Sprintf("dataset %q has no spec among datasets", d)})
 			}
 		}
 	}

@@ -25,17 +25,17 @@ func TestParseManifestNamesTheBadField(t *testing.T) {
 		want           []string // substrings of the error, each naming a path
 	}{
 		{"valid", "", "", nil},
-		{"bad pagination type", "type: cursor,", "type: scroll,", []string{"streams[0].pagination.type"}},
-		{"cursor without cursor_path", "type: cursor, cursor_path: meta.next,", "type: cursor,", []string{"streams[0].pagination", "cursor_path"}},
-		{"negative rate", "rate: 5", "rate: -1", []string{"limits.rate"}},
-		{"unknown field", "limits: {rate: 5}", "limits: {rate: 5, qps: 3}", []string{"limits", "qps"}},
-		{"secret in the manifest", "secret: {env: ACME_KEYS}", "secret: {value: hunter2}", []string{"auth.secret", "value"}},
-		{"api_key without a name", "name: X-Key, ", "", []string{"auth", "name"}},
-		{"relative path", "path: /items", "path: items", []string{"streams[0].list.path"}},
-		{"bad stream name", "- name: items", "- name: Items!", []string{"streams[0].name"}},
-		{"unknown placeholder", "{trigger.params.q}", "{secrets.q}", []string{"streams[0].list.params.q", "unknown placeholder"}},
-		{"pagination param also in params", "params: {q:", "params: {after: x, q:", []string{"streams[0].list.params.after", "set by the pagination"}},
-		{"link with a param", "pagination: {type: cursor, cursor_path: meta.next, param: after}", "pagination: {type: link, param: after}", []string{"streams[0].pagination", "takes no param"}},
+		{"bad pagination type", "type: cursor,", "type: scroll,", []string{"/streams/0/pagination/type"}},
+		{"cursor without cursor_path", "type: cursor, cursor_path: meta.next,", "type: cursor,", []string{"/streams/0/pagination", "cursor_path"}},
+		{"negative rate", "rate: 5", "rate: -1", []string{"/limits/rate"}},
+		{"unknown field", "limits: {rate: 5}", "limits: {rate: 5, qps: 3}", []string{"/limits", "qps"}},
+		{"secret in the manifest", "secret: {env: ACME_KEYS}", "secret: {value: hunter2}", []string{"/auth/secret", "value"}},
+		{"api_key without a name", "name: X-Key, ", "", []string{"/auth", "name"}},
+		{"relative path", "path: /items", "path: items", []string{"/streams/0/list/path"}},
+		{"bad stream name", "- name: items", "- name: Items!", []string{"/streams/0/name"}},
+		{"unknown placeholder", "{trigger.params.q}", "{secrets.q}", []string{"/streams/0/list/params/q", "unknown placeholder"}},
+		{"pagination param also in params", "params: {q:", "params: {after: x, q:", []string{"/streams/0/list/params/after", "set by the pagination"}},
+		{"link with a param", "pagination: {type: cursor, cursor_path: meta.next, param: after}", "pagination: {type: link, param: after}", []string{"/streams/0/pagination", "takes no param"}},
 		{"duplicate stream", "", "", nil}, // filled below
 		{"missing streams", "streams:", "x_streams:", []string{"streams"}},
 	}
@@ -53,7 +53,7 @@ func TestParseManifestNamesTheBadField(t *testing.T) {
 			if c.name == "duplicate stream" {
 				i := strings.Index(doc, "  - name: items")
 				doc += doc[i:]
-				want = []string{"streams[1].name", "declared twice"}
+				want = []string{"/streams/1/name", "declared twice"}
 			}
 			_, err := ParseManifest([]byte(doc))
 			if len(want) == 0 {
@@ -71,22 +71,5 @@ func TestParseManifestNamesTheBadField(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestJSONPath(t *testing.T) {
-	t.Parallel()
-	for _, c := range []struct {
-		loc  []string
-		want string
-	}{
-		{nil, ""},
-		{[]string{"streams", "0", "pagination", "type"}, "streams[0].pagination.type"},
-		{[]string{"auth"}, "auth"},
-		{[]string{"streams", "12"}, "streams[12]"},
-	} {
-		if got := jsonPath(c.loc); got != c.want {
-			t.Errorf("jsonPath(%q) = %q, want %q", c.loc, got, c.want)
-		}
 	}
 }

@@ -84,6 +84,17 @@ func parseDuration(s string) (time.Duration, error) {
 	return time.ParseDuration(s)
 }
 
+// MustSpecs is Specs for the extractor's registry: a manifest that does not load is a
+// defect of the build, caught by the first test that builds the registry, like any other
+// invalid registry entry (extractor.Program panics on those).
+func MustSpecs(fsys fs.FS) []provider.Spec {
+	specs, err := Specs(fsys)
+	if err != nil {
+		panic("provider manifests: " + err.Error())
+	}
+	return specs
+}
+
 // Specs returns a provider.Spec for every manifest folder of fsys (see Discover).
 func Specs(fsys fs.FS) ([]provider.Spec, error) {
 	apis, err := Discover(fsys)

@@ -1,4 +1,4 @@
-package main
+package extractor
 
 import (
 	"context"
@@ -17,12 +17,12 @@ import (
 	"github.com/sluice-dev/sluice/services/extractor/trigger"
 )
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := parseConfig(args, getenv, stderr)
+func (r registry) run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := r.parseConfig(args, getenv, stdout)
 	if err != nil {
 		return err
 	}
-	sp, _ := lookup(cfg.Provider)
+	sp, _ := r.lookup(cfg.Provider)
 	pcfg, err := providerConfig(sp, cfg.ProviderConfig)
 	if err != nil {
 		return err
