@@ -47,6 +47,7 @@ var suites = []Suite{
 	catalogSuite,
 	chaosSuite,
 	transferSuite,
+	sqlcopySuite,
 }
 
 func main() {

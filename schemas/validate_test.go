@@ -87,3 +87,15 @@ func TestSchemaNamesThePath(t *testing.T) {
 		})
 	}
 }
+
+// TestSchemaKnowsEveryColumnType: every type the spec parser accepts is in the schema.
+func TestSchemaKnowsEveryColumnType(t *testing.T) {
+	for _, typ := range spec.Types() {
+		doc := `{"provider":"p","dataset":"d","version":1,"table":"t","format":{"type":"ndjson"},
+			"columns":[{"name":"id","type":"bigint","expr":"row.id"},{"name":"v","type":"` + string(typ) + `","expr":"row.v","nullable":true}],
+			"primary_key":["id"]}`
+		if err := schemas.ValidateDatasetSpec([]byte(doc)); err != nil {
+			t.Errorf("type %s refused by the schema: %v", typ, err)
+		}
+	}
+}

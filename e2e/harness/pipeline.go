@@ -83,20 +83,9 @@ func (s *Services) Restart(name string) (*procs.Proc, error) {
 
 // Start runs the four services, each as its own process, and waits until each is ready.
 func Start(c Config) (*Services, error) {
-	if err := os.MkdirAll(c.LogDir, 0o755); err != nil {
+	providerArgs, err := c.providerArgs()
+	if err != nil {
 		return nil, err
-	}
-	var providerArgs []string
-	if c.ProviderConfig != nil {
-		data, err := json.Marshal(c.ProviderConfig)
-		if err != nil {
-			return nil, err
-		}
-		path := filepath.Join(c.LogDir, c.Provider+"-config.json")
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			return nil, err
-		}
-		providerArgs = []string{"--provider-config", path}
 	}
 	specs := []struct {
 		name, bin string
@@ -133,6 +122,51 @@ func Start(c Config) (*Services, error) {
 		}
 	}
 	return s, nil
+}
+
+// providerArgs writes the provider's config file and returns the flags naming it.
+func (c Config) providerArgs() ([]string, error) {
+	if err := os.MkdirAll(c.LogDir, 0o755); err != nil {
+		return nil, err
+	}
+	if c.ProviderConfig == nil {
+		return nil, nil
+	}
+	data, err := json.Marshal(c.ProviderConfig)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(c.LogDir, c.Provider+"-config.json")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return nil, err
+	}
+	return []string{"--provider-config", path}, nil
+}
+
+// Extractor starts one more extractor process of c's provider, named name (a replica,
+// or a restart after a kill), and waits until it is ready.
+func (c Config) Extractor(name string) (*procs.Proc, error) {
+	providerArgs, err := c.providerArgs()
+	if err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	env := c.env()
+	env["SLUICE_HTTP_ADDR"] = addr
+	maps.Copy(env, c.ProviderEnv)
+	all := append(append([]string{"--provider", c.Provider}, providerArgs...), c.ExtractorArgs...)
+	p, err := procs.Start(name, filepath.Join(c.Bin, "sluice-extractor"), all, procs.Env(env), c.LogDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitReady(p, addr, 30*time.Second); err != nil {
+		_ = p.Stop(5 * time.Second)
+		return nil, err
+	}
+	return p, nil
 }
 
 func freeAddr() (string, error) {

@@ -48,6 +48,7 @@ func tree() []any {
 			{"preview FILE --sample PAYLOAD[.gz]", "the rows a spec makes of a sample (table or --json) and the rows it would dead-letter", specPreview},
 			{"diff FILE", "what the spec changes in its table, against the registered version (or --against OLD_FILE)", specDiff},
 			{"push FILE...", "register new spec versions; breaking changes are refused with the migration (--migrated after it)", specPush},
+			{"from-sql --table SCHEMA.NAME", "the sqlcopy spec of a source table from its information_schema (source URL from SLUICE_SQLCOPY_SOURCE_URL)", specFromSQL},
 		}},
 		group{"new", "scaffold new things", []leaf{
 			{"provider NAME", "a provider folder: code, dataset spec, README, tests [--dir]", func(ctx context.Context, env *cliEnv, args []string) error {

@@ -15,6 +15,7 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/sluice-dev/sluice/internal/ratelimit"
 	"github.com/sluice-dev/sluice/internal/spec"
 )
 
@@ -31,6 +32,11 @@ type Spec struct {
 	// credentials) from its decoded configuration; the SDK builds it and hands it to New
 	// as Deps.Services.HTTP. A provider that calls an HTTP API must set it.
 	HTTP func(cfg any) (HTTPSpec, error)
+	// Limits, when set, declares the shared limits of a provider whose calls are not HTTP
+	// (SQL queries, object-store requests): the SDK builds a governor over them whose
+	// quotas and per-host concurrency caps are shared by every replica, and hands it to
+	// New as Deps.Services.Limits.
+	Limits func(cfg any) (ratelimit.Config, error)
 }
 
 // Provider is what a provider team implements.

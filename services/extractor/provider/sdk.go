@@ -66,6 +66,22 @@ type (
 	Limit = ratelimit.Limit
 	// Adaptive tunes how a limit reacts to 429s.
 	Adaptive = ratelimit.Adaptive
+	// Governor is Services.Limits: the shared limits of a provider whose calls are not HTTP
+	// (a SQL source, an object store); Acquire a permit around each call.
+	Governor = ratelimit.Governor
+	// LimitRequest says what a call counts against (quota, key, host slot).
+	LimitRequest = ratelimit.Request
+	// Permit is an admitted call; release it with the call's Outcome when the call ends.
+	Permit = ratelimit.Permit
+	// Outcome tells the governor how a call went (success, throttled, failed).
+	Outcome = ratelimit.Outcome
+)
+
+// Outcome kinds for Permit.Release.
+const (
+	Success   = ratelimit.Success
+	Throttled = ratelimit.Throttled
+	Failed    = ratelimit.Failed
 )
 
 // The governed HTTP client (Services.HTTP) and how a provider tunes and calls it.

@@ -171,6 +171,18 @@ func (v *verifier) newProvider() (provider.Provider, error) {
 		v.t.Cleanup(func() { _ = gov.Close() })
 		s.HTTP = client
 	}
+	if v.c.Spec.Limits != nil {
+		lim, err := v.c.Spec.Limits(v.cfg)
+		if err != nil {
+			return nil, err
+		}
+		gov, err := provider.NewGovernor(context.Background(), v.c.Spec.Name, lim, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		v.t.Cleanup(func() { _ = gov.Close() })
+		s.Limits = gov
+	}
 	return v.c.Spec.New(v.cfg, provider.Deps{Getenv: getenv, Services: s})
 }
 
