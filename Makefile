@@ -11,7 +11,8 @@ STATICCHECK := $(TOOLS_DIR)/staticcheck-v0.8.2/bin/staticcheck
 MODULES = $(shell go list -m -f '{{.Dir}}/...')
 BINARIES = sluice-extractor:services/extractor sluice-staging-store:services/staging-store \
 	sluice-transformer:services/transformer sluice-loader:services/loader sluice:services/sluice \
-	sluice-sim-amazonads:services/simulators/amazonads sluice-sim-portal:services/simulators/portal
+	sluice-sim-amazonads:services/simulators/amazonads sluice-sim-portal:services/simulators/portal \
+	sluice-sim-catalog:services/simulators/catalog
 INFRA_ENV = set -a; eval "$$(bash deploy/local/infra.sh env)"; set +a
 K8S_ENV = set -a; eval "$$(bash deploy/local/k8s-tools.sh env)"; set +a
 

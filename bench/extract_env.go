@@ -92,19 +92,27 @@ type extractSimStats struct {
 
 func (s *extractSim) stats() (extractSimStats, error) {
 	var st extractSimStats
-	resp, err := http.Get(s.url + "/_sim/stats")
+	return st, simStats(s.url, &st)
+}
+
+func (s *extractSim) reset() error { return simReset(s.url) }
+
+// simStats reads a simulator's GET /_sim/stats into st.
+func simStats(url string, st any) error {
+	resp, err := http.Get(url + "/_sim/stats")
 	if err != nil {
-		return st, err
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("stats: %s", resp.Status)
+		return fmt.Errorf("stats: %s", resp.Status)
 	}
-	return st, json.NewDecoder(resp.Body).Decode(&st)
+	return json.NewDecoder(resp.Body).Decode(st)
 }
 
-func (s *extractSim) reset() error {
-	resp, err := http.Post(s.url+"/_sim/reset", "", nil)
+// simReset zeroes a simulator's counters (POST /_sim/reset).
+func simReset(url string) error {
+	resp, err := http.Post(url+"/_sim/reset", "", nil)
 	if err != nil {
 		return err
 	}

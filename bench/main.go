@@ -44,6 +44,7 @@ type Suite struct {
 var suites = []Suite{
 	loadSuite,
 	extractSuite,
+	catalogSuite,
 	chaosSuite,
 	transferSuite,
 	sqlcopySuite,

@@ -8,3 +8,9 @@ import _ "embed"
 //
 //go:embed dataset-spec.schema.json
 var DatasetSpec []byte
+
+// RestManifest is the JSON Schema of a rest provider manifest (an HTTP API described by a
+// providers/<name>/manifest.yaml; see services/extractor/providers/rest).
+//
+//go:embed rest-manifest.schema.json
+var RestManifest []byte

@@ -15,36 +15,50 @@ import (
 
 var printer = message.NewPrinter(language.English)
 
-var (
-	compileOnce sync.Once
-	datasetSpec *jsonschema.Schema
-	compileErr  error
-)
-
-func compiled() (*jsonschema.Schema, error) {
-	compileOnce.Do(func() {
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(DatasetSpec))
-		if err != nil {
-			compileErr = err
-			return
-		}
-		c := jsonschema.NewCompiler()
-		const url = "dataset-spec.schema.json"
-		if err := c.AddResource(url, doc); err != nil {
-			compileErr = err
-			return
-		}
-		datasetSpec, compileErr = c.Compile(url)
-	})
-	return datasetSpec, compileErr
+// compiledSchema is one schema, compiled on first use.
+type compiledSchema struct {
+	name string
+	data []byte
+	once sync.Once
+	sch  *jsonschema.Schema
+	err  error
 }
+
+func (c *compiledSchema) compiled() (*jsonschema.Schema, error) {
+	c.once.Do(func() {
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(c.data))
+		if err != nil {
+			c.err = err
+			return
+		}
+		comp := jsonschema.NewCompiler()
+		if err := comp.AddResource(c.name, doc); err != nil {
+			c.err = err
+			return
+		}
+		c.sch, c.err = comp.Compile(c.name)
+	})
+	return c.sch, c.err
+}
+
+var (
+	datasetSpec  = &compiledSchema{name: "dataset-spec.schema.json", data: DatasetSpec}
+	restManifest = &compiledSchema{name: "rest-manifest.schema.json", data: RestManifest}
+)
 
 // ValidateDatasetSpec checks a dataset spec document against the schema. Each problem is
 // named by its JSON path, e.g. `/columns/2/type: value must be one of "text", ...`.
-func ValidateDatasetSpec(data []byte) error {
-	sch, err := compiled()
+func ValidateDatasetSpec(data []byte) error { return validate(datasetSpec, data) }
+
+// ValidateRestManifest checks a rest provider manifest, as JSON (a YAML manifest converted),
+// against its schema; each problem is named by its JSON path, e.g.
+// `/streams/0/pagination/type: value must be one of ...`.
+func ValidateRestManifest(data []byte) error { return validate(restManifest, data) }
+
+func validate(c *compiledSchema, data []byte) error {
+	sch, err := c.compiled()
 	if err != nil {
-		return fmt.Errorf("dataset spec schema: %w", err)
+		return fmt.Errorf("%s: %w", c.name, err)
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
 	if err != nil {

@@ -24,6 +24,7 @@ var Binaries = map[string]string{
 	"sluice":               "./services/sluice",
 	"sluice-sim-amazonads": "./services/simulators/amazonads",
 	"sluice-sim-portal":    "./services/simulators/portal",
+	"sluice-sim-catalog":   "./services/simulators/catalog",
 }
 
 // RepoRoot finds the repository root (the directory holding go.work) from dir upwards.

@@ -80,6 +80,9 @@ func Open(f spec.Format, r io.Reader) (Reader, error) {
 	default:
 		return nil, fmt.Errorf("open row source: unknown format %q", f.Type)
 	}
+	if f.Unnest != "" {
+		src = newUnnest(src, f.Unnest)
+	}
 	return &classified{Reader: src, in: in}, nil
 }
 

@@ -16,6 +16,9 @@ const (
 	HTMLTable FormatType = "html_table"
 )
 
+// ParentKey is the key of an unnested row that holds its enclosing row (Format.Unnest).
+const ParentKey = "_parent"
+
 // DefaultMaxRowBytes bounds the size of one source row when Format.MaxRowBytes is 0.
 const DefaultMaxRowBytes = 1 << 20
 
@@ -31,6 +34,13 @@ type Format struct {
 	// object to the array, e.g. "report.rows". Empty: the payload is the array. A null at
 	// the path is an empty array.
 	Path string `json:"path,omitempty"`
+
+	// Unnest (json_array, ndjson) is a key of each source row holding an array of
+	// objects: each element becomes a source row of its own, with the enclosing row
+	// (without that key) under the element's key "_parent" (ParentKey). A row whose key is
+	// missing or null yields no row. It makes child rows with their own keys, such as the
+	// rooms of a hotel document.
+	Unnest string `json:"unnest,omitempty"`
 
 	// Delimiter (csv) is the field separator, one character; default ",".
 	Delimiter string `json:"delimiter,omitempty"`

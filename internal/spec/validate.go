@@ -181,6 +181,13 @@ func (f Format) validate(fe *fieldErrors) {
 			fe.add("format.path", "%s: empty key; want dot-separated keys such as \"report.rows\"", QuoteShort(f.Path))
 		}
 	}
+	if f.Unnest != "" {
+		if f.Type != JSONArray && f.Type != NDJSON {
+			fe.add("format.unnest", "applies to json_array and ndjson only, not %s", f.Type)
+		} else if strings.Contains(f.Unnest, ".") || f.Unnest == ParentKey {
+			fe.add("format.unnest", "%s: want one key of the row (not a dotted path, not %q)", QuoteShort(f.Unnest), ParentKey)
+		}
+	}
 	csvOnly("delimiter", f.Delimiter != "")
 	csvOnly("comment", f.Comment != "")
 	csvOnly("lazy_quotes", f.LazyQuotes)

@@ -1,0 +1,3 @@
+module github.com/sluice-dev/sluice/services/simulators/catalog
+
+go 1.26.0
