@@ -83,7 +83,7 @@ func (b *testbed) provider(cfg *rest.Config) provider.Provider {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	client, gov, err := provider.NewHTTP(context.Background(), "catalog", hs, provider.HTTPDeps{Getenv: getenv, JS: b.js})
+	client, gov, err := provider.NewHTTP(context.Background(), "catalog", hs, provider.HTTPDeps{Getenv: getenv, JS: b.js, Egress: provider.LoopbackEgress()})
 	if err != nil {
 		b.t.Fatal(err)
 	}
