@@ -47,7 +47,7 @@ func runBin(t *testing.T, bin string, env []string, args ...string) binResult {
 // usage errors with status 2, flags anywhere, --version on every binary, completion.
 func TestCLIBehavesLikeACommandLineTool(t *testing.T) {
 	testinfra.Require(t)
-	dir := servicetest.Binaries(t, "sluice", "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice-sim-amazonads")
+	dir := servicetest.Binaries(t, "sluice", "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice-sim-amazonads", "sluice-sim-portal", "sluice-sim-catalog")
 	sluice := filepath.Join(dir, "sluice")
 	noCtx := []string{"SLUICE_CONFIG_DIR=" + t.TempDir()}
 
@@ -91,12 +91,13 @@ func TestCLIBehavesLikeACommandLineTool(t *testing.T) {
 			t.Errorf("%s --no-such-flag: status %d, want 2", b, r.code)
 		}
 	}
-	sim := filepath.Join(dir, "sluice-sim-amazonads")
-	if r := runBin(t, sim, nil, "--version"); r.code != 0 || !strings.HasPrefix(r.stdout, "sluice-sim-amazonads ") {
-		t.Errorf("simulator --version: status %d, %q %q", r.code, r.stdout, r.stderr)
-	}
-	if r := runBin(t, sim, nil, "--no-such-flag"); r.code != 2 {
-		t.Errorf("simulator --no-such-flag: status %d, want 2", r.code)
+	for _, b := range []string{"sluice-sim-amazonads", "sluice-sim-portal", "sluice-sim-catalog"} {
+		if r := runBin(t, filepath.Join(dir, b), nil, "--version"); r.code != 0 || !strings.HasPrefix(r.stdout, b+" ") {
+			t.Errorf("%s --version: status %d, %q %q", b, r.code, r.stdout, r.stderr)
+		}
+		if r := runBin(t, filepath.Join(dir, b), nil, "--no-such-flag"); r.code != 2 {
+			t.Errorf("%s --no-such-flag: status %d, want 2", b, r.code)
+		}
 	}
 }
 

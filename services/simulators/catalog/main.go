@@ -12,6 +12,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/sluice-dev/sluice/services/simulators/catalog/sim"
@@ -22,6 +24,10 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "sluice-sim-catalog:", err)
+		var usage usageError
+		if errors.As(err, &usage) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
@@ -30,11 +36,19 @@ func main() {
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	cfg := sim.DefaultConfig()
 	fs := flag.NewFlagSet("sluice-sim-catalog", flag.ContinueOnError)
+	version := fs.Bool("version", false, "print the version and exit")
 	fs.SetOutput(stdout)
 	addr := fs.String("addr", "127.0.0.1:8090", "listen address")
 	cfg.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if *version {
+		fmt.Fprintln(stdout, versionLine())
+		return nil
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -50,4 +64,23 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	logger.Info("listening", "component", "catalog-sim", "addr", ln.Addr().String(), "hotels", cfg.Hotels, "seed", cfg.Seed)
 	return srv.Serve(ctx, ln)
+}
+
+// usageError is a command line that cannot be used: status 2.
+type usageError struct{ error }
+
+// versionLine is what --version prints: the module version or VCS revision of the build.
+func versionLine() string {
+	v := "dev"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+	}
+	return "sluice-sim-catalog " + v + " " + runtime.Version()
 }

@@ -15,6 +15,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -27,6 +29,10 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "sluice-sim-portal:", err)
+		var usage usageError
+		if errors.As(err, &usage) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
@@ -36,6 +42,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	cfg := sim.DefaultConfig()
 	fs := flag.NewFlagSet("sluice-sim-portal", flag.ContinueOnError)
+	version := fs.Bool("version", false, "print the version and exit")
 	fs.SetOutput(stdout)
 	addr := fs.String("addr", "127.0.0.1:8090", "listen address")
 	hosts := fs.String("portals", "", "comma-separated host[=script] list replacing the default portals (a.portal.test, b.portal.test, c.portal.test, js.portal.test=script)")
@@ -49,7 +56,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	accounts := fs.Int("accounts", 2, "accounts per portal (each has three reports a day)")
 	refuse := fs.Bool("refuse-overlap", false, "answer 429 to a request beyond 4 at once per host instead of 500 and a violation")
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if *version {
+		fmt.Fprintln(stdout, versionLine())
+		return nil
 	}
 	if *hosts != "" {
 		cfg.Portals = nil
@@ -106,4 +120,23 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+// usageError is a command line that cannot be used: status 2.
+type usageError struct{ error }
+
+// versionLine is what --version prints: the module version or VCS revision of the build.
+func versionLine() string {
+	v := "dev"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+	}
+	return "sluice-sim-portal " + v + " " + runtime.Version()
 }
