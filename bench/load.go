@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +23,8 @@ import (
 //   - copy_upsert_ceiling_rows_per_s: pgx CopyFrom of ready-made rows into a temporary
 //     table plus INSERT … ON CONFLICT DO UPDATE with the monotonic guard, in large
 //     transactions: what the database can take.
+//   - copy_limit_rows_per_s: plain binary COPY of the same rows into an empty table with the
+//     same primary key over as many connections as the loader uses: the physical limit.
 //   - load_ratio: the loader process alone draining a ROWS stream filled beforehand.
 //   - e2e_ratio: RAW → staging-store → transformer → loader → PostgreSQL, all processes.
 //   - replay_ratio: `sluice replay` of the same staged records into the emptied table.
@@ -28,7 +32,10 @@ import (
 //   - stage/transform/load_peak_rss_mb: each service's VmHWM while one large report
 //     (1 GB; 64 MB under BENCH_SCALE=small), claim-checked through S3, flows through.
 //
-// Every ratio divides rows per second by the ceiling measured in the same run.
+// Every *_ratio divides rows per second by the ceiling measured in the same run, every
+// *_limit_ratio by the physical limit. The limit and the phases run BENCH_ROUNDS times,
+// alternating; a phase's ratio is its median round, *_limit_ratio_min/_max and *_spread
+// (fastest round / slowest) say how steady it was.
 var loadSuite = Suite{Name: "load", Run: runLoad}
 
 type loadScale struct {
@@ -69,7 +76,13 @@ func runLoad(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	b := &loadBench{env: env, sc: sc, p: p, pool: pool, specs: specs, suffix: randHex(3)}
+	rounds := 3
+	if v := os.Getenv("BENCH_ROUNDS"); v != "" {
+		if rounds, err = strconv.Atoi(v); err != nil || rounds < 1 {
+			return fmt.Errorf("BENCH_ROUNDS %q: want a positive number", v)
+		}
+	}
+	b := &loadBench{env: env, sc: sc, p: p, pool: pool, specs: specs, suffix: randHex(3), rounds: rounds}
 	defer b.dropTables(context.WithoutCancel(ctx))
 
 	// BENCH_LOAD_PHASES=load,e2e runs only some phases, while working on one of them.
@@ -86,34 +99,90 @@ func runLoad(ctx context.Context, env *Env) error {
 		return fmt.Errorf("ceiling: %w", err)
 	}
 	env.Emit("copy_upsert_ceiling_rows_per_s", round(ceiling))
-	ratio := func(name string, rowsPerS float64) {
-		env.Logf("%s: %.0f rows/s", name, rowsPerS)
-		env.Emit(name, round3(rowsPerS/ceiling))
-	}
 	if want("single") {
 		single, err := b.singleRow(ctx)
 		if err != nil {
 			return fmt.Errorf("single-row baseline: %w", err)
 		}
-		ratio("single_row_ratio", single)
+		env.Logf("single_row_ratio: %.0f rows/s", single)
+		env.Emit("single_row_ratio", round3(single/ceiling))
 	}
-	if want("load") {
-		load, err := b.loaderAlone(ctx)
+	// The physical limit and the phases alternate, round after round, so that a slow
+	// spell of the machine falls on both; each phase reports its median round and the
+	// spread of its rounds.
+	var limits []float64
+	phaseRates := map[string][]float64{}
+	for r := range b.rounds {
+		limit, err := b.copyLimitRound(ctx, r)
 		if err != nil {
-			return fmt.Errorf("loader alone: %w", err)
+			return fmt.Errorf("physical limit: %w", err)
 		}
-		ratio("load_ratio", load)
+		env.Logf("round %d: copy limit %.0f rows/s", r+1, limit)
+		limits = append(limits, limit)
+		if want("load") {
+			load, err := b.loaderAlone(ctx, r)
+			if err != nil {
+				return fmt.Errorf("loader alone: %w", err)
+			}
+			env.Logf("round %d: load %.0f rows/s (%.3f of the limit)", r+1, load, load/limit)
+			phaseRates["load"] = append(phaseRates["load"], load)
+		}
+		if want("e2e") {
+			e2e, replay, err := b.endToEnd(ctx, r)
+			if err != nil {
+				return fmt.Errorf("end to end: %w", err)
+			}
+			env.Logf("round %d: e2e %.0f rows/s (%.3f), replay %.0f rows/s (%.3f)", r+1, e2e, e2e/limit, replay, replay/limit)
+			phaseRates["e2e"] = append(phaseRates["e2e"], e2e)
+			phaseRates["replay"] = append(phaseRates["replay"], replay)
+		}
+		if err := b.purge(ctx); err != nil {
+			return err
+		}
 	}
-	if want("e2e") {
-		e2e, replay, err := b.endToEnd(ctx)
-		if err != nil {
-			return fmt.Errorf("end to end: %w", err)
+	limit := slices.Max(limits)
+	env.Emit("copy_limit_rows_per_s", round(limit))
+	env.Emit("copy_limit_spread", round3(slices.Max(limits)/slices.Min(limits)))
+	for _, ph := range []string{"load", "e2e", "replay"} {
+		rates := phaseRates[ph]
+		if len(rates) == 0 {
+			continue
 		}
-		ratio("e2e_ratio", e2e)
-		ratio("replay_ratio", replay)
+		med := median(rates)
+		env.Logf("%s: median %.0f rows/s over %d rounds", ph, med, len(rates))
+		env.Emit(ph+"_ratio", round3(med/ceiling))
+		env.Emit(ph+"_limit_ratio", round3(med/limit))
+		env.Emit(ph+"_limit_ratio_min", round3(slices.Min(rates)/limit))
+		env.Emit(ph+"_limit_ratio_max", round3(slices.Max(rates)/limit))
+		// spread: the fastest round over the slowest; 1 is perfectly steady.
+		env.Emit(ph+"_spread", round3(slices.Max(rates)/slices.Min(rates)))
 	}
 	if want("rss") {
 		return b.largeReport(ctx)
+	}
+	return nil
+}
+
+// median of rates (the mean of the middle two for an even count).
+func median(rates []float64) float64 {
+	s := slices.Sorted(slices.Values(rates))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// purge empties the streams between rounds (everything in them is acked by then), so a
+// full-scale run does not keep millions of rows on disk.
+func (b *loadBench) purge(ctx context.Context) error {
+	for _, name := range []string{bus.StreamRaw, bus.StreamStaged, bus.StreamRows} {
+		s, err := b.p.js.Stream(ctx, name)
+		if err != nil {
+			return err
+		}
+		if err := s.Purge(ctx); err != nil {
+			return fmt.Errorf("purge %s: %w", name, err)
+		}
 	}
 	return nil
 }
@@ -126,6 +195,8 @@ type loadBench struct {
 	specs  *specstore.Store
 	suffix string
 	tables []string
+	// rounds is how many times each phase runs (BENCH_ROUNDS, default 3).
+	rounds int
 }
 
 // table registers a spec for dataset and returns it; its table name is unique to this run.

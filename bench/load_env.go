@@ -155,6 +155,7 @@ func (p *pipeline) serviceEnv(extra ...string) []string {
 		"SLUICE_S3_SECRET_KEY=" + p.infra.S3SecretKey,
 		"SLUICE_S3_REGION=" + p.infra.S3Region,
 		"SLUICE_S3_BUCKET=" + p.bucket,
+		"SLUICE_POSTGRES_MAX_CONNS=" + strconv.Itoa(loaderConns),
 	}
 	return append(env, extra...)
 }
