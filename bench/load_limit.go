@@ -51,14 +51,15 @@ func (b *loadBench) copyLimitRound(ctx context.Context, round int) (float64, err
 		names[i] = pgx.Identifier{c.name}.Sanitize()
 	}
 	copySQL := fmt.Sprintf("COPY %s (%s) FROM STDIN WITH (FORMAT binary)", pgx.Identifier{sp.Table}.Sanitize(), strings.Join(names, ", "))
+	// Connections of their own, opened before the clock starts (the pool is smaller).
 	conns := make([]*pgx.Conn, loaderConns)
 	for i := range conns {
-		c, err := b.pool.Acquire(ctx)
+		c, err := pgx.Connect(ctx, b.p.infra.PostgresURL)
 		if err != nil {
 			return 0, err
 		}
-		defer c.Release()
-		conns[i] = c.Conn()
+		defer c.Close(context.WithoutCancel(ctx))
+		conns[i] = c
 	}
 	work := make(chan []byte, len(chunks))
 	for _, c := range chunks {
