@@ -120,12 +120,22 @@ func runLoad(ctx context.Context, env *Env) error {
 		env.Logf("round %d: copy limit %.0f rows/s", r+1, limit)
 		limits = append(limits, limit)
 		if want("load") {
-			load, err := b.loaderAlone(ctx, r)
+			load, err := b.loaderAlone(ctx, r, "")
 			if err != nil {
 				return fmt.Errorf("loader alone: %w", err)
 			}
 			env.Logf("round %d: load %.0f rows/s (%.3f of the limit)", r+1, load, load/limit)
 			phaseRates["load"] = append(phaseRates["load"], load)
+			// BENCH_ALT_LOADER names another loader binary (e.g. one built from main) to
+			// measure in the same rounds: an A/B comparison on equal terms.
+			if alt := os.Getenv("BENCH_ALT_LOADER"); alt != "" {
+				rate, err := b.loaderAlone(ctx, r, alt)
+				if err != nil {
+					return fmt.Errorf("alternative loader: %w", err)
+				}
+				env.Logf("round %d: alternative loader %.0f rows/s (%.3f of the limit)", r+1, rate, rate/limit)
+				phaseRates["load_alt"] = append(phaseRates["load_alt"], rate)
+			}
 		}
 		if want("e2e") {
 			e2e, replay, err := b.endToEnd(ctx, r)
@@ -143,7 +153,7 @@ func runLoad(ctx context.Context, env *Env) error {
 	limit := slices.Max(limits)
 	env.Emit("copy_limit_rows_per_s", round(limit))
 	env.Emit("copy_limit_spread", round3(slices.Max(limits)/slices.Min(limits)))
-	for _, ph := range []string{"load", "e2e", "replay"} {
+	for _, ph := range []string{"load", "load_alt", "e2e", "replay"} {
 		rates := phaseRates[ph]
 		if len(rates) == 0 {
 			continue

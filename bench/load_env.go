@@ -162,7 +162,12 @@ func (p *pipeline) serviceEnv(extra ...string) []string {
 
 // start runs one service binary.
 func (p *pipeline) start(name string, extra ...string) (*procs.Proc, error) {
-	return procs.Start(name+"-"+randHex(2), filepath.Join(p.env.Bin, name), nil, p.serviceEnv(extra...), p.logDir)
+	return p.startBin(name, filepath.Join(p.env.Bin, name), extra...)
+}
+
+// startBin runs the service name from the binary bin.
+func (p *pipeline) startBin(name, bin string, extra ...string) (*procs.Proc, error) {
+	return procs.Start(name+"-"+randHex(2), bin, nil, p.serviceEnv(extra...), p.logDir)
 }
 
 // drained waits until every named durable consumer has nothing pending and nothing
@@ -181,8 +186,14 @@ func (p *pipeline) drained(ctx context.Context, timeout time.Duration, watch []p
 			p.env.Logf("  consumers drained after: %s", strings.Join(parts, ", "))
 		}
 	}()
+	nextReport := time.Now().Add(15 * time.Second)
 	for {
 		done := true
+		// A slow drain says why: what each consumer holds, and what it got again.
+		report := time.Now().After(nextReport)
+		if report {
+			nextReport = time.Now().Add(15 * time.Second)
+		}
 		for i, c := range consumers {
 			info, err := p.js.Consumer(ctx, c.stream, c.durable)
 			if err != nil {
@@ -193,6 +204,10 @@ func (p *pipeline) drained(ctx context.Context, timeout time.Duration, watch []p
 				return first, last, err
 			}
 			ci := info.CachedInfo()
+			if report {
+				p.env.Logf("  still draining %s: delivered %d, ack floor %d, pending %d, ack pending %d, redelivered %d, waiting pulls %d",
+					c.durable, ci.Delivered.Stream, ci.AckFloor.Stream, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.NumWaiting)
+			}
 			if first.IsZero() && ci.Delivered.Stream > 0 {
 				first = time.Now()
 			}

@@ -31,8 +31,8 @@ var limitColumns = []struct {
 
 // copyLimitRound measures the physical limit of ingest: a plain binary COPY … FROM STDIN
 // of the load bench's rows into an empty table with the same primary key, no conflict
-// handling, over loaderConns connections at once, each COPY of sc.ceilingTx rows its own
-// transaction. The rows are encoded before the clock starts, so only the database (and the
+// handling, over loaderConns connections at once, each COPY of up to sc.ceilingTx rows its own
+// transaction (smaller at small scale, so every connection gets several). The rows are encoded before the clock starts, so only the database (and the
 // socket) is timed: no sluice code can load faster than this.
 func (b *loadBench) copyLimitRound(ctx context.Context, round int) (float64, error) {
 	sp, err := b.table(ctx, fmt.Sprintf("limit%d", round))
@@ -92,14 +92,15 @@ func (b *loadBench) copyLimitRound(ctx context.Context, round int) (float64, err
 	return float64(b.sc.rows) / spent.Seconds(), nil
 }
 
-// encodeLimitRows encodes every row of the bench as binary COPY bodies of sc.ceilingTx rows.
+// encodeLimitRows encodes every row of the bench as binary COPY bodies.
 func (b *loadBench) encodeLimitRows() ([][]byte, error) {
 	m := pgtype.NewMap()
 	extracted := time.Now().UTC()
 	var chunks [][]byte
-	for first := int64(0); first < b.sc.rows; first += b.sc.ceilingTx {
+	per := min(b.sc.ceilingTx, b.sc.rows/(4*loaderConns))
+	for first := int64(0); first < b.sc.rows; first += per {
 		buf := []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
-		for i := first; i < min(first+b.sc.ceilingTx, b.sc.rows); i++ {
+		for i := first; i < min(first+per, b.sc.rows); i++ {
 			row, err := copyRow(i/b.sc.rowsPerRecord, i, fmt.Sprintf("rec%08d", i/b.sc.rowsPerRecord), extracted, extracted)
 			if err != nil {
 				return nil, err

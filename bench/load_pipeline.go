@@ -29,8 +29,12 @@ const rowsPerMessage = 2000
 
 // loaderAlone fills ROWS with the transformer's messages for sc.rows rows, then starts the
 // loader and times it from its first delivery until everything is acked (committed).
-func (b *loadBench) loaderAlone(ctx context.Context, round int) (float64, error) {
-	sp, err := b.table(ctx, "load"+strconv.Itoa(round))
+func (b *loadBench) loaderAlone(ctx context.Context, round int, bin string) (float64, error) {
+	name := "load" + strconv.Itoa(round)
+	if bin != "" {
+		name = "loadalt" + strconv.Itoa(round)
+	}
+	sp, err := b.table(ctx, name)
 	if err != nil {
 		return 0, err
 	}
@@ -63,12 +67,16 @@ func (b *loadBench) loaderAlone(ctx context.Context, round int) (float64, error)
 		return 0, err
 	}
 	prof := newProfiler(b.env.Logf)
-	loader, err := b.p.start("sluice-loader", prof.env()...)
+	start := b.p.start
+	if bin != "" {
+		start = func(_ string, extra ...string) (*procs.Proc, error) { return b.p.startBin("sluice-loader", bin, extra...) }
+	}
+	loader, err := start("sluice-loader", prof.env()...)
 	if err != nil {
 		return 0, err
 	}
 	defer loader.Stop(30 * time.Second) //nolint:errcheck
-	prof.start(ctx, "load"+strconv.Itoa(round), 5*time.Second, procs.Group{loader})
+	prof.start(ctx, name, 5*time.Second, procs.Group{loader})
 	defer prof.wait()
 	first, end, err := b.p.drained(ctx, 10*time.Minute, []procWatch{{loader}}, b.rowCount(sp.Table, b.sc.rows), consumerRef{bus.StreamRows, "loader", last})
 	if err != nil {
