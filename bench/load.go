@@ -54,36 +54,11 @@ func scaleOf(small bool) loadScale {
 }
 
 func runLoad(ctx context.Context, env *Env) error {
-	sc := scaleOf(env.Small)
-	env.Logf("building service binaries")
-	if err := procs.Build(ctx, env.Root, env.Bin, "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice"); err != nil {
-		return err
-	}
-	p, err := newPipeline(ctx, env)
+	b, err := openLoadBench(ctx, env)
 	if err != nil {
 		return err
 	}
-	defer p.close()
-	if err := bus.Provision(ctx, p.js, bus.DefaultProvision()); err != nil {
-		return err
-	}
-	pool, err := pgxpool.New(ctx, p.infra.PostgresURL)
-	if err != nil {
-		return fmt.Errorf("postgres: %w", err)
-	}
-	defer pool.Close()
-	specs, err := specstore.Open(ctx, p.js)
-	if err != nil {
-		return err
-	}
-	rounds := 3
-	if v := os.Getenv("BENCH_ROUNDS"); v != "" {
-		if rounds, err = strconv.Atoi(v); err != nil || rounds < 1 {
-			return fmt.Errorf("BENCH_ROUNDS %q: want a positive number", v)
-		}
-	}
-	b := &loadBench{env: env, sc: sc, p: p, pool: pool, specs: specs, suffix: randHex(3), rounds: rounds}
-	defer b.dropTables(context.WithoutCancel(ctx))
+	defer b.close(context.WithoutCancel(ctx))
 
 	// BENCH_LOAD_PHASES=load,e2e runs only some phases, while working on one of them.
 	phases := map[string]bool{}
@@ -184,8 +159,8 @@ func median(rates []float64) float64 {
 
 // purge empties the streams between rounds (everything in them is acked by then), so a
 // full-scale run does not keep millions of rows on disk.
-func (b *loadBench) purge(ctx context.Context) error {
-	for _, name := range []string{bus.StreamRaw, bus.StreamStaged, bus.StreamRows} {
+func (b *loadBench) purge(ctx context.Context, more ...string) error {
+	for _, name := range append([]string{bus.StreamRaw, bus.StreamStaged, bus.StreamRows}, more...) {
 		s, err := b.p.js.Stream(ctx, name)
 		if err != nil {
 			return err
@@ -195,6 +170,50 @@ func (b *loadBench) purge(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// openLoadBench builds the services and starts the environment the load phases share.
+func openLoadBench(ctx context.Context, env *Env) (_ *loadBench, err error) {
+	sc := scaleOf(env.Small)
+	env.Logf("building service binaries")
+	if err := procs.Build(ctx, env.Root, env.Bin, "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice"); err != nil {
+		return nil, err
+	}
+	rounds := 3
+	if v := os.Getenv("BENCH_ROUNDS"); v != "" {
+		if rounds, err = strconv.Atoi(v); err != nil || rounds < 1 {
+			return nil, fmt.Errorf("BENCH_ROUNDS %q: want a positive number", v)
+		}
+	}
+	p, err := newPipeline(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	b := &loadBench{env: env, sc: sc, p: p, suffix: randHex(3), rounds: rounds}
+	defer func() {
+		if err != nil {
+			b.close(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := bus.Provision(ctx, p.js, bus.DefaultProvision()); err != nil {
+		return b, err
+	}
+	if b.pool, err = pgxpool.New(ctx, p.infra.PostgresURL); err != nil {
+		return b, fmt.Errorf("postgres: %w", err)
+	}
+	if b.specs, err = specstore.Open(ctx, p.js); err != nil {
+		return b, err
+	}
+	return b, nil
+}
+
+// close drops the bench's tables and stops its environment.
+func (b *loadBench) close(ctx context.Context) {
+	if b.pool != nil {
+		b.dropTables(ctx)
+		b.pool.Close()
+	}
+	b.p.close()
 }
 
 type loadBench struct {

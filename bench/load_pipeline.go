@@ -69,7 +69,9 @@ func (b *loadBench) loaderAlone(ctx context.Context, round int, bin string) (flo
 	prof := newProfiler(b.env.Logf)
 	start := b.p.start
 	if bin != "" {
-		start = func(_ string, extra ...string) (*procs.Proc, error) { return b.p.startBin("sluice-loader", bin, extra...) }
+		start = func(_ string, extra ...string) (*procs.Proc, error) {
+			return b.p.startBin("sluice-loader", bin, extra...)
+		}
 	}
 	loader, err := start("sluice-loader", prof.env()...)
 	if err != nil {

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sluice-dev/sluice/internal/procs"
+)
+
+// peersSuite runs the load bench's rows through a peer, Benthos (bench/peers/README.md),
+// and through sluice in the same run, alternating round by round:
+//
+//   - peer_rows_per_s: Benthos, nats_jetstream input → sql_insert with ON CONFLICT and the
+//     monotonic guard, into the same table shape (median round).
+//   - loader_vs_peer: the loader alone (as load_ratio measures it) over the peer.
+//   - e2e_vs_peer: the whole sluice pipeline from JSON reports over the peer; the fairer
+//     comparison, since the peer's input is rows already made.
+//
+// It is not in `make bench` (it builds Benthos); `make bench-peers` runs it.
+// BENCH_PEER_SWEEP=batch×in_flight,… (e.g. 100x8,1000x8,1000x16) measures each setting
+// instead, once, to tune the peer.
+var peersSuite = Suite{Name: "peers", Explicit: true, Run: runPeers}
+
+const peerStream = "PEER"
+
+type peerSetting struct{ batch, inFlight int }
+
+// peerDefault is the best setting of the sweep in bench/peers/README.md.
+var peerDefault = peerSetting{batch: 1000, inFlight: 8}
+
+func runPeers(ctx context.Context, env *Env) error {
+	bin, err := benthosBinary(ctx, env)
+	if err != nil {
+		return err
+	}
+	b, err := openLoadBench(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer b.close(context.WithoutCancel(ctx))
+	if _, err := b.p.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: peerStream, Subjects: []string{"peer.>"}}); err != nil {
+		return err
+	}
+	if sweep := os.Getenv("BENCH_PEER_SWEEP"); sweep != "" {
+		return b.peerSweep(ctx, bin, sweep)
+	}
+	var peer, load, e2e []float64
+	for r := range b.rounds {
+		rate, err := b.peerRound(ctx, bin, fmt.Sprintf("peer%d", r), peerDefault)
+		if err != nil {
+			return fmt.Errorf("peer: %w", err)
+		}
+		l, err := b.loaderAlone(ctx, r, "")
+		if err != nil {
+			return fmt.Errorf("loader alone: %w", err)
+		}
+		e, _, err := b.endToEnd(ctx, r)
+		if err != nil {
+			return fmt.Errorf("end to end: %w", err)
+		}
+		env.Logf("round %d: peer %.0f rows/s, loader %.0f rows/s (%.2f×), e2e %.0f rows/s (%.2f×)", r+1, rate, l, l/rate, e, e/rate)
+		peer, load, e2e = append(peer, rate), append(load, l), append(e2e, e)
+		if err := b.purge(ctx, peerStream); err != nil {
+			return err
+		}
+	}
+	env.Emit("peer_rows_per_s", round(median(peer)))
+	env.Emit("peer_spread", round3(slices.Max(peer)/slices.Min(peer)))
+	env.Emit("loader_vs_peer", round3(median(load)/median(peer)))
+	env.Emit("e2e_vs_peer", round3(median(e2e)/median(peer)))
+	return nil
+}
+
+// peerSweep measures the peer once per setting, to find its best.
+func (b *loadBench) peerSweep(ctx context.Context, bin, sweep string) error {
+	for i, s := range strings.Split(sweep, ",") {
+		var set peerSetting
+		if _, err := fmt.Sscanf(strings.TrimSpace(s), "%dx%d", &set.batch, &set.inFlight); err != nil || set.batch < 1 || set.inFlight < 1 {
+			return fmt.Errorf("BENCH_PEER_SWEEP %q: want batch×in_flight pairs such as 1000x8", s)
+		}
+		rate, err := b.peerRound(ctx, bin, fmt.Sprintf("sweep%d", i), set)
+		if err != nil {
+			return err
+		}
+		b.env.Logf("peer batch %d, max_in_flight %d: %.0f rows/s", set.batch, set.inFlight, rate)
+		b.env.Emit(fmt.Sprintf("peer_rows_per_s_b%d_f%d", set.batch, set.inFlight), round(rate))
+		if err := b.purge(ctx, peerStream); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// benthosBinary is BENCH_BENTHOS, or the pinned build bench/peers/install-benthos.sh
+// caches (building it on first use).
+func benthosBinary(ctx context.Context, env *Env) (string, error) {
+	if bin := os.Getenv("BENCH_BENTHOS"); bin != "" {
+		return bin, nil
+	}
+	env.Logf("installing the peer (bench/peers/install-benthos.sh)")
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(env.Root, "bench", "peers", "install-benthos.sh"))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("install benthos: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// peerRound publishes the bench's rows as JSON, one row per message, then runs Benthos
+// until the table holds them all; the clock runs from its first delivery to the last row.
+func (b *loadBench) peerRound(ctx context.Context, bin, name string, set peerSetting) (float64, error) {
+	sp, err := b.table(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	if err := b.createTable(ctx, sp); err != nil {
+		return 0, err
+	}
+	subject := "peer." + sp.Table
+	extracted := time.Now().UTC().Format(time.RFC3339Nano)
+	var buf []byte
+	for i := int64(0); i < b.sc.rows; i++ {
+		buf = appendPeerRow(buf[:0], i/b.sc.rowsPerRecord, i, extracted)
+		if _, err := b.p.js.PublishAsync(subject, bytes.Clone(buf)); err != nil {
+			return 0, err
+		}
+		if i%4096 == 4095 {
+			select {
+			case <-b.p.js.PublishAsyncComplete():
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		}
+	}
+	<-b.p.js.PublishAsyncComplete()
+	last, err := b.lastSeq(ctx, peerStream)
+	if err != nil {
+		return 0, err
+	}
+	proc, err := procs.Start(name+"-benthos", bin, []string{"-c", filepath.Join(b.env.Root, "bench", "peers", "benthos.yaml")}, []string{
+		"PEER_NATS_URL=" + b.p.nats.URL, "PEER_SUBJECT=" + subject, "PEER_TABLE=" + sp.Table,
+		"PEER_DSN=" + b.p.infra.PostgresURL,
+		"PEER_BATCH=" + strconv.Itoa(set.batch), "PEER_MAX_IN_FLIGHT=" + strconv.Itoa(set.inFlight),
+		"PEER_MAX_ACK_PENDING=" + strconv.Itoa(set.batch*set.inFlight),
+	}, b.p.logDir)
+	if err != nil {
+		return 0, err
+	}
+	defer proc.Stop(10 * time.Second) //nolint:errcheck
+	first, end, err := b.p.drained(ctx, 30*time.Minute, []procWatch{{proc}}, b.rowCount(sp.Table, b.sc.rows), consumerRef{peerStream, "benthos", last})
+	if err != nil {
+		return 0, err
+	}
+	return float64(b.sc.rows) / end.Sub(first).Seconds(), nil
+}
+
+// appendPeerRow appends row i of record as the JSON object the peer's config maps.
+func appendPeerRow(b []byte, record, i int64, extracted string) []byte {
+	r := genRow(i)
+	b = append(b, `{"profile_id":`...)
+	b = strconv.AppendInt(b, profileOf(record), 10)
+	b = append(b, `,"campaign_id":`...)
+	b = strconv.AppendInt(b, r.CampaignID, 10)
+	b = append(b, `,"campaign_name":"`...)
+	b = append(b, r.Name...)
+	b = append(b, `","date":"`...)
+	b = r.Date.AppendFormat(b, "2006-01-02")
+	b = append(b, `","impressions":`...)
+	b = strconv.AppendInt(b, r.Impressions, 10)
+	b = append(b, `,"clicks":`...)
+	b = strconv.AppendInt(b, r.Clicks, 10)
+	b = append(b, `,"cost":"`...)
+	b = append(b, r.Cost...)
+	b = append(b, `","purchases_7d":`...)
+	b = strconv.AppendInt(b, r.Purchases, 10)
+	b = append(b, `,"click_through_rate":`...)
+	if c, ok := ctr(r).(float64); ok {
+		b = strconv.AppendFloat(b, c, 'g', -1, 64)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"report_source":"`...)
+	b = append(b, sourceKey(record)...)
+	b = append(b, `","record_id":"rec`...)
+	b = append(b, fmt.Sprintf("%08d", record)...)
+	b = append(b, `","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","extracted_at":"`...)
+	b = append(b, extracted...)
+	return append(b, `"}`...)
+}
