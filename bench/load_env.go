@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -68,6 +69,19 @@ func startNATS(dir string) (*privateNATS, error) {
 	}
 	n.URL = "nats://" + addr
 	return n, nil
+}
+
+// stall freezes the server for d after a delay (SIGSTOP, SIGCONT): what a machine too busy
+// to schedule it does. BENCH_STALL_NATS=1.5s stalls it during each replay.
+func (n *privateNATS) stall(ctx context.Context, after, d time.Duration) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(after):
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGSTOP)
+	time.Sleep(d)
+	_ = n.cmd.Process.Signal(syscall.SIGCONT)
 }
 
 func (n *privateNATS) stop() {

@@ -168,6 +168,9 @@ func (b *loadBench) endToEnd(ctx context.Context, round int) (e2e, replay float6
 	prof.wait()
 	start := time.Now()
 	prof.start(ctx, "replay"+strconv.Itoa(round), 10*time.Second, group)
+	if d, err := time.ParseDuration(os.Getenv("BENCH_STALL_NATS")); err == nil {
+		go b.p.nats.stall(ctx, 500*time.Millisecond, d)
+	}
 	cmd := exec.CommandContext(ctx, filepath.Join(b.env.Bin, "sluice"), "replay", "--provider", benchProvider, "--dataset", sp.Dataset)
 	cmd.Env = b.p.serviceEnv()
 	var out bytes.Buffer

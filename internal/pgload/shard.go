@@ -1,33 +1,20 @@
 package pgload
 
-import (
-	"hash/maphash"
-	"slices"
-)
-
-// shardSeed is fixed per process: shards only have to agree within one batch.
-var shardSeed = maphash.MakeSeed()
-
-// Shards splits the rows that survived deduplication (Live) into at most n sets by a hash
-// of their primary key, each in row order. Every version of a key falls in the same set,
-// so the sets can be loaded by concurrent transactions that never touch the same key:
-// none waits on another's row locks, and the freshness guard and Older's fallback work
-// within each set exactly as over the whole.
+// Shards splits the rows that survived deduplication (Live) into at most n sets of
+// consecutive rows, of nearly equal size. Each key has exactly one live row, so the sets
+// partition the batch's keys: they can be loaded by concurrent transactions that never
+// touch the same key (none waits on another's row locks), and a refused row's older
+// versions (Older) belong to the set of its live row, so the freshness guard and the
+// fallback work within each set exactly as over the whole. Consecutive rows, rather than
+// a hash of the key, keep each transaction's index inserts in its own part of the
+// primary key's B-tree (a batch is whole records, and a record's rows are near each other
+// in key order) instead of every transaction contending for the same pages.
 func (ts *Tuples) Shards(n int) [][]int {
-	if n <= 1 || len(ts.keys) < 2 {
-		return [][]int{ts.Live()}
+	live := ts.Live()
+	n = max(1, min(n, len(live)))
+	out := make([][]int, 0, n)
+	for i := range n {
+		out = append(out, live[i*len(live)/n:(i+1)*len(live)/n])
 	}
-	n = min(n, len(ts.keys))
-	out := make([][]int, n)
-	for i := range out {
-		out[i] = make([]int, 0, len(ts.keys)/n+len(ts.keys)/(4*n)+1)
-	}
-	for key, live := range ts.keys {
-		s := maphash.String(shardSeed, key) % uint64(n)
-		out[s] = append(out[s], live)
-	}
-	for _, s := range out {
-		slices.Sort(s)
-	}
-	return slices.DeleteFunc(out, func(s []int) bool { return len(s) == 0 })
+	return out
 }

@@ -80,8 +80,13 @@ func TestShardsPartitionLiveRowsByKey(t *testing.T) {
 		if len(shardOfKey) != len(ts.Live()) {
 			t.Errorf("n=%d: %d keys for %d live rows: a key is live twice", n, len(shardOfKey), len(ts.Live()))
 		}
-		if n > 1 && len(shards) < 2 {
-			t.Errorf("n=%d: 1100 keys fell into one shard", n)
+		if len(shards) != n {
+			t.Errorf("n=%d: %d shards of 1100 keys", n, len(shards))
+		}
+		for s, rows := range shards {
+			if d := len(rows) - len(all)/n; d < -1 || d > 1 {
+				t.Errorf("n=%d: shard %d holds %d of %d rows", n, s, len(rows), len(all))
+			}
 		}
 	}
 }
