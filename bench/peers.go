@@ -144,10 +144,6 @@ func (b *loadBench) peerRound(ctx context.Context, bin, name string, set peerSet
 		}
 	}
 	<-b.p.js.PublishAsyncComplete()
-	last, err := b.lastSeq(ctx, peerStream)
-	if err != nil {
-		return 0, err
-	}
 	proc, err := procs.Start(name+"-benthos", bin, []string{"-c", filepath.Join(b.env.Root, "bench", "peers", "benthos.yaml")}, []string{
 		"PEER_NATS_URL=" + b.p.nats.URL, "PEER_SUBJECT=" + subject, "PEER_TABLE=" + sp.Table,
 		"PEER_DSN=" + b.p.infra.PostgresURL,
@@ -158,11 +154,39 @@ func (b *loadBench) peerRound(ctx context.Context, bin, name string, set peerSet
 		return 0, err
 	}
 	defer proc.Stop(10 * time.Second) //nolint:errcheck
-	first, end, err := b.p.drained(ctx, 30*time.Minute, []procWatch{{proc}}, b.rowCount(sp.Table, b.sc.rows), consumerRef{peerStream, "benthos", last})
+	// Benthos's input is a push consumer, which the jetstream package does not describe;
+	// the older JetStream API does.
+	legacy, err := b.p.nc.JetStream()
 	if err != nil {
 		return 0, err
 	}
-	return float64(b.sc.rows) / end.Sub(first).Seconds(), nil
+	done := b.rowCount(sp.Table, b.sc.rows)
+	var first time.Time
+	for deadline := time.Now().Add(30 * time.Minute); ; {
+		if first.IsZero() {
+			if ci, err := legacy.ConsumerInfo(peerStream, "benthos"); err == nil && ci.Delivered.Stream > 0 {
+				first = time.Now()
+			}
+		}
+		ok, err := done(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if ok && !first.IsZero() {
+			return float64(b.sc.rows) / time.Since(first).Seconds(), nil
+		}
+		if exited, _ := proc.Exited(); exited {
+			return 0, fmt.Errorf("benthos exited early:\n%s", proc.Tail(2000))
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("benthos did not load %d rows within 30 minutes", b.sc.rows)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // appendPeerRow appends row i of record as the JSON object the peer's config maps.
