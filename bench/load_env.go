@@ -171,6 +171,8 @@ func (p *pipeline) serviceEnv(extra ...string) []string {
 		"SLUICE_S3_BUCKET=" + p.bucket,
 		"SLUICE_POSTGRES_MAX_CONNS=" + strconv.Itoa(loaderConns),
 	}
+	// BENCH_SERVICE_ENV="K=V …" tries a setting on every service process.
+	env = append(env, strings.Fields(os.Getenv("BENCH_SERVICE_ENV"))...)
 	return append(env, extra...)
 }
 
