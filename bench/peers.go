@@ -54,7 +54,7 @@ func runPeers(ctx context.Context, env *Env) error {
 	if sweep := os.Getenv("BENCH_PEER_SWEEP"); sweep != "" {
 		return b.peerSweep(ctx, bin, sweep)
 	}
-	var peer, load, e2e []float64
+	var peer, loadVs, e2eVs []float64
 	for r := range b.rounds {
 		rate, err := b.peerRound(ctx, bin, fmt.Sprintf("peer%d", r), peerDefault)
 		if err != nil {
@@ -69,15 +69,16 @@ func runPeers(ctx context.Context, env *Env) error {
 			return fmt.Errorf("end to end: %w", err)
 		}
 		env.Logf("round %d: peer %.0f rows/s, loader %.0f rows/s (%.2f×), e2e %.0f rows/s (%.2f×)", r+1, rate, l, l/rate, e, e/rate)
-		peer, load, e2e = append(peer, rate), append(load, l), append(e2e, e)
+		peer, loadVs, e2eVs = append(peer, rate), append(loadVs, l/rate), append(e2eVs, e/rate)
 		if err := b.purge(ctx, peerStream); err != nil {
 			return err
 		}
 	}
 	env.Emit("peer_rows_per_s", round(median(peer)))
 	env.Emit("peer_spread", round3(slices.Max(peer)/slices.Min(peer)))
-	env.Emit("loader_vs_peer", round3(median(load)/median(peer)))
-	env.Emit("e2e_vs_peer", round3(median(e2e)/median(peer)))
+	// Each round's sluice figures over that round's peer, the median of them.
+	env.Emit("loader_vs_peer", round3(median(loadVs)))
+	env.Emit("e2e_vs_peer", round3(median(e2eVs)))
 	return nil
 }
 
