@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -190,36 +191,31 @@ func (b *loadBench) peerRound(ctx context.Context, bin, name string, set peerSet
 	}
 }
 
-// appendPeerRow appends row i of record as the JSON object the peer's config maps.
+// peerRow is a row of the bench as the JSON object the peer's config maps.
+type peerRow struct {
+	ProfileID    int64  `json:"profile_id"`
+	CampaignID   int64  `json:"campaign_id"`
+	CampaignName string `json:"campaign_name"`
+	Date         string `json:"date"`
+	Impressions  int64  `json:"impressions"`
+	Clicks       int64  `json:"clicks"`
+	Cost         string `json:"cost"`
+	Purchases    int64  `json:"purchases_7d"`
+	CTR          any    `json:"click_through_rate"`
+	ReportSource string `json:"report_source"`
+	RecordID     string `json:"record_id"`
+	TraceID      string `json:"trace_id"`
+	ExtractedAt  string `json:"extracted_at"`
+}
+
+// appendPeerRow appends row i of record as JSON.
 func appendPeerRow(b []byte, record, i int64, extracted string) []byte {
 	r := genRow(i)
-	b = append(b, `{"profile_id":`...)
-	b = strconv.AppendInt(b, profileOf(record), 10)
-	b = append(b, `,"campaign_id":`...)
-	b = strconv.AppendInt(b, r.CampaignID, 10)
-	b = append(b, `,"campaign_name":"`...)
-	b = append(b, r.Name...)
-	b = append(b, `","date":"`...)
-	b = r.Date.AppendFormat(b, "2006-01-02")
-	b = append(b, `","impressions":`...)
-	b = strconv.AppendInt(b, r.Impressions, 10)
-	b = append(b, `,"clicks":`...)
-	b = strconv.AppendInt(b, r.Clicks, 10)
-	b = append(b, `,"cost":"`...)
-	b = append(b, r.Cost...)
-	b = append(b, `","purchases_7d":`...)
-	b = strconv.AppendInt(b, r.Purchases, 10)
-	b = append(b, `,"click_through_rate":`...)
-	if c, ok := ctr(r).(float64); ok {
-		b = strconv.AppendFloat(b, c, 'g', -1, 64)
-	} else {
-		b = append(b, "null"...)
-	}
-	b = append(b, `,"report_source":"`...)
-	b = append(b, sourceKey(record)...)
-	b = append(b, `","record_id":"rec`...)
-	b = append(b, fmt.Sprintf("%08d", record)...)
-	b = append(b, `","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","extracted_at":"`...)
-	b = append(b, extracted...)
-	return append(b, `"}`...)
+	data, _ := json.Marshal(peerRow{
+		ProfileID: profileOf(record), CampaignID: r.CampaignID, CampaignName: r.Name, Date: r.Date.Format("2006-01-02"),
+		Impressions: r.Impressions, Clicks: r.Clicks, Cost: r.Cost, Purchases: r.Purchases, CTR: ctr(r),
+		ReportSource: sourceKey(record), RecordID: fmt.Sprintf("rec%08d", record),
+		TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", ExtractedAt: extracted,
+	})
+	return append(b, data...)
 }

@@ -5,10 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/sluice-dev/sluice/internal/rowbatch"
 	sluicev1 "github.com/sluice-dev/sluice/proto/sluice/v1"
 )
 
@@ -30,14 +28,7 @@ func TestShardsPartitionLiveRowsByKey(t *testing.T) {
 			id := int64(rec*300 + i)
 			rb.Rows = append(rb.Rows, &sluicev1.Row{Index: int64(i), Values: []*sluicev1.Value{{Kind: &sluicev1.Value_Int{Int: id}}, {Kind: &sluicev1.Value_String_{String_: "x"}}}})
 		}
-		data, err := proto.Marshal(rb)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := rowbatch.Parse(data)
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := parseBatch(t, rb)
 		bind, err := tb.Bind(b.Columns)
 		if err != nil {
 			t.Fatal(err)
