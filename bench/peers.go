@@ -147,7 +147,7 @@ func (b *loadBench) peerRound(ctx context.Context, bin, name string, set peerSet
 	}
 	<-b.p.js.PublishAsyncComplete()
 	proc, err := procs.Start(name+"-benthos", bin, []string{"-c", filepath.Join(b.env.Root, "bench", "peers", "benthos.yaml")}, []string{
-		"PEER_NATS_URL=" + b.p.nats.URL, "PEER_SUBJECT=" + subject, "PEER_TABLE=" + sp.Table,
+		"PEER_NATS_URL=" + b.p.nats.URL, "PEER_SUBJECT=" + subject, "PEER_TABLE=" + sp.Table, "PEER_DURABLE=" + name,
 		"PEER_DSN=" + b.p.infra.PostgresURL,
 		"PEER_BATCH=" + strconv.Itoa(set.batch), "PEER_MAX_IN_FLIGHT=" + strconv.Itoa(set.inFlight),
 		"PEER_MAX_ACK_PENDING=" + strconv.Itoa(set.batch*set.inFlight),
@@ -166,7 +166,7 @@ func (b *loadBench) peerRound(ctx context.Context, bin, name string, set peerSet
 	var first time.Time
 	for deadline := time.Now().Add(30 * time.Minute); ; {
 		if first.IsZero() {
-			if ci, err := legacy.ConsumerInfo(peerStream, "benthos"); err == nil && ci.Delivered.Stream > 0 {
+			if ci, err := legacy.ConsumerInfo(peerStream, name); err == nil && ci.Delivered.Stream > 0 {
 				first = time.Now()
 			}
 		}
