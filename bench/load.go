@@ -169,8 +169,13 @@ func median(rates []float64) float64 {
 }
 
 // purge empties the streams between rounds (everything in them is acked by then), so a
-// full-scale run does not keep millions of rows on disk.
+// full-scale run does not keep millions of rows on disk, and drops the staged documents:
+// a replay reads the provider's collection, and with FerretDB its filter is applied after
+// a full scan, so the staged documents of earlier rounds would slow every later replay.
 func (b *loadBench) purge(ctx context.Context, more ...string) error {
+	if err := b.p.dropStaging(ctx); err != nil {
+		return err
+	}
 	for _, name := range append([]string{bus.StreamRaw, bus.StreamStaged, bus.StreamRows}, more...) {
 		s, err := b.p.js.Stream(ctx, name)
 		if err != nil {

@@ -138,12 +138,22 @@ func newPipeline(ctx context.Context, env *Env) (*pipeline, error) {
 	return &pipeline{env: env, infra: infra, nats: n, nc: nc, js: js, mongoDB: "sluice_bench_" + randHex(4), bucket: "sluice-bench", logDir: filepath.Join(dir, "log")}, nil
 }
 
+// dropStaging drops the run's staging database.
+func (p *pipeline) dropStaging(ctx context.Context) error {
+	store, err := staging.Open(ctx, staging.Config{URI: p.infra.MongoURI, Database: p.mongoDB})
+	if err != nil {
+		return err
+	}
+	defer store.Close(context.WithoutCancel(ctx)) //nolint:errcheck
+	if err := store.Drop(ctx); err != nil {
+		return fmt.Errorf("drop %s: %w", p.mongoDB, err)
+	}
+	return nil
+}
+
 func (p *pipeline) close() {
-	if store, err := staging.Open(context.Background(), staging.Config{URI: p.infra.MongoURI, Database: p.mongoDB}); err == nil {
-		if err := store.Drop(context.Background()); err != nil {
-			p.env.Logf("drop %s: %v", p.mongoDB, err)
-		}
-		_ = store.Close(context.Background())
+	if err := p.dropStaging(context.Background()); err != nil {
+		p.env.Logf("%v", err)
 	}
 	p.nc.Close()
 	p.nats.stop()
