@@ -96,26 +96,25 @@ func (l *Loader) Upsert(ctx context.Context, ts *Tuples, sel []int) (int64, erro
 	return l.upsert(ctx, ts, sel)
 }
 
-// copyNew copies rows whose keys are all new straight into the table, in one transaction.
-// Any key already in the table fails it with a unique violation (SQLSTATE 23505); a key
-// another transaction is inserting makes it wait for that one's outcome, as INSERT does.
+// copyNew copies rows whose keys are all new straight into the table. A COPY outside a
+// transaction block is a transaction of its own (all rows or none), so it needs no BEGIN
+// and COMMIT round trips. Any key already in the table fails it with a unique violation
+// (SQLSTATE 23505); a key another transaction is inserting makes it wait for that one's
+// outcome, as INSERT does.
 func (l *Loader) copyNew(ctx context.Context, ts *Tuples, sel []int) (int64, error) {
 	t := ts.table
-	tx, err := l.pool.Begin(ctx)
+	conn, err := l.pool.Acquire(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("load %s: begin: %w", t.Name, err)
+		return 0, fmt.Errorf("load %s: connect: %w", t.Name, err)
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	defer conn.Release()
 	copySQL := fmt.Sprintf("COPY %s (%s) FROM STDIN WITH (FORMAT binary)", quote(t.Name), quoteAll(t.allColumns()))
-	tag, err := tx.Conn().PgConn().CopyFrom(ctx, ts.reader(sel), copySQL)
+	tag, err := conn.Conn().PgConn().CopyFrom(ctx, ts.reader(sel), copySQL)
 	if err != nil {
 		if schemaChanged(err) {
 			l.forget(t.Name)
 		}
 		return 0, fmt.Errorf("load %s: copy: %w", t.Name, err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("load %s: commit: %w", t.Name, err)
 	}
 	return tag.RowsAffected(), nil
 }
