@@ -4,10 +4,12 @@ go 1.26.0
 
 require (
 	github.com/aws/aws-sdk-go-v2 v1.47.7
+	github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager v0.5.2
 	github.com/aws/aws-sdk-go-v2/service/s3 v1.114.8
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/sluice-dev/sluice v0.0.0
+	github.com/sluice-dev/sluice/services/extractor v0.0.0
 	google.golang.org/protobuf v1.36.12
 )
 
@@ -26,6 +28,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/internal/s3shared v1.20.10 // indirect
 	github.com/aws/smithy-go v1.28.8 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
@@ -72,4 +75,8 @@ require (
 	google.golang.org/grpc v1.83.2 // indirect
 )
 
-replace github.com/sluice-dev/sluice => ../
+replace (
+	github.com/sluice-dev/sluice => ../
+	github.com/sluice-dev/sluice/services/extractor => ../services/extractor
+	github.com/sluice-dev/sluice/services/simulators/amazonads => ../services/simulators/amazonads
+)

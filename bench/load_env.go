@@ -196,6 +196,20 @@ func (p *pipeline) startBin(name, bin string, extra ...string) (*procs.Proc, err
 	return procs.Start(name+"-"+randHex(2), bin, nil, p.serviceEnv(extra...), p.logDir)
 }
 
+// startStages runs staging-store, transformer and loader.
+func (p *pipeline) startStages(extra ...string) (procs.Group, error) {
+	var g procs.Group
+	for _, name := range []string{"sluice-staging-store", "sluice-transformer", "sluice-loader"} {
+		pr, err := p.start(name, extra...)
+		if err != nil {
+			_ = g.Stop(10 * time.Second)
+			return nil, err
+		}
+		g = append(g, pr)
+	}
+	return g, nil
+}
+
 // drained waits until every named durable consumer has nothing pending and nothing
 // unacknowledged and has acked its stream up to minSeq, and then check passes. It returns the
 // time the first of them received its first message (the start of the work) and the time

@@ -188,16 +188,7 @@ func (b *loadBench) endToEnd(ctx context.Context, round int) (e2e, replay float6
 }
 
 func (b *loadBench) startServices(extraEnv ...string) (procs.Group, error) {
-	var g procs.Group
-	for _, name := range []string{"sluice-staging-store", "sluice-transformer", "sluice-loader"} {
-		p, err := b.p.start(name, extraEnv...)
-		if err != nil {
-			_ = g.Stop(10 * time.Second)
-			return nil, err
-		}
-		g = append(g, p)
-	}
-	return g, nil
+	return b.p.startStages(extraEnv...)
 }
 
 func watchAll(g procs.Group) []procWatch {

@@ -47,6 +47,8 @@ var suites = []Suite{
 	loadSuite,
 	extractSuite,
 	chaosSuite,
+	transferSuite,
+	sqlcopySuite,
 	peersSuite,
 }
 

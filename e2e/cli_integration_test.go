@@ -239,6 +239,14 @@ type demoPipeline struct {
 // Services inherit the test's environment, so t.Setenv tunes them.
 func startDemoPipeline(t *testing.T, ctx context.Context, env testinfra.Env, cfg demo.Config, extraBins ...string) *demoPipeline {
 	t.Helper()
+	bin := servicetest.Binaries(t, append([]string{"sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice"}, extraBins...)...)
+	return startProviderPipeline(t, ctx, env, bin, "demo", cfg)
+}
+
+// startProviderPipeline runs the four services from bin (its sluice-extractor runs
+// provider with cfg) on a private NATS, a database and a document store of their own.
+func startProviderPipeline(t *testing.T, ctx context.Context, env testinfra.Env, bin, provider string, cfg any) *demoPipeline {
+	t.Helper()
 	suffix := strconv.FormatUint(rand.Uint64()%1e9, 36)
 	p := &demoPipeline{env: env, natsURL: testinfra.PrivateNATS(t), mongoDB: "sluice_cli_" + suffix, bucket: "sluice-e2e",
 		logDir: t.TempDir()}
@@ -248,13 +256,13 @@ func startDemoPipeline(t *testing.T, ctx context.Context, env testinfra.Env, cfg
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = harness.DropDatabase(context.Background(), env.PostgresURL, dbName) })
-	p.bin = servicetest.Binaries(t, append([]string{"sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice"}, extraBins...)...)
+	p.bin = bin
 	p.svc, err = harness.Start(harness.Config{
 		Bin: p.bin, LogDir: p.logDir, NATSURL: p.natsURL, PostgresURL: p.pgURL,
 		MongoURI: env.MongoURI, MongoDatabase: p.mongoDB,
 		S3Endpoint: env.S3Endpoint, S3AccessKey: env.S3AccessKey, S3SecretKey: env.S3SecretKey, S3Region: env.S3Region,
 		S3Bucket: p.bucket, OTLPEndpoint: env.OTLPEndpoint,
-		Provider: "demo", ProviderConfig: cfg,
+		Provider: provider, ProviderConfig: cfg,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -3,9 +3,6 @@ package e2e
 import (
 	"context"
 	"math/rand/v2"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -143,11 +140,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 
 func sluiceRun(t *testing.T, ctx context.Context, bin, natsURL, runID string) {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "sluice"), "run", "demo", "--from", day, "--to", day, "--run-id", runID)
-	cmd.Env = append(os.Environ(), "SLUICE_NATS_URL="+natsURL)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("sluice run: %v\n%s", err, out)
-	}
+	runSluice(t, ctx, bin, natsURL, "run", "demo", "--from", day, "--to", day, "--run-id", runID)
 }
 
 func checkRows(t *testing.T, ctx context.Context, pool *pgxpool.Pool) {

@@ -247,6 +247,9 @@ func checkExtractors(t *testing.T, v valueSet, objs []object) {
 		if args, _ := c["args"].([]any); len(args) == 0 || str(args[0]) != "--provider="+p {
 			t.Errorf("%s: args %v must start with --provider=%s", d.id(), c["args"], p)
 		}
+		if want, ok := v.images[p]; ok && str(c["image"]) != want {
+			t.Errorf("%s: image %s, want %s", d.id(), str(c["image"]), want)
+		}
 		e := env(c)
 		if e["SLUICE_PROVIDER"] != p || e["SLUICE_PROVIDER_CONFIG"] == "" {
 			t.Errorf("%s: SLUICE_PROVIDER=%q SLUICE_PROVIDER_CONFIG=%q", d.id(), e["SLUICE_PROVIDER"], e["SLUICE_PROVIDER_CONFIG"])

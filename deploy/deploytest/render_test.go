@@ -35,6 +35,8 @@ type valueSet struct {
 	pdb            bool
 	// existingSecrets the values name: referenced, never rendered.
 	existingSecrets []string
+	// images are the container images of extractors (by provider) that the values set.
+	images map[string]string
 }
 
 // valueSets must cover every helm/sluice/ci/*.yaml (TestValueSetsCoverCIFiles).
@@ -43,13 +45,18 @@ var valueSets = []valueSet{
 	{name: "minimal", file: "ci/minimal-values.yaml", providers: []string{"amazonads"}, networkPolicy: true},
 	{
 		name: "production", file: "ci/production-values.yaml",
-		providers: []string{"amazonads", "sqlbackfill", "s3objects"},
+		providers: []string{"amazonads", "sqlbackfill", "s3objects", "acme"},
+		images: map[string]string{
+			"acme":      "ghcr.io/acme-data/acme-extractor:0.3.0",
+			"amazonads": "registry.example.com/data/sluice/sluice-extractor:1.4.2",
+		},
 		keda: map[string]string{
 			"staging-store":         "RAW/staging-store",
 			"transformer":           "STAGED/transformer",
 			"loader":                "ROWS/loader",
 			"extractor-amazonads":   "TASKS/extractor-amazonads + EVENTS/extractor-amazonads",
 			"extractor-sqlbackfill": "TASKS/extractor-sqlbackfill + EVENTS/extractor-sqlbackfill",
+			"extractor-acme":        "TASKS/extractor-acme + EVENTS/extractor-acme",
 		},
 		serviceMonitor: true, networkPolicy: true, pdb: true,
 		existingSecrets: []string{"sluice-postgres", "sluice-mongo", "sluice-s3", "sluice-amazonads", "sluice-sqlbackfill", "registry-example-com"},

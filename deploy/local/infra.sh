@@ -163,6 +163,16 @@ SLUICE_JAEGER_URL=http://127.0.0.1:$JAEGER_QUERY_PORT
 EOF
 }
 
+# write_context saves these servers as the CLI's "local" context (see sluice context), and
+# selects it unless another context is selected already.
+write_context() {
+	local dir="${SLUICE_CONFIG_DIR:-${XDG_CONFIG_HOME:-$HOME/.config}/sluice}"
+	mkdir -p "$dir/contexts"
+	{ echo "# written by deploy/local/infra.sh up"; print_env; } >"$dir/contexts/local.env"
+	chmod 600 "$dir/contexts/local.env"
+	[ -s "$dir/current" ] || echo local >"$dir/current"
+}
+
 down() {
 	local f pid
 	for f in "$STATE"/pid/*.pid; do
@@ -189,6 +199,7 @@ up)
 	s3_up
 	jaeger_up
 	print_env >"$STATE/env"
+	write_context
 	;;
 down) down ;;
 status)

@@ -1,6 +1,8 @@
-// Command demo runs the whole pipeline once on the local real servers: it starts the four
-// services as processes, runs the demo provider, waits until every record is in
-// PostgreSQL, prints a summary and stops the services. `make demo` runs it.
+// Command demo runs sluice's seed job once on the local real servers: the Amazon Ads
+// provider extracts a month of daily campaign reports for a few hundred advertiser
+// profiles from the simulator (throttling and faults on), and the four services stage,
+// transform and load them into PostgreSQL. It shows progress while it runs and a summary
+// at the end. `make demo` runs it.
 package main
 
 import (
@@ -18,15 +20,17 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/sluice-dev/sluice/e2e/harness"
+	"github.com/sluice-dev/sluice/internal/clicontext"
 	"github.com/sluice-dev/sluice/internal/procs"
 	"github.com/sluice-dev/sluice/internal/testinfra"
-	"github.com/sluice-dev/sluice/services/extractor/providers/demo"
+	"github.com/sluice-dev/sluice/services/extractor/providers/amazonads"
 )
+
+const demoTable = "amazonads_sp_campaigns"
 
 func main() {
 	if err := run(); err != nil {
@@ -36,45 +40,74 @@ func main() {
 }
 
 func run() error {
-	records := flag.Int("records", 200, "records the demo provider emits")
-	rows := flag.Int("rows", 50, "rows per record")
+	var job demoJob
+	flag.IntVar(&job.profiles, "profiles", 300, "advertiser profiles in the simulator (a tenth are agencies, which have no reports)")
+	flag.IntVar(&job.days, "days", 30, "days of daily reports to extract (one report per profile, at most 31)")
+	flag.Float64Var(&job.quota, "quota", 20, "the API's quota in calls per second, shared by every call of the run")
 	binDir := flag.String("bin", "bin", "directory of the service binaries (built by make build)")
+	timeout := flag.Duration("timeout", 10*time.Minute, "give up when the rows are not all loaded by then")
+	demoDB := flag.String("database", "sluice_demo", "PostgreSQL database and document store database the demo (re)creates")
+	natsURL := flag.String("nats-url", "", "NATS server (default: the local servers'); its streams are reset")
 	flag.Parse()
+	if job.profiles < 1 || job.days < 1 || job.days > 31 || job.quota <= 0 {
+		return fmt.Errorf("--profiles must be ≥ 1, --days 1..31 and --quota > 0")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
 	env := testinfra.Load()
+	if *natsURL != "" {
+		env.NATSURL = *natsURL
+	}
 	root, err := procs.RepoRoot(".")
 	if err != nil {
 		return err
 	}
-	bin, _ := filepath.Abs(filepath.Join(root, *binDir))
-	const db = "sluice_demo"
-	fmt.Printf("demo: resetting streams on %s, database %s and document store %s\n", env.NATSURL, db, db)
-	if err := resetStreams(ctx, env.NATSURL); err != nil {
-		return err
+	bin := *binDir
+	if !filepath.IsAbs(bin) {
+		bin = filepath.Join(root, bin)
 	}
-	pgURL, err := harness.CreateDatabase(ctx, env.PostgresURL, db)
+	scfg := job.simConfig()
+	want, err := job.expectedRows(scfg)
 	if err != nil {
 		return err
 	}
-	mc, err := mongo.Connect(options.Client().ApplyURI(env.MongoURI))
+	srv, api, err := startSim(ctx, scfg)
+	if err != nil {
+		return err
+	}
+
+	fmt.Printf("demo: resetting streams on %s, database %s and document store %s\n", env.NATSURL, *demoDB, *demoDB)
+	if err := resetStreams(ctx, env.NATSURL); err != nil {
+		return err
+	}
+	pgURL, err := harness.CreateDatabase(ctx, env.PostgresURL, *demoDB)
+	if err != nil {
+		return err
+	}
+	mc, err := mongo.Connect(options.Client().ApplyURI(env.MongoURI).SetServerSelectionTimeout(5 * time.Second))
 	if err != nil {
 		return err
 	}
 	defer mc.Disconnect(context.Background()) //nolint:errcheck
-	if err := mc.Database(db).Drop(ctx); err != nil {
-		return fmt.Errorf("reset document store: %w", err)
+	if err := mc.Database(*demoDB).Drop(ctx); err != nil {
+		return fmt.Errorf("reset document store at %s: %w (start the servers with make infra-up)", env.MongoURI, err)
 	}
 
 	logDir := filepath.Join(root, ".demo", "logs")
 	_ = os.RemoveAll(logDir)
+	cred := scfg.Auth.Clients[0]
 	svc, err := harness.Start(harness.Config{
 		Bin: bin, LogDir: logDir, NATSURL: env.NATSURL, PostgresURL: pgURL,
-		MongoURI: env.MongoURI, MongoDatabase: db,
+		MongoURI: env.MongoURI, MongoDatabase: *demoDB,
 		S3Endpoint: env.S3Endpoint, S3AccessKey: env.S3AccessKey, S3SecretKey: env.S3SecretKey, S3Region: env.S3Region,
 		S3Bucket: "sluice-demo", OTLPEndpoint: env.OTLPEndpoint,
-		Provider: "demo", ProviderConfig: demo.Config{Records: *records, RowsPerRecord: *rows, Tasks: 8},
+		Provider: "amazonads", ProviderConfig: job.providerConfig(api),
+		// Reports take seconds to generate: enough tasks in flight to keep the quota busy.
+		ExtractorArgs: []string{"--workers", "96"},
+		ProviderEnv: map[string]string{
+			amazonads.EnvClientID: cred.ClientID, amazonads.EnvClientSecret: cred.ClientSecret, amazonads.EnvRefreshToken: cred.RefreshToken,
+		},
 	})
 	if err != nil {
 		return err
@@ -85,13 +118,13 @@ func run() error {
 		}
 		fmt.Printf("services stopped; logs in %s\n", logDir)
 	}()
-	for name, addr := range svc.HTTP {
-		fmt.Printf("  %-16s http://%s/metrics\n", name, addr)
-	}
 
+	from, to := job.window()
+	fmt.Printf("demo: amazonads, %d profiles, spCampaigns %s..%s, quota %g calls/s; expecting %d rows\n",
+		job.profiles, from.Format(time.DateOnly), to.Format(time.DateOnly), job.quota, want)
 	start := time.Now()
-	day := time.Now().UTC().Format("2006-01-02")
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "sluice"), "run", "demo", "--from", day, "--to", day)
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "sluice"), "run", "amazonads",
+		"--from", from.Format(time.DateOnly), "--to", to.Format(time.DateOnly), "--run-id", fmt.Sprintf("demo-%d", start.Unix()))
 	cmd.Env = append(os.Environ(), "SLUICE_NATS_URL="+env.NATSURL)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -102,12 +135,17 @@ func run() error {
 		return err
 	}
 	defer pool.Close()
-	want := int64(*records * *rows)
-	if _, err := harness.WaitRows(ctx, pool, "demo_items", want, 3*time.Minute); err != nil {
+	p := &progress{sim: srv, pool: pool, table: demoTable, want: want, start: start, out: os.Stdout, group: svc.Group}
+	if err := p.wait(ctx, *timeout); err != nil {
 		return err
 	}
-	elapsed := time.Since(start)
-	return summary(ctx, env, pool, mc.Database(db), want, elapsed, pgURL)
+	if err := clicontext.Save(os.Getenv, "demo", map[string]string{
+		"SLUICE_NATS_URL": env.NATSURL, "SLUICE_POSTGRES_URL": pgURL, "SLUICE_MONGO_URI": env.MongoURI,
+		"SLUICE_MONGO_DATABASE": *demoDB, "SLUICE_JAEGER_URL": env.JaegerURL,
+	}, "written by make demo: its database and document store"); err != nil {
+		fmt.Fprintln(os.Stderr, "demo: could not save the CLI context:", err)
+	}
+	return summary(ctx, summaryInput{env: env, pool: pool, sim: srv.Stats(), quota: job.quota, elapsed: time.Since(start), pgURL: pgURL})
 }
 
 func resetStreams(ctx context.Context, url string) error {
@@ -120,55 +158,11 @@ func resetStreams(ctx context.Context, url string) error {
 	if err != nil {
 		return err
 	}
-	for _, s := range []string{"TASKS", "RAW", "STAGED", "ROWS", "DLQ"} {
+	// The rate governor's learned limits go too: each demo meets a new simulator.
+	for _, s := range []string{"TASKS", "RAW", "STAGED", "ROWS", "DLQ", "KV_sluice-limits"} {
 		if err := js.DeleteStream(ctx, s); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 			return fmt.Errorf("reset stream %s: %w", s, err)
 		}
 	}
-	return nil
-}
-
-func summary(ctx context.Context, env testinfra.Env, pool *pgxpool.Pool, db *mongo.Database, rows int64, elapsed time.Duration, pgURL string) error {
-	nc, err := nats.Connect(env.NATSURL)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	count := func(stream string) uint64 {
-		s, err := js.Stream(ctx, stream)
-		if err != nil {
-			return 0
-		}
-		return s.CachedInfo().State.Msgs
-	}
-	staged, _ := db.Collection("raw_demo").CountDocuments(ctx, bson.D{})
-	var traceID string
-	_ = pool.QueryRow(ctx, "SELECT _trace_id FROM demo_items ORDER BY id LIMIT 1").Scan(&traceID)
-	fmt.Println()
-	fmt.Println("sluice demo: done")
-	fmt.Printf("  tasks         %6d messages on TASKS (work queue: consumed ones are removed)\n", count("TASKS"))
-	fmt.Printf("  extracted     %6d raw records on RAW\n", count("RAW"))
-	fmt.Printf("  staged        %6d documents in MongoDB raw_demo, %d records on STAGED\n", staged, count("STAGED"))
-	fmt.Printf("  transformed   %6d row batches on ROWS\n", count("ROWS"))
-	fmt.Printf("  loaded        %6d rows in demo_items\n", rows)
-	fmt.Printf("  dead letters  %6d on DLQ\n", count("DLQ"))
-	fmt.Printf("  elapsed       %v (%.0f rows/s)\n", elapsed.Round(time.Millisecond), float64(rows)/elapsed.Seconds())
-	if traceID != "" {
-		// Give the exporters a moment so the link shows the whole trace.
-		for i := 0; i < 20; i++ {
-			spans, _ := harness.Trace(ctx, env.JaegerURL, traceID)
-			if len(harness.Stages(spans)) == 4 {
-				break
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
-		fmt.Printf("  trace         %s\n", harness.JaegerLink(env.JaegerURL, traceID))
-		fmt.Printf("                (API: %s/api/traces/%s)\n", env.JaegerURL, traceID)
-	}
-	fmt.Printf("  rows          psql '%s' -c 'SELECT * FROM demo_items ORDER BY id LIMIT 10'\n", pgURL)
 	return nil
 }

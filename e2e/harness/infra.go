@@ -2,41 +2,17 @@ package harness
 
 import (
 	"context"
-	"fmt"
-	"net/url"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/sluice-dev/sluice/internal/testinfra"
 )
 
 // CreateDatabase creates database name on the server of baseURL and returns its URL, so a
 // run gets tables of its own.
 func CreateDatabase(ctx context.Context, baseURL, name string) (string, error) {
-	conn, err := pgx.Connect(ctx, baseURL)
-	if err != nil {
-		return "", fmt.Errorf("connect %s: %w", baseURL, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-		return "", fmt.Errorf("drop database %s: %w", name, err)
-	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return "", fmt.Errorf("create database %s: %w", name, err)
-	}
-	u, err := url.Parse(baseURL)
-	if err != nil {
-		return "", err
-	}
-	u.Path = "/" + name
-	return u.String(), nil
+	return testinfra.CreateDatabase(ctx, baseURL, name)
 }
 
 // DropDatabase removes a database made by CreateDatabase.
 func DropDatabase(ctx context.Context, baseURL, name string) error {
-	conn, err := pgx.Connect(ctx, baseURL)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	return err
+	return testinfra.DropDatabase(ctx, baseURL, name)
 }

@@ -4,6 +4,8 @@ package harness
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -33,10 +35,17 @@ type Config struct {
 	// Provider is the provider the extractor runs; ProviderConfig is its JSON config.
 	Provider       string
 	ProviderConfig any
+	// ExtractorArgs are added to the extractor's command line.
+	ExtractorArgs []string
+	// ProviderEnv is added to the extractor's environment: the provider's secrets.
+	ProviderEnv map[string]string
+	// Env is added to every service's environment (e.g. the keys of another S3 account,
+	// SLUICE_S3_<NAME>_ACCESS_KEY, which the extractor and the transformer both read).
+	Env map[string]string
 }
 
 func (c Config) env() map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"SLUICE_NATS_URL":         c.NATSURL,
 		"SLUICE_POSTGRES_URL":     c.PostgresURL,
 		"SLUICE_MONGO_URI":        c.MongoURI,
@@ -50,31 +59,33 @@ func (c Config) env() map[string]string {
 		"SLUICE_LOG_FORMAT":       "text",
 		"SLUICE_SHUTDOWN_TIMEOUT": "10s",
 	}
+	maps.Copy(env, c.Env)
+	return env
 }
 
 // Services are the running services and their health/metrics addresses.
 type Services struct {
 	Group procs.Group
 	// HTTP maps a service name to its /healthz, /readyz, /metrics address.
-	HTTP map[string]string
+	HTTP  map[string]string
+	start map[string]func() (*procs.Proc, error)
+}
+
+// Restart starts service name again (after a kill), on a new address, and waits until it
+// is ready; the new process joins Group.
+func (s *Services) Restart(name string) (*procs.Proc, error) {
+	start, ok := s.start[name]
+	if !ok {
+		return nil, fmt.Errorf("no service %s", name)
+	}
+	return start()
 }
 
 // Start runs the four services, each as its own process, and waits until each is ready.
 func Start(c Config) (*Services, error) {
-	if err := os.MkdirAll(c.LogDir, 0o755); err != nil {
+	providerArgs, err := c.providerArgs()
+	if err != nil {
 		return nil, err
-	}
-	var providerArgs []string
-	if c.ProviderConfig != nil {
-		data, err := json.Marshal(c.ProviderConfig)
-		if err != nil {
-			return nil, err
-		}
-		path := filepath.Join(c.LogDir, c.Provider+"-config.json")
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			return nil, err
-		}
-		providerArgs = []string{"--provider-config", path}
 	}
 	specs := []struct {
 		name, bin string
@@ -83,29 +94,79 @@ func Start(c Config) (*Services, error) {
 		{"staging-store", "sluice-staging-store", nil},
 		{"transformer", "sluice-transformer", nil},
 		{"loader", "sluice-loader", nil},
-		{"extractor-" + c.Provider, "sluice-extractor", append([]string{"--provider", c.Provider}, providerArgs...)},
+		{"extractor-" + c.Provider, "sluice-extractor", append(append([]string{"--provider", c.Provider}, providerArgs...), c.ExtractorArgs...)},
 	}
-	s := &Services{HTTP: map[string]string{}}
+	s := &Services{HTTP: map[string]string{}, start: map[string]func() (*procs.Proc, error){}}
 	for _, sp := range specs {
-		addr, err := freeAddr()
-		if err != nil {
-			return nil, err
+		s.start[sp.name] = func() (*procs.Proc, error) {
+			addr, err := freeAddr()
+			if err != nil {
+				return nil, err
+			}
+			env := c.env()
+			env["SLUICE_HTTP_ADDR"] = addr
+			if sp.bin == "sluice-extractor" {
+				maps.Copy(env, c.ProviderEnv)
+			}
+			p, err := procs.Start(sp.name, filepath.Join(c.Bin, sp.bin), sp.args, procs.Env(env), c.LogDir)
+			if err != nil {
+				return nil, err
+			}
+			s.Group = append(s.Group, p)
+			s.HTTP[sp.name] = addr
+			return p, waitReady(p, addr, 30*time.Second)
 		}
-		env := c.env()
-		env["SLUICE_HTTP_ADDR"] = addr
-		p, err := procs.Start(sp.name, filepath.Join(c.Bin, sp.bin), sp.args, procs.Env(env), c.LogDir)
-		if err != nil {
-			_ = s.Group.Stop(5 * time.Second)
-			return nil, err
-		}
-		s.Group = append(s.Group, p)
-		s.HTTP[sp.name] = addr
-		if err := waitReady(p, addr, 30*time.Second); err != nil {
+		if _, err := s.start[sp.name](); err != nil {
 			_ = s.Group.Stop(5 * time.Second)
 			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// providerArgs writes the provider's config file and returns the flags naming it.
+func (c Config) providerArgs() ([]string, error) {
+	if err := os.MkdirAll(c.LogDir, 0o755); err != nil {
+		return nil, err
+	}
+	if c.ProviderConfig == nil {
+		return nil, nil
+	}
+	data, err := json.Marshal(c.ProviderConfig)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(c.LogDir, c.Provider+"-config.json")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return nil, err
+	}
+	return []string{"--provider-config", path}, nil
+}
+
+// Extractor starts one more extractor process of c's provider, named name (a replica,
+// or a restart after a kill), and waits until it is ready.
+func (c Config) Extractor(name string) (*procs.Proc, error) {
+	providerArgs, err := c.providerArgs()
+	if err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	env := c.env()
+	env["SLUICE_HTTP_ADDR"] = addr
+	maps.Copy(env, c.ProviderEnv)
+	all := append(append([]string{"--provider", c.Provider}, providerArgs...), c.ExtractorArgs...)
+	p, err := procs.Start(name, filepath.Join(c.Bin, "sluice-extractor"), all, procs.Env(env), c.LogDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitReady(p, addr, 30*time.Second); err != nil {
+		_ = p.Stop(5 * time.Second)
+		return nil, err
+	}
+	return p, nil
 }
 
 func freeAddr() (string, error) {

@@ -10,7 +10,6 @@ import (
 	"net/url"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
@@ -66,17 +65,7 @@ func New(cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	opts := s3.Options{Region: cfg.Region, UsePathStyle: true}
-	if cfg.Endpoint != "" {
-		opts.BaseEndpoint = aws.String(cfg.Endpoint)
-	}
-	if cfg.AccessKey != "" {
-		opts.Credentials = credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, "")
-	}
-	// Checksums only when S3 requires them: S3-compatible servers differ in support.
-	opts.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-	opts.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
-	return &Store{client: s3.New(opts), cfg: cfg}, nil
+	return &Store{client: NewClient(Endpoint{URL: cfg.Endpoint, Region: cfg.Region, AccessKey: cfg.AccessKey, SecretKey: cfg.SecretKey}), cfg: cfg}, nil
 }
 
 // Bucket is the bucket payloads go to.

@@ -4,26 +4,58 @@
 package config
 
 import (
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/sluice-dev/sluice/internal/version"
 )
 
-// FlagSet is a flag.FlagSet whose flags can also be set from environment variables.
+// ErrHelp is returned by Parse after -h/--help printed the usage: the caller exits 0.
+var ErrHelp = pflag.ErrHelp
+
+// ErrVersion is returned by Parse after --version printed the version: the caller exits 0.
+var ErrVersion = errors.New("version requested")
+
+// UsageError is a command line that cannot be parsed (unknown flag, missing or malformed
+// value, wrong arguments): the caller exits 2, as command-line tools do.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Usagef builds a UsageError.
+func Usagef(format string, args ...any) error {
+	return &UsageError{Err: fmt.Errorf(format, args...)}
+}
+
+// FlagSet is a POSIX/GNU-style flag set (pflag: --name value or --name=value, flags
+// anywhere among the arguments, -h/--help) whose flags can also be set from environment
+// variables. Every set has --version.
 type FlagSet struct {
-	fs     *flag.FlagSet
-	getenv func(string) string
-	envs   []binding
+	fs      *pflag.FlagSet
+	name    string
+	out     io.Writer
+	getenv  func(string) string
+	envs    []binding
+	version bool
 }
 
 type binding struct{ flag, env string }
 
-// NewFlagSet returns an empty set; getenv is os.Getenv in main and a map lookup in tests.
-func NewFlagSet(name string, getenv func(string) string, output io.Writer) *FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(output)
-	return &FlagSet{fs: fs, getenv: getenv}
+// NewFlagSet returns an empty set; getenv is os.Getenv in main and a map lookup in tests;
+// help and version go to out (stdout).
+func NewFlagSet(name string, getenv func(string) string, out io.Writer) *FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.SortFlags = false
+	f := &FlagSet{fs: fs, name: name, out: out, getenv: getenv}
+	fs.Usage = f.Usage
+	fs.BoolVar(&f.version, "version", false, "print the version and exit")
+	return f
 }
 
 func (f *FlagSet) bind(name, env string) string {
@@ -37,6 +69,12 @@ func (f *FlagSet) bind(name, env string) string {
 // StringVar defines a string flag bound to env.
 func (f *FlagSet) StringVar(p *string, name, env, def, usage string) {
 	f.fs.StringVar(p, name, def, usage+f.bind(name, env))
+}
+
+// StringArrayVar defines a repeatable string flag bound to env (the variable holds one
+// value); every occurrence on the command line adds one value.
+func (f *FlagSet) StringArrayVar(p *[]string, name, env string, usage string) {
+	f.fs.StringArrayVar(p, name, nil, usage+f.bind(name, env))
 }
 
 // IntVar defines an int flag bound to env.
@@ -65,15 +103,21 @@ func (f *FlagSet) DurationVar(p *time.Duration, name, env string, def time.Durat
 }
 
 // Parse parses args, then applies environment variables to every flag not given on the
-// command line. A malformed variable is an error that names it.
+// command line. It returns ErrHelp or ErrVersion after printing what was asked, a
+// *UsageError for a bad command line, and an error naming the variable for a malformed one.
 func (f *FlagSet) Parse(args []string) error {
 	if err := f.fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, pflag.ErrHelp) {
+			return ErrHelp
+		}
+		return &UsageError{Err: fmt.Errorf("%s: %w (run %s -h for help)", f.name, err, f.name)}
 	}
-	given := map[string]bool{}
-	f.fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	if f.version {
+		fmt.Fprintln(f.out, version.String(f.name))
+		return ErrVersion
+	}
 	for _, b := range f.envs {
-		if given[b.flag] {
+		if f.fs.Changed(b.flag) {
 			continue
 		}
 		v := f.getenv(b.env)
@@ -87,8 +131,10 @@ func (f *FlagSet) Parse(args []string) error {
 	return nil
 }
 
-// Args returns the arguments left after the flags.
+// Args returns the arguments that are not flags, in order.
 func (f *FlagSet) Args() []string { return f.fs.Args() }
 
 // Usage prints the flags and their variables.
-func (f *FlagSet) Usage() { f.fs.Usage() }
+func (f *FlagSet) Usage() {
+	fmt.Fprintf(f.out, "Usage of %s:\n%s", f.name, f.fs.FlagUsages())
+}

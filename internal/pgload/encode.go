@@ -31,6 +31,7 @@ var colTypes = map[string]colType{
 	"date":             {"date", encodeDate},
 	"timestamptz":      {"timestamptz", encodeTimestamp},
 	"jsonb":            {"jsonb", encodeJSONB},
+	"bytea":            {"bytea", encodeBytea},
 }
 
 // pgEpoch is PostgreSQL's zero time for dates and timestamps.
@@ -193,6 +194,16 @@ func encodeJSONB(b []byte, v rowbatch.Value) ([]byte, error) {
 		return append(b, v.Raw...), nil
 	}
 	return b, mismatch(v, "jsonb")
+}
+
+func encodeBytea(b []byte, v rowbatch.Value) ([]byte, error) {
+	switch v.Kind {
+	case rowbatch.KindNull:
+		return appendNull(b), nil
+	case rowbatch.KindBytes:
+		return appendText(b, v.Raw), nil
+	}
+	return b, mismatch(v, "bytea")
 }
 
 func truncateBytes(b []byte, n int) string {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,6 +152,37 @@ func TestEveryTypeRoundTrips(t *testing.T) {
 		{"9223372036854775807", "7", "NULL", "3", "-5", "false", "2026-03-01", "NULL", "NULL", "rec1", "0af7651916cd43dd8448eb211c80319c", "2025-01-01 00:00:00"},
 	}
 	assertRows(t, got, want)
+}
+
+// TestByteaRoundTrips loads bytes (empty ones and NUL bytes included) into a bytea column
+// and refuses a value of another kind there.
+func TestByteaRoundTrips(t *testing.T) {
+	pool, name := fixture(t)
+	tb := pgload.Table{Name: name, PrimaryKey: []string{"id"}, Columns: []pgload.Column{{Name: "id", Type: "bigint"}, {Name: "blob", Type: "bytea"}}}
+	blob := func(b []byte) *sluicev1.Value { return &sluicev1.Value{Kind: &sluicev1.Value_Bytes{Bytes: b}} }
+	b := batch(t, name, "rec1", time.Now(), []string{"id", "blob"},
+		[]*sluicev1.Value{i64(1), blob([]byte{0, 1, 0xff, '\\'})},
+		[]*sluicev1.Value{i64(2), blob([]byte{})},
+		[]*sluicev1.Value{i64(3), null()},
+	)
+	if n := load(t, pgload.New(pool), tb, b); n != 3 {
+		t.Fatalf("upsert wrote %d rows, want 3", n)
+	}
+	assertRows(t, query(t, pool, "SELECT id::text, COALESCE(encode(blob, 'hex'), 'NULL') FROM "+name+" ORDER BY id"),
+		[][]string{{"1", "0001ff5c"}, {"2", ""}, {"3", "NULL"}})
+
+	tu, err := pgload.NewTuples(tb, time.Now(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := batch(t, name, "rec2", time.Now(), []string{"id", "blob"}, []*sluicev1.Value{i64(4), str("not bytes")})
+	bind, err := tb.Bind(bad.Columns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tu.Append(bad, bind, bad.Rows[0]); err == nil || !strings.Contains(err.Error(), "bytea") {
+		t.Fatalf("a string in a bytea column: %v, want an error naming bytea", err)
+	}
 }
 
 func assertRows(t *testing.T, got, want [][]string) {

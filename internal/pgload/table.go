@@ -29,7 +29,7 @@ const (
 type Column struct {
 	Name string
 	// Type is a PostgreSQL type name: text, bigint, integer, double precision, numeric,
-	// boolean, date, timestamptz, jsonb.
+	// boolean, date, timestamptz, jsonb, bytea.
 	Type string
 }
 
@@ -44,7 +44,7 @@ var identPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 var allowedTypes = map[string]bool{
 	"text": true, "bigint": true, "integer": true, "double precision": true, "numeric": true,
-	"boolean": true, "date": true, "timestamptz": true, "jsonb": true,
+	"boolean": true, "date": true, "timestamptz": true, "jsonb": true, "bytea": true,
 }
 
 // Validate names the wrong part of the table.

@@ -297,6 +297,8 @@ func checkResultType(t *cel.Type, c Column) string {
 		ok = k == types.TimestampKind || k == types.StringKind
 	case JSONB:
 		ok = k != types.BytesKind && k != types.DurationKind && k != types.TypeKind
+	case Bytea:
+		ok = k == types.BytesKind || k == types.StringKind
 	}
 	if ok {
 		return ""

@@ -24,6 +24,9 @@ func Key(provider, dataset string) string { return provider + "." + dataset }
 // Spec describes one dataset of one provider. The zero value is not valid; build one with
 // Parse or fill it in code and call Validate.
 type Spec struct {
+	// Schema is the JSON Schema the file declares for editors ("$schema"); it is not part
+	// of the spec's content.
+	Schema   string `json:"$schema,omitempty"`
 	Provider string `json:"provider"`
 	Dataset  string `json:"dataset"`
 	// Version increases whenever anything in the spec changes; compiled programs are cached
@@ -107,7 +110,9 @@ func (s *Spec) Column(name string) int {
 // changed without a version bump.
 func (s *Spec) Fingerprint() string {
 	// A Spec holds only strings, numbers, bools and slices of them: Marshal cannot fail.
-	b, _ := json.Marshal(s)
+	c := *s
+	c.Schema = ""
+	b, _ := json.Marshal(&c)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }

@@ -139,6 +139,7 @@ func TestPostgresType(t *testing.T) {
 	want := map[spec.Type]string{
 		spec.Text: "text", spec.BigInt: "bigint", spec.Integer: "integer", spec.Double: "double precision",
 		spec.Numeric: "numeric", spec.Boolean: "boolean", spec.Date: "date", spec.TimestampTZ: "timestamptz", spec.JSONB: "jsonb",
+		spec.Bytea: "bytea",
 	}
 	for _, typ := range spec.Types() {
 		if got := typ.PostgresType(); got != want[typ] {

@@ -12,6 +12,7 @@ package spec
 //	date        date              timestamp at 00:00 UTC of that day
 //	timestamptz timestamptz       timestamp
 //	jsonb       jsonb             json (a JSON document as text)
+//	bytea       bytea             bytes
 //
 // A null of any type is Value.null.
 type Type string
@@ -27,17 +28,18 @@ const (
 	Date        Type = "date"
 	TimestampTZ Type = "timestamptz"
 	JSONB       Type = "jsonb"
+	Bytea       Type = "bytea"
 )
 
 // Types lists every column type.
 func Types() []Type {
-	return []Type{Text, BigInt, Integer, Double, Numeric, Boolean, Date, TimestampTZ, JSONB}
+	return []Type{Text, BigInt, Integer, Double, Numeric, Boolean, Date, TimestampTZ, JSONB, Bytea}
 }
 
 // Valid reports whether t is a known column type.
 func (t Type) Valid() bool {
 	switch t {
-	case Text, BigInt, Integer, Double, Numeric, Boolean, Date, TimestampTZ, JSONB:
+	case Text, BigInt, Integer, Double, Numeric, Boolean, Date, TimestampTZ, JSONB, Bytea:
 		return true
 	}
 	return false
@@ -49,7 +51,7 @@ func (t Type) PostgresType() string {
 	switch t {
 	case Double:
 		return "double precision"
-	case Text, BigInt, Integer, Numeric, Boolean, Date, TimestampTZ, JSONB:
+	case Text, BigInt, Integer, Numeric, Boolean, Date, TimestampTZ, JSONB, Bytea:
 		return string(t)
 	}
 	return ""

@@ -238,6 +238,10 @@ func checkRune(fe *fieldErrors, field, s string) rune {
 	return r
 }
 
+// ReservedWord reports whether name is a Postgres keyword that a column cannot be named
+// (see Validate): generators of specs rename such columns.
+func ReservedWord(name string) bool { return isReservedWord(name) }
+
 // isReservedWord reports whether name is a Postgres keyword that cannot be a column name
 // without quotes (reserved, and reserved but allowed as function or type names).
 func isReservedWord(name string) bool {

@@ -158,22 +158,25 @@ func indexName(keys bson.D) string {
 
 // Document is a staged raw record.
 type Document struct {
-	ID              string            `bson:"_id"`
-	Provider        string            `bson:"provider"`
-	Dataset         string            `bson:"dataset"`
-	SourceKey       string            `bson:"source_key"`
-	RunID           string            `bson:"run_id"`
-	ExtractedAt     time.Time         `bson:"extracted_at"`
-	StagedAt        time.Time         `bson:"staged_at"`
-	ContentType     string            `bson:"content_type"`
-	ContentEncoding string            `bson:"content_encoding,omitempty"`
-	Payload         []byte            `bson:"payload,omitempty"`
-	S3Bucket        string            `bson:"s3_bucket,omitempty"`
-	S3Key           string            `bson:"s3_key,omitempty"`
-	Size            int64             `bson:"size"`
-	SHA256          string            `bson:"sha256"`
-	Attributes      map[string]string `bson:"attributes,omitempty"`
-	TraceID         string            `bson:"trace_id,omitempty"`
+	ID              string    `bson:"_id"`
+	Provider        string    `bson:"provider"`
+	Dataset         string    `bson:"dataset"`
+	SourceKey       string    `bson:"source_key"`
+	RunID           string    `bson:"run_id"`
+	ExtractedAt     time.Time `bson:"extracted_at"`
+	StagedAt        time.Time `bson:"staged_at"`
+	ContentType     string    `bson:"content_type"`
+	ContentEncoding string    `bson:"content_encoding,omitempty"`
+	Payload         []byte    `bson:"payload,omitempty"`
+	S3Bucket        string    `bson:"s3_bucket,omitempty"`
+	S3Key           string    `bson:"s3_key,omitempty"`
+	// S3Object is set when the payload is the source's own object (an external claim
+	// check): where it is and which version, instead of a copy.
+	S3Object   *ObjectRef        `bson:"s3_object,omitempty"`
+	Size       int64             `bson:"size"`
+	SHA256     string            `bson:"sha256"`
+	Attributes map[string]string `bson:"attributes,omitempty"`
+	TraceID    string            `bson:"trace_id,omitempty"`
 	// DataVersion is the record's data_version (0, left out, when the source gives none),
 	// so a replay orders the rows it reloads as the first load did.
 	DataVersion int64 `bson:"data_version,omitempty"`
@@ -204,9 +207,22 @@ func FromRecord(rec *sluicev1.Record, traceID string, stagedAt time.Time) Docume
 	case *sluicev1.Record_Inline:
 		d.Payload = p.Inline
 	case *sluicev1.Record_ClaimCheck:
-		d.S3Bucket, d.S3Key = p.ClaimCheck.GetBucket(), p.ClaimCheck.GetKey()
+		cc := p.ClaimCheck
+		d.S3Bucket, d.S3Key = cc.GetBucket(), cc.GetKey()
+		if cc.GetExternal() {
+			d.S3Object = &ObjectRef{Endpoint: cc.GetEndpoint(), Region: cc.GetRegion(), VersionID: cc.GetVersionId(), ETag: cc.GetEtag(), Credentials: cc.GetCredentials()}
+		}
 	}
 	return d
+}
+
+// ObjectRef is where an external claim check's object lives (see sluice.v1.ClaimCheck).
+type ObjectRef struct {
+	Endpoint    string `bson:"endpoint,omitempty"`
+	Region      string `bson:"region,omitempty"`
+	VersionID   string `bson:"version_id,omitempty"`
+	ETag        string `bson:"etag,omitempty"`
+	Credentials string `bson:"credentials,omitempty"`
 }
 
 // Record converts a document back to the envelope published on STAGED.
@@ -228,7 +244,11 @@ func (d Document) Record() *sluicev1.Record {
 		DataVersion:     d.DataVersion,
 	}
 	if d.S3Key != "" {
-		rec.Payload = &sluicev1.Record_ClaimCheck{ClaimCheck: &sluicev1.ClaimCheck{Bucket: d.S3Bucket, Key: d.S3Key, Size: d.Size, Sha256: sum}}
+		cc := &sluicev1.ClaimCheck{Bucket: d.S3Bucket, Key: d.S3Key, Size: d.Size, Sha256: sum}
+		if o := d.S3Object; o != nil {
+			cc.External, cc.Endpoint, cc.Region, cc.VersionId, cc.Etag, cc.Credentials = true, o.Endpoint, o.Region, o.VersionID, o.ETag, o.Credentials
+		}
+		rec.Payload = &sluicev1.Record_ClaimCheck{ClaimCheck: cc}
 	} else {
 		rec.Payload = &sluicev1.Record_Inline{Inline: d.Payload}
 	}

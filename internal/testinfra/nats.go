@@ -16,12 +16,17 @@ func NATSServerBin() string {
 	if p := os.Getenv("SLUICE_NATS_SERVER_BIN"); p != "" {
 		return p
 	}
+	return toolBin("nats-server", "v2.15.2")
+}
+
+// toolBin is where deploy/local/infra.sh installs tool name at version.
+func toolBin(name, version string) string {
 	cache := os.Getenv("XDG_CACHE_HOME")
 	if cache == "" {
 		home, _ := os.UserHomeDir()
 		cache = filepath.Join(home, ".cache")
 	}
-	return filepath.Join(cache, "sluice", "tools", "nats-server-v2.15.2", "bin", "nats-server")
+	return filepath.Join(cache, "sluice", "tools", name+"-"+version, "bin", name)
 }
 
 // PrivateNATS starts a real nats-server with JetStream, of the version the local servers

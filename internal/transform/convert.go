@@ -2,6 +2,8 @@ package transform
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -16,7 +18,7 @@ import (
 // Convert converts a value computed by a column expression to the column type, the way Run
 // does. The result is nil (null), string (text, and numeric as exact decimal text), int64
 // (bigint, integer), float64 (double), bool (boolean), time.Time in UTC (timestamptz, and
-// date at 00:00) or json.RawMessage (jsonb).
+// date at 00:00), json.RawMessage (jsonb) or []byte (bytea).
 //
 // The rules, by type:
 //   - every type: nil is null; for every type but text and jsonb, a string that is empty or
@@ -35,6 +37,8 @@ import (
 //   - jsonb: any value, encoded as JSON (a string becomes a JSON string; use parse_json in
 //     the expression to load JSON text). Documents holding \u0000 are refused, as Postgres
 //     does.
+//   - bytea: CEL bytes as they are; a text starting with \x is hex (PostgreSQL's own text
+//     form, so "\x" is an empty value, not null); any other text is standard base64.
 func Convert(t spec.Type, v any) (any, error) {
 	var c converter
 	cl, err := c.convert(t, v)
@@ -46,6 +50,8 @@ func Convert(t spec.Type, v any) (any, error) {
 		return cl.s, nil
 	case spec.JSONB:
 		return json.RawMessage(cl.s), nil
+	case spec.Bytea:
+		return []byte(cl.s), nil
 	case spec.BigInt, spec.Integer:
 		return cl.i, nil
 	case spec.Double:
@@ -63,7 +69,7 @@ type cell struct {
 	null bool
 	i    int64 // bigint, integer; boolean as 0 or 1
 	f    float64
-	s    string // text, numeric, jsonb
+	s    string // text, numeric, jsonb, bytea
 	t    time.Time
 }
 
@@ -105,6 +111,8 @@ func (c *converter) convert(t spec.Type, v any) (cell, error) {
 		return toTimestamp(v)
 	case spec.JSONB:
 		return c.toJSON(v)
+	case spec.Bytea:
+		return toBytes(v)
 	}
 	return cell{}, fmt.Errorf("unknown column type %q", t)
 }
@@ -401,4 +409,26 @@ func hasNULEscape(b []byte) bool {
 		}
 		i = j + 1
 	}
+}
+
+func toBytes(v any) (cell, error) {
+	switch v := v.(type) {
+	case []byte:
+		return cell{s: string(v)}, nil
+	case string:
+		var (
+			b   []byte
+			err error
+		)
+		if hexText, ok := strings.CutPrefix(v, `\x`); ok {
+			b, err = hex.DecodeString(hexText)
+		} else {
+			b, err = base64.StdEncoding.DecodeString(v)
+		}
+		if err != nil {
+			return cell{}, fmt.Errorf("cannot convert %s to bytea: want \\x and hex digits, or base64", spec.QuoteShort(v))
+		}
+		return cell{s: string(b)}, nil
+	}
+	return cell{}, cannot(v, spec.Bytea)
 }

@@ -108,6 +108,16 @@ func TestConvert(t *testing.T) {
 		{spec.JSONB, map[string]any{"a": "x\x00"}, nil, `contains \u0000`},
 		{spec.JSONB, map[string]any{"a": `\u0000`}, json.RawMessage(`{"a":"\\u0000"}`), ""},
 		{spec.JSONB, math.Inf(1), nil, "cannot encode"},
+
+		// bytea
+		{spec.Bytea, []byte{0, 1, 0xff}, []byte{0, 1, 0xff}, ""},
+		{spec.Bytea, `\x0001ff`, []byte{0, 1, 0xff}, ""},
+		{spec.Bytea, `\x`, []byte{}, ""},
+		{spec.Bytea, "AAH/", []byte{0, 1, 0xff}, ""},
+		{spec.Bytea, "", nil, ""},
+		{spec.Bytea, `\x0g`, nil, "cannot convert"},
+		{spec.Bytea, "not base64!", nil, "cannot convert"},
+		{spec.Bytea, int64(3), nil, "cannot convert 3 to bytea"},
 	}
 	for _, tc := range cases {
 		got, err := transform.Convert(tc.typ, tc.in)

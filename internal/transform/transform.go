@@ -128,6 +128,7 @@ type runner struct {
 	tss    slab[timestamppb.Timestamp]
 	decs   slab[sluicev1.Value_Decimal]
 	jsons  slab[sluicev1.Value_Json]
+	blobs  slab[sluicev1.Value_Bytes]
 }
 
 func newRunner(prog *spec.Program, rec spec.Record) *runner {
@@ -223,6 +224,10 @@ func (r *runner) value(t spec.Type, c cell) *sluicev1.Value {
 		k := r.jsons.new()
 		k.Json = c.s
 		v.Kind = k
+	case spec.Bytea:
+		k := r.blobs.new()
+		k.Bytes = []byte(c.s)
+		v.Kind = k
 	}
 	return v
 }
@@ -248,6 +253,8 @@ func ruleValue(t spec.Type, c cell, raw any) any {
 		return c.t
 	case spec.JSONB:
 		return raw
+	case spec.Bytea:
+		return []byte(c.s)
 	}
 	return nil
 }

@@ -14,7 +14,7 @@ import (
 
 // natsFlags registers --nats-url on fs.
 func natsFlags(fs *config.FlagSet, url *string) {
-	fs.StringVar(url, "nats-url", "SLUICE_NATS_URL", "nats://127.0.0.1:4222", "NATS server URL")
+	fs.StringVar(url, "nats-url", "SLUICE_NATS_URL", "nats://127.0.0.1:14222", "NATS server URL (default: the local servers of deploy/local; see sluice context)")
 }
 
 func connect(ctx context.Context, url string, stderr io.Writer) (*nats.Conn, jetstream.JetStream, error) {
@@ -22,5 +22,9 @@ func connect(ctx context.Context, url string, stderr io.Writer) (*nats.Conn, jet
 		return nil, nil, err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return bus.Connect(ctx, url, "sluice-cli", log)
+	nc, js, err := bus.Connect(ctx, url, "sluice-cli", log)
+	if err != nil {
+		return nil, nil, unreachable("NATS", url, "--nats-url", "SLUICE_NATS_URL", err)
+	}
+	return nc, js, nil
 }

@@ -23,26 +23,6 @@ const dlqUsage = `usage: sluice dlq list [--stage S] [--provider P] [--dataset D
        sluice dlq show SEQ [--json]
        sluice dlq retry SEQ... | --all [--stage S] [--provider P] [--dataset D]`
 
-// cmdDLQ inspects and retries dead letters. A dead letter is identified by its sequence
-// number in the DLQ stream.
-func cmdDLQ(ctx context.Context, env *cliEnv, args []string) error {
-	if len(args) == 0 {
-		return errors.New(dlqUsage)
-	}
-	switch args[0] {
-	case "list":
-		return cmdDLQList(ctx, env, args[1:])
-	case "show":
-		return cmdDLQShow(ctx, env, args[1:])
-	case "retry":
-		return cmdDLQRetry(ctx, env, args[1:])
-	case "-h", "--help", "help":
-		fmt.Fprintln(env.stderr, dlqUsage)
-		return nil
-	}
-	return fmt.Errorf("unknown dlq command %q\n%s", args[0], dlqUsage)
-}
-
 // deadLetter is one message of the DLQ stream.
 type deadLetter struct {
 	Seq  uint64    `json:"seq"`
@@ -159,7 +139,7 @@ func parseSeqs(args []string) ([]uint64, error) {
 }
 
 func cmdDLQList(ctx context.Context, env *cliEnv, args []string) error {
-	fs := config.NewFlagSet("sluice dlq list", env.getenv, env.stderr)
+	fs := config.NewFlagSet("sluice dlq list", env.getenv, env.stdout)
 	var url string
 	var f dlqFilter
 	var limit int
@@ -172,7 +152,7 @@ func cmdDLQList(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	if len(fs.Args()) > 0 || limit < 1 {
-		return errors.New(dlqUsage)
+		return &config.UsageError{Err: errors.New(dlqUsage)}
 	}
 	nc, js, err := connect(ctx, url, env.stderr)
 	if err != nil {

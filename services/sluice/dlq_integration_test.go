@@ -140,7 +140,10 @@ func TestDLQ(t *testing.T) {
 	})
 
 	t.Run("usage errors", func(t *testing.T) {
-		for _, args := range [][]string{{"dlq"}, {"dlq", "retry"}, {"dlq", "retry", "1", "--all"}, {"dlq", "show", "x"}, {"dlq", "frobnicate"}} {
+		if out, _, err := p.cli("dlq"); err != nil || !strings.Contains(out, "Available Commands:") {
+			t.Errorf("sluice dlq without a subcommand shows its help: %v\n%s", err, out)
+		}
+		for _, args := range [][]string{{"dlq", "retry"}, {"dlq", "retry", "1", "--all"}, {"dlq", "show", "x"}, {"dlq", "frobnicate"}} {
 			if _, _, err := p.cli(args...); err == nil {
 				t.Errorf("sluice %q succeeded", args)
 			}

@@ -21,7 +21,7 @@ import (
 const HeaderRetryOf = "Sluice-Retry-Of"
 
 func cmdDLQRetry(ctx context.Context, env *cliEnv, args []string) error {
-	fs := config.NewFlagSet("sluice dlq retry", env.getenv, env.stderr)
+	fs := config.NewFlagSet("sluice dlq retry", env.getenv, env.stdout)
 	var url string
 	var f dlqFilter
 	var all bool
@@ -39,7 +39,7 @@ func cmdDLQRetry(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	if all == (len(seqs) > 0) {
-		return errors.New("name dead letters by sequence, or pass --all\n" + dlqUsage)
+		return &config.UsageError{Err: errors.New("name dead letters by sequence, or pass --all\n" + dlqUsage)}
 	}
 	if !all && (f != dlqFilter{}) {
 		return errors.New("--stage/--provider/--dataset select dead letters for --all only")

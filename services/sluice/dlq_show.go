@@ -22,7 +22,7 @@ import (
 const maxShownRows = 5
 
 func cmdDLQShow(ctx context.Context, env *cliEnv, args []string) error {
-	fs := config.NewFlagSet("sluice dlq show", env.getenv, env.stderr)
+	fs := config.NewFlagSet("sluice dlq show", env.getenv, env.stdout)
 	var url, jaeger string
 	var mongo staging.Config
 	var asJSON bool
@@ -39,7 +39,7 @@ func cmdDLQShow(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	if len(seqs) != 1 {
-		return errors.New(dlqUsage)
+		return &config.UsageError{Err: errors.New(dlqUsage)}
 	}
 	nc, js, err := connect(ctx, url, env.stderr)
 	if err != nil {

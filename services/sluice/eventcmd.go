@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -17,42 +16,37 @@ import (
 // cmdEvent sends an event to a provider through the EVENTS stream: it is stored before
 // the command returns and planned by the provider's extractor when one runs.
 func cmdEvent(ctx context.Context, env *cliEnv, args []string) error {
-	if len(args) < 2 || strings.HasPrefix(args[0], "-") || strings.HasPrefix(args[1], "-") {
-		return errors.New("usage: sluice event <provider> <name> [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--param k=v,...] [--run-id ID] [--msg-id ID]")
-	}
-	name, event := args[0], args[1]
-	if err := envelope.CheckName("provider", name); err != nil {
-		return err
-	}
-	for _, tok := range strings.Split(event, ".") {
-		if err := envelope.CheckName("event name token", tok); err != nil {
-			return fmt.Errorf("event name %q: %w", event, err)
-		}
-	}
-	fs := config.NewFlagSet("sluice event", env.getenv, env.stderr)
-	var url, msgID, params string
+	fs := config.NewFlagSet("sluice event", env.getenv, env.stdout)
+	var url, msgID string
+	var params []string
 	var ev triggers.Event
 	natsFlags(fs, &url)
 	fs.StringVar(&ev.From, "from", "", "", "first day of the run (YYYY-MM-DD; default: the day before the event was sent)")
 	fs.StringVar(&ev.To, "to", "", "", "last day of the run, inclusive (YYYY-MM-DD)")
 	fs.StringVar(&ev.RunID, "run-id", "", "", "run id (default: derived from the event, so a repeated event plans one run)")
-	fs.StringVar(&params, "param", "", "", "provider parameters, comma separated k=v pairs")
+	fs.StringArrayVar(&params, "param", "", "a provider parameter k=v; repeat for several")
 	fs.StringVar(&msgID, "msg-id", "", "", "dedupe id: a resend with the same id within the duplicate window is dropped")
-	if err := fs.Parse(args[2:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	for _, kv := range strings.Split(params, ",") {
-		if kv == "" {
-			continue
+	if len(fs.Args()) != 2 {
+		return config.Usagef("usage: sluice event <provider> <name> [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--param k=v]... [--run-id ID] [--msg-id ID]")
+	}
+	name, event := fs.Args()[0], fs.Args()[1]
+	if err := envelope.CheckName("provider", name); err != nil {
+		return &config.UsageError{Err: err}
+	}
+	for _, tok := range strings.Split(event, ".") {
+		if err := envelope.CheckName("event name token", tok); err != nil {
+			return config.Usagef("event name %q: %w", event, err)
 		}
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return fmt.Errorf("--param %q: want k=v", kv)
-		}
-		if ev.Params == nil {
-			ev.Params = map[string]string{}
-		}
-		ev.Params[k] = v
+	}
+	p, err := parseParams(params)
+	if err != nil {
+		return &config.UsageError{Err: err}
+	}
+	if len(p) > 0 {
+		ev.Params = p
 	}
 	// The extractor validates the event as it plans it; check here too, so a typo fails
 	// now instead of in the DLQ.

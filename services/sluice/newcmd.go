@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/sluice-dev/sluice/internal/config"
@@ -10,16 +9,16 @@ import (
 )
 
 func cmdNew(_ context.Context, env *cliEnv, args []string) error {
-	if len(args) < 2 || args[0] != "provider" {
-		return errors.New("usage: sluice new provider NAME [--dir services/extractor/providers]")
-	}
-	name := args[1]
-	fs := config.NewFlagSet("sluice new provider", env.getenv, env.stderr)
+	fs := config.NewFlagSet("sluice new provider", env.getenv, env.stdout)
 	var dir string
 	fs.StringVar(&dir, "dir", "", "services/extractor/providers", "folder of the providers")
-	if err := fs.Parse(args[2:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if len(fs.Args()) != 2 || fs.Args()[0] != "provider" {
+		return config.Usagef("usage: sluice new provider NAME [--dir services/extractor/providers]")
+	}
+	name := fs.Args()[1]
 	files, err := scaffold.Provider(dir, name)
 	if err != nil {
 		return err
@@ -27,6 +26,6 @@ func cmdNew(_ context.Context, env *cliEnv, args []string) error {
 	for _, f := range files {
 		fmt.Fprintln(env.stdout, "wrote", f)
 	}
-	fmt.Fprintf(env.stdout, "\nnext: add %s to the providers list in services/extractor/registry.go and a conformance case in registry_test.go\n", scaffold.RegistryLine(name))
+	fmt.Fprintf(env.stdout, "\nnext: add %s to the providers list in services/extractor/registry.go (its conformance test is in its folder)\n", scaffold.RegistryLine(name))
 	return nil
 }

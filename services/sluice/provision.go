@@ -12,7 +12,7 @@ import (
 )
 
 func cmdProvision(ctx context.Context, env *cliEnv, args []string) error {
-	fs := config.NewFlagSet("sluice provision", env.getenv, env.stderr)
+	fs := config.NewFlagSet("sluice provision", env.getenv, env.stdout)
 	var url string
 	natsFlags(fs, &url)
 	pc := bus.DefaultProvision()

@@ -34,7 +34,7 @@ type replayConfig struct {
 }
 
 func parseReplayConfig(env *cliEnv, args []string) (replayConfig, error) {
-	fs := config.NewFlagSet("sluice replay", env.getenv, env.stderr)
+	fs := config.NewFlagSet("sluice replay", env.getenv, env.stdout)
 	var c replayConfig
 	var since, until string
 	natsFlags(fs, &c.NATSURL)
@@ -124,7 +124,7 @@ func cmdReplay(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	store, err := staging.Open(ctx, c.Mongo)
 	if err != nil {
-		return err
+		return unreachable("MongoDB", c.Mongo.URI, "--mongo-uri", "SLUICE_MONGO_URI", err)
 	}
 	defer store.Close(context.WithoutCancel(ctx))
 	total, err := store.Count(ctx, c.Provider, c.Filter)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -16,27 +15,28 @@ import (
 )
 
 func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return errors.New("usage: sluice run <provider> --from YYYY-MM-DD --to YYYY-MM-DD [--param k=v]... [--run-id ID]")
-	}
-	name := args[0]
-	if err := envelope.CheckName("provider", name); err != nil {
-		return err
-	}
-	fs := config.NewFlagSet("sluice run", env.getenv, env.stderr)
-	var url, from, to, runID, params string
+	fs := config.NewFlagSet("sluice run", env.getenv, env.stdout)
+	var url, from, to, runID string
+	var params []string
 	natsFlags(fs, &url)
 	today := time.Now().UTC().Format("2006-01-02")
 	fs.StringVar(&from, "from", "", today, "first day of the run (YYYY-MM-DD)")
 	fs.StringVar(&to, "to", "", today, "last day of the run, inclusive (YYYY-MM-DD)")
 	fs.StringVar(&runID, "run-id", "", "", "run id (default: generated); re-using one re-plans that run, publishing nothing twice")
-	fs.StringVar(&params, "param", "", "", "provider parameters, comma separated k=v pairs")
-	if err := fs.Parse(args[1:]); err != nil {
+	fs.StringArrayVar(&params, "param", "", "a provider parameter k=v; repeat for several")
+	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if len(fs.Args()) != 1 {
+		return config.Usagef("usage: sluice run <provider> --from YYYY-MM-DD --to YYYY-MM-DD [--param k=v]... [--run-id ID]")
+	}
+	name := fs.Args()[0]
+	if err := envelope.CheckName("provider", name); err != nil {
+		return &config.UsageError{Err: err}
 	}
 	trig, err := trigger(from, to, runID, params)
 	if err != nil {
-		return err
+		return &config.UsageError{Err: err}
 	}
 	nc, js, err := connect(ctx, url, env.stderr)
 	if err != nil {
@@ -44,6 +44,9 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	defer nc.Close()
 	if err := bus.Provision(ctx, js, bus.DefaultProvision()); err != nil {
+		return err
+	}
+	if err := checkProvider(ctx, js, name); err != nil {
 		return err
 	}
 	msg, err := provider.PlanMessage(name, trig)
@@ -57,7 +60,7 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 	return nil
 }
 
-func trigger(from, to, runID, params string) (provider.Trigger, error) {
+func trigger(from, to, runID string, params []string) (provider.Trigger, error) {
 	f, err := time.Parse("2006-01-02", from)
 	if err != nil {
 		return provider.Trigger{}, fmt.Errorf("--from %q: want YYYY-MM-DD", from)
@@ -77,18 +80,27 @@ func trigger(from, to, runID, params string) (provider.Trigger, error) {
 	if err := envelope.CheckName("run id", strings.ReplaceAll(runID, ".", "_")); err != nil && !validRunID(runID) {
 		return provider.Trigger{}, fmt.Errorf("--run-id %q: letters, digits, '-', '_' only", runID)
 	}
+	p, err := parseParams(params)
+	if err != nil {
+		return provider.Trigger{}, err
+	}
+	return provider.Trigger{RunID: runID, Source: "cli", From: f, To: t, Params: p}, nil
+}
+
+// parseParams reads repeated --param k=v flags; a key given twice is an error.
+func parseParams(params []string) (map[string]string, error) {
 	p := map[string]string{}
-	for _, kv := range strings.Split(params, ",") {
-		if kv == "" {
-			continue
-		}
+	for _, kv := range params {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return provider.Trigger{}, fmt.Errorf("--param %q: want k=v", kv)
+			return nil, fmt.Errorf("--param %q: want k=v", kv)
+		}
+		if _, dup := p[k]; dup {
+			return nil, fmt.Errorf("--param %s given twice", k)
 		}
 		p[k] = v
 	}
-	return provider.Trigger{RunID: runID, Source: "cli", From: f, To: t, Params: p}, nil
+	return p, nil
 }
 
 func validRunID(s string) bool {

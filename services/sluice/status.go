@@ -28,7 +28,7 @@ var stageStreams = []struct{ stage, stream, consumer string }{
 }
 
 func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
-	fs := config.NewFlagSet("sluice status", env.getenv, env.stderr)
+	fs := config.NewFlagSet("sluice status", env.getenv, env.stdout)
 	var (
 		url, providers string
 		asJSON, watch  bool
@@ -191,6 +191,9 @@ func sampleStatus(ctx context.Context, js jetstream.JetStream, only map[string]b
 	info, err := dlq.Info(ctx, jetstream.WithSubjectFilter("sluice.dlq.>"))
 	if err != nil {
 		return s, fmt.Errorf("stream %s: %w", bus.StreamDLQ, err)
+	}
+	if s.Transfers, err = readTransfers(ctx, js, only); err != nil {
+		return s, err
 	}
 	s.DLQ = map[string]uint64{}
 	for subj, n := range info.State.Subjects {

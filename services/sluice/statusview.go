@@ -17,6 +17,7 @@ type statusSample struct {
 	Providers []providerSample
 	Stages    []stageSample
 	DLQ       map[string]uint64 // messages per DLQ subject
+	Transfers transferSample
 }
 
 // consumerCounts are the counters of one durable consumer.
@@ -79,6 +80,7 @@ type statusReport struct {
 	Providers       []providerStatus `json:"providers"`
 	Stages          []stageStatus    `json:"stages"`
 	DLQ             dlqStatus        `json:"dlq"`
+	Transfers       transferStatus   `json:"transfers"`
 }
 
 type providerStatus struct {
@@ -177,6 +179,11 @@ func buildReport(prev *statusSample, cur statusSample) statusReport {
 	if prev != nil && dt > 0 {
 		r.IntervalSeconds = dt.Seconds()
 	}
+	var prevTransfers *transferSample
+	if prev != nil {
+		prevTransfers = &prev.Transfers
+	}
+	r.Transfers = buildTransfers(prevTransfers, cur.Transfers, dt)
 	for subject, n := range cur.DLQ {
 		r.DLQ.Messages += n
 		// sluice.dlq.<stage>.<provider>.<dataset>
@@ -394,6 +401,7 @@ func renderText(w io.Writer, r statusReport, bars bool) error {
 		fmt.Fprintf(&b, " (%s)", strings.Join(parts, ", "))
 	}
 	b.WriteString("\n")
+	renderTransfers(&b, r.Transfers, bars)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

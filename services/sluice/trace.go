@@ -24,7 +24,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/staging"
 )
 
-const traceUsage = "usage: sluice trace <table> <primary key> [flags]   e.g. sluice trace demo_items 7, or id=7,day=2024-06-01 for a composite key"
+const traceUsage = "usage: sluice trace <table> <primary key>|--latest [flags]   e.g. sluice trace demo_items 7, or id=7,day=2024-06-01 for a composite key"
 
 // traceConfig is where sluice trace looks.
 type traceConfig struct {
@@ -34,12 +34,12 @@ type traceConfig struct {
 	S3Endpoint, S3Region     string
 	S3AccessKey, S3SecretKey string
 	Provider                 string
-	JSON, Payload            bool
+	JSON, Payload, Latest    bool
 	Table, Key               string
 }
 
 func cmdTrace(ctx context.Context, env *cliEnv, args []string) error {
-	fs := config.NewFlagSet("sluice trace", env.getenv, env.stderr)
+	fs := config.NewFlagSet("sluice trace", env.getenv, env.stdout)
 	var c traceConfig
 	natsFlags(fs, &c.NATSURL)
 	fs.StringVar(&c.PostgresURL, "postgres-url", "SLUICE_POSTGRES_URL", "", "PostgreSQL URL of the loaded tables")
@@ -53,14 +53,19 @@ func cmdTrace(ctx context.Context, env *cliEnv, args []string) error {
 	fs.StringVar(&c.Provider, "provider", "", "", "the provider, when datasets of several providers load into the table")
 	fs.BoolVar(&c.JSON, "json", "", false, "print JSON")
 	fs.BoolVar(&c.Payload, "payload", "", false, "write the raw payload's bytes (as stored) instead of the lineage")
+	fs.BoolVar(&c.Latest, "latest", "", false, "trace the row loaded last instead of naming its key")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 2 {
-		return errors.New(traceUsage)
+	switch {
+	case len(pos) == 2 && !c.Latest:
+		c.Table, c.Key = pos[0], pos[1]
+	case len(pos) == 1 && c.Latest:
+		c.Table = pos[0]
+	default:
+		return config.Usagef("%s", traceUsage)
 	}
-	c.Table, c.Key = pos[0], pos[1]
 	if c.PostgresURL == "" {
 		return errors.New("--postgres-url / SLUICE_POSTGRES_URL is empty")
 	}
@@ -82,8 +87,12 @@ func cmdTrace(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	key, err := parseKey(candidates[0], c.Key)
-	if err != nil {
+	var key map[string]string
+	if c.Latest {
+		if key, err = latestKey(ctx, c.PostgresURL, candidates[0]); err != nil {
+			return err
+		}
+	} else if key, err = parseKey(candidates[0], c.Key); err != nil {
 		return err
 	}
 
@@ -95,7 +104,7 @@ func cmdTrace(ctx context.Context, env *cliEnv, args []string) error {
 
 	store, err := staging.Open(ctx, staging.Config{URI: c.MongoURI, Database: c.MongoDatabase})
 	if err != nil {
-		return err
+		return unreachable("MongoDB", c.MongoURI, "--mongo-uri", "SLUICE_MONGO_URI", err)
 	}
 	defer store.Close(context.WithoutCancel(ctx))
 	var doc *staging.Document
@@ -117,12 +126,24 @@ func cmdTrace(ctx context.Context, env *cliEnv, args []string) error {
 			return err
 		}
 	}
+	if c.Payload && doc != nil && doc.S3Object != nil {
+		// The source's own object (an external claim check), read where it lies.
+		o := doc.S3Object
+		body, err := blob.NewExternal(env.getenv, blob.Endpoint{AccessKey: c.S3AccessKey, SecretKey: c.S3SecretKey}).Open(ctx, blob.Ref{
+			Endpoint: o.Endpoint, Region: o.Region, Credentials: o.Credentials, Bucket: doc.S3Bucket, Key: doc.S3Key, VersionID: o.VersionID, ETag: o.ETag})
+		if err != nil {
+			return err
+		}
+		defer body.Close()
+		_, err = io.Copy(env.stdout, body)
+		return err
+	}
 	if c.Payload {
 		return writePayload(ctx, env.stdout, doc, blobs, rep)
 	}
 	if doc != nil {
 		rep.Raw = rawReportOf(doc, c, rep.TraceID)
-		if blobs != nil {
+		if blobs != nil && doc.S3Object == nil {
 			rep.Raw.S3.head(ctx, blobs.Client())
 		}
 	}
@@ -145,17 +166,10 @@ func cmdTrace(ctx context.Context, env *cliEnv, args []string) error {
 // parseInterleaved parses flags given before, between or after the positional arguments
 // and returns the positional ones.
 func parseInterleaved(fs *config.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		pos, args = append(pos, args[0]), args[1:]
+	if err := fs.Parse(args); err != nil {
+		return nil, err
 	}
+	return fs.Args(), nil
 }
 
 // specsOfTable returns the specs loading into table (of provider, when given).
@@ -247,7 +261,7 @@ func rowQuery(sp *spec.Spec, key map[string]string) (string, []any) {
 func findRow(ctx context.Context, url string, sp *spec.Spec, key map[string]string) (map[string]any, error) {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+		return nil, unreachable("PostgreSQL", url, "--postgres-url", "SLUICE_POSTGRES_URL", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	q, args := rowQuery(sp, key)
@@ -266,6 +280,36 @@ func findRow(ctx context.Context, url string, sp *spec.Spec, key map[string]stri
 		return nil, fmt.Errorf("decode row of %s: %w", sp.Table, err)
 	}
 	return row, nil
+}
+
+// latestKey is the primary key of the row of sp's table loaded last, as text.
+func latestKey(ctx context.Context, url string, sp *spec.Spec) (map[string]string, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return nil, unreachable("PostgreSQL", url, "--postgres-url", "SLUICE_POSTGRES_URL", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	cols := make([]string, len(sp.PrimaryKey))
+	for i, c := range sp.PrimaryKey {
+		cols[i] = pgx.Identifier{c}.Sanitize() + "::text"
+	}
+	vals := make([]string, len(cols))
+	dest := make([]any, len(cols))
+	for i := range vals {
+		dest[i] = &vals[i]
+	}
+	q := fmt.Sprintf("SELECT %s FROM %s ORDER BY %s DESC LIMIT 1", strings.Join(cols, ", "),
+		pgx.Identifier{sp.Table}.Sanitize(), pgx.Identifier{pgload.ColLoadedAt}.Sanitize())
+	if err := conn.QueryRow(ctx, q).Scan(dest...); errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("table %s is empty", sp.Table)
+	} else if err != nil {
+		return nil, fmt.Errorf("read the latest row of %s: %w", sp.Table, err)
+	}
+	key := make(map[string]string, len(vals))
+	for i, c := range sp.PrimaryKey {
+		key[c] = vals[i]
+	}
+	return key, nil
 }
 
 func formatKey(pk []string, key map[string]string) string {

@@ -14,7 +14,7 @@ import (
 )
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := parseConfig(args, getenv, stderr)
+	cfg, err := parseConfig(args, getenv, stdout)
 	if err != nil {
 		return err
 	}
@@ -44,7 +44,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	rt.Endpoint.AddCheck("consumer", cons.Ready)
 	rt.Endpoint.AddCheck("specs", specs.Ready)
-	tr, err := newTransformer(rt, blobs, specs, spec.NewCache(), cons.DeadLetters(), cfg)
+	// Objects that providers reference where they lie (external claim checks) are
+	// read with credentials named in the record, from this environment.
+	objects := blob.NewExternal(getenv, blob.Endpoint{AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey})
+	tr, err := newTransformer(rt, blobs, objects, specs, spec.NewCache(), cons.DeadLetters(), cfg)
 	if err != nil {
 		return err
 	}

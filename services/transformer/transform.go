@@ -30,6 +30,7 @@ import (
 type transformer struct {
 	rt       *service.Runtime
 	blobs    *blob.Store
+	objects  *blob.External
 	specs    *specstore.Store
 	cache    *spec.Cache
 	dlq      *bus.DeadLetters
@@ -38,7 +39,7 @@ type transformer struct {
 	rejected metric.Int64Counter
 }
 
-func newTransformer(rt *service.Runtime, blobs *blob.Store, specs *specstore.Store, cache *spec.Cache, dlq *bus.DeadLetters, cfg serviceConfig) (*transformer, error) {
+func newTransformer(rt *service.Runtime, blobs *blob.Store, objects *blob.External, specs *specstore.Store, cache *spec.Cache, dlq *bus.DeadLetters, cfg serviceConfig) (*transformer, error) {
 	m := rt.Telemetry.Meter
 	rows, err := m.Int64Counter("sluice.transform.rows", metric.WithDescription("rows produced"))
 	if err != nil {
@@ -48,7 +49,7 @@ func newTransformer(rt *service.Runtime, blobs *blob.Store, specs *specstore.Sto
 	if err != nil {
 		return nil, err
 	}
-	return &transformer{rt: rt, blobs: blobs, specs: specs, cache: cache, dlq: dlq, cfg: cfg, rows: rows, rejected: rejected}, nil
+	return &transformer{rt: rt, blobs: blobs, objects: objects, specs: specs, cache: cache, dlq: dlq, cfg: cfg, rows: rows, rejected: rejected}, nil
 }
 
 // handle transforms one staged record. Good rows are published in bounded batches; a bad
@@ -135,7 +136,22 @@ func (t *transformer) open(ctx context.Context, rec *sluicev1.Record) (io.ReadCl
 	case *sluicev1.Record_Inline:
 		r = io.NopCloser(bytes.NewReader(p.Inline))
 	case *sluicev1.Record_ClaimCheck:
-		body, err := t.blobs.Open(ctx, p.ClaimCheck.GetBucket(), p.ClaimCheck.GetKey())
+		cc := p.ClaimCheck
+		var body io.ReadCloser
+		var err error
+		if cc.GetExternal() {
+			// The source's own object, streamed from where it lies.
+			body, err = t.objects.Open(ctx, blob.Ref{
+				Endpoint: cc.GetEndpoint(), Region: cc.GetRegion(), Credentials: cc.GetCredentials(),
+				Bucket: cc.GetBucket(), Key: cc.GetKey(), VersionID: cc.GetVersionId(), ETag: cc.GetEtag(),
+			})
+			if errors.Is(err, blob.ErrObjectChanged) {
+				// Those bytes are gone for good; the new version is a new record.
+				return nil, bus.Permanent(fmt.Errorf("open object: %w", err))
+			}
+		} else {
+			body, err = t.blobs.Open(ctx, cc.GetBucket(), cc.GetKey())
+		}
 		if err != nil {
 			return nil, fmt.Errorf("open claim check: %w", err)
 		}

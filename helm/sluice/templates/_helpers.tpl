@@ -59,7 +59,10 @@ helm.sh/chart: {{ include "sluice.chart" .root }}
 {{- define "sluice.image" -}}
 {{- $g := .root.Values.global -}}
 {{- $repo := .image.repository -}}
-{{- if $g.imageRegistry -}}
+{{- /* A repository naming its own registry (a provider team's image) is left as it is. */ -}}
+{{- $first := index (splitList "/" $repo) 0 -}}
+{{- $ownRegistry := and (contains "/" $repo) (or (contains "." $first) (contains ":" $first) (eq $first "localhost")) -}}
+{{- if and $g.imageRegistry (not $ownRegistry) -}}
 {{- $repo = printf "%s/%s" (trimSuffix "/" $g.imageRegistry) $repo -}}
 {{- end -}}
 {{- if .image.digest -}}

@@ -224,11 +224,23 @@ func (*Record_ClaimCheck) isRecord_Payload() {}
 
 // ClaimCheck points at a payload too large to travel inline.
 type ClaimCheck struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Bucket        string                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
-	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
-	Size          int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
-	Sha256        []byte                 `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Bucket string                 `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	Key    string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Size   int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	Sha256 []byte                 `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// external is set when the payload is the source's own object (provider s3objects): the
+	// object itself is the claim check and no copy was made. Readers fetch exactly this
+	// version of it (version_id, else etag as If-Match), from endpoint and region, with the
+	// credentials named by credentials (see internal/blob: SLUICE_S3_<NAME>_ACCESS_KEY and
+	// _SECRET_KEY, or their _FILE variants). Record.sha256 then digests the reference
+	// (endpoint, bucket, key, version_id, etag, size), not the bytes, which sluice never read.
+	External      bool   `protobuf:"varint,5,opt,name=external,proto3" json:"external,omitempty"`
+	Endpoint      string `protobuf:"bytes,6,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	Region        string `protobuf:"bytes,7,opt,name=region,proto3" json:"region,omitempty"`
+	VersionId     string `protobuf:"bytes,8,opt,name=version_id,json=versionId,proto3" json:"version_id,omitempty"`
+	Etag          string `protobuf:"bytes,9,opt,name=etag,proto3" json:"etag,omitempty"`
+	Credentials   string `protobuf:"bytes,10,opt,name=credentials,proto3" json:"credentials,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -289,6 +301,48 @@ func (x *ClaimCheck) GetSha256() []byte {
 		return x.Sha256
 	}
 	return nil
+}
+
+func (x *ClaimCheck) GetExternal() bool {
+	if x != nil {
+		return x.External
+	}
+	return false
+}
+
+func (x *ClaimCheck) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *ClaimCheck) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *ClaimCheck) GetVersionId() string {
+	if x != nil {
+		return x.VersionId
+	}
+	return ""
+}
+
+func (x *ClaimCheck) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *ClaimCheck) GetCredentials() string {
+	if x != nil {
+		return x.Credentials
+	}
+	return ""
 }
 
 // Task is a unit of extraction work on sluice.task.<provider>.
@@ -961,13 +1015,21 @@ const file_sluice_v1_envelope_proto_rawDesc = "" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
-	"\apayload\"b\n" +
+	"\apayload\"\x87\x02\n" +
 	"\n" +
 	"ClaimCheck\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x03R\x04size\x12\x16\n" +
-	"\x06sha256\x18\x04 \x01(\fR\x06sha256\"\xc2\x01\n" +
+	"\x06sha256\x18\x04 \x01(\fR\x06sha256\x12\x1a\n" +
+	"\bexternal\x18\x05 \x01(\bR\bexternal\x12\x1a\n" +
+	"\bendpoint\x18\x06 \x01(\tR\bendpoint\x12\x16\n" +
+	"\x06region\x18\a \x01(\tR\x06region\x12\x1d\n" +
+	"\n" +
+	"version_id\x18\b \x01(\tR\tversionId\x12\x12\n" +
+	"\x04etag\x18\t \x01(\tR\x04etag\x12 \n" +
+	"\vcredentials\x18\n" +
+	" \x01(\tR\vcredentials\"\xc2\x01\n" +
 	"\x04Task\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bprovider\x18\x02 \x01(\tR\bprovider\x12\x15\n" +

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -42,8 +43,8 @@ func (e *emitter) Emit(ctx context.Context, r Raw) error {
 	if r.SourceKey == "" {
 		return fmt.Errorf("%w: emit %s: empty source key", ErrPermanent, r.Dataset)
 	}
-	if r.Body == nil {
-		return fmt.Errorf("%w: emit %s %s: nil body", ErrPermanent, r.Dataset, r.SourceKey)
+	if (r.Body == nil) == (r.Object == nil) {
+		return fmt.Errorf("%w: emit %s %s: want a body or an object reference, not both or neither", ErrPermanent, r.Dataset, r.SourceKey)
 	}
 	rctx, span := e.tracer.Start(context.WithoutCancel(ctx), "extract",
 		trace.WithNewRoot(),
@@ -61,6 +62,9 @@ func (e *emitter) Emit(ctx context.Context, r Raw) error {
 		Provider: e.provider, Dataset: r.Dataset, SourceKey: r.SourceKey, RunID: e.runID,
 		ExtractedAt: time.Now().UTC(), ContentType: r.ContentType, ContentEncoding: r.ContentEncoding,
 		Attributes: r.Attributes, DataVersion: r.DataVersion,
+	}
+	if r.Object != nil {
+		return e.publish(ctx, rctx, span, r, envelope.NewClaimCheck(src, ObjectClaimCheck(*r.Object)))
 	}
 	// Read up to one byte past the inline limit: what fits travels inline, the rest is
 	// streamed to S3 without ever holding the whole payload.
@@ -86,6 +90,11 @@ func (e *emitter) Emit(ctx context.Context, r Raw) error {
 		rec = envelope.NewClaimCheck(src, &sluicev1.ClaimCheck{Bucket: obj.Bucket, Key: obj.Key, Size: obj.Size, Sha256: obj.SHA256})
 		span.SetAttributes(attribute.String("sluice.claim_check", "s3://"+obj.Bucket+"/"+obj.Key))
 	}
+	return e.publish(ctx, rctx, span, r, rec)
+}
+
+// publish sends rec to RAW and counts it.
+func (e *emitter) publish(ctx, rctx context.Context, span trace.Span, r Raw, rec *sluicev1.Record) error {
 	span.SetAttributes(attribute.String("sluice.record_id", rec.GetId()), attribute.Int64("sluice.size", rec.GetSize()))
 	if _, err := bus.Publish(rctx, e.js, bus.Message{
 		Subject:  bus.RawSubject(e.provider, r.Dataset),
@@ -119,4 +128,19 @@ func ClaimKey(provider, dataset, sourceKey string, payloadSHA256 []byte) string 
 func claimStagingKey(provider, dataset, sourceKey string) string {
 	sum := sha256.Sum256([]byte(sourceKey))
 	return "claims/" + provider + "/" + dataset + "/staging/" + hex.EncodeToString(sum[:16])
+}
+
+// ObjectClaimCheck is the external claim check of an object reference. Its sha256 digests
+// the reference (where the object is and which version), not the bytes, which sluice
+// never reads to emit it: the same version gives the same record id, a new version
+// (another ETag or version id) a new one.
+func ObjectClaimCheck(o ObjectRef) *sluicev1.ClaimCheck {
+	h := sha256.New()
+	for _, f := range []string{"s3objects.ref.v1", o.Endpoint, o.Bucket, o.Key, o.VersionID, o.ETag, strconv.FormatInt(o.Size, 10)} {
+		h.Write([]byte(strconv.Itoa(len(f)) + ":" + f))
+	}
+	return &sluicev1.ClaimCheck{
+		Bucket: o.Bucket, Key: o.Key, Size: o.Size, Sha256: h.Sum(nil),
+		External: true, Endpoint: o.Endpoint, Region: o.Region, VersionId: o.VersionID, Etag: o.ETag, Credentials: o.Credentials,
+	}
 }

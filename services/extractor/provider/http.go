@@ -45,22 +45,9 @@ func NewHTTP(ctx context.Context, name string, hs HTTPSpec, d HTTPDeps) (*apicli
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	lim := hs.Limits
-	lim.Namespace = name
-	if lim.Logger == nil {
-		lim.Logger = d.Log
-	}
-	var (
-		gov *ratelimit.Governor
-		err error
-	)
-	if d.JS != nil {
-		gov, err = ratelimit.New(ctx, d.JS, lim)
-	} else {
-		gov, err = ratelimit.NewLocal(lim)
-	}
+	gov, err := NewGovernor(ctx, name, hs.Limits, d.JS, d.Log)
 	if err != nil {
-		return nil, nil, fmt.Errorf("provider %s: rate governor: %w", name, err)
+		return nil, nil, err
 	}
 	opts := []apiclient.Option{apiclient.WithLogger(d.Log)}
 	if d.Transport != nil {
@@ -93,4 +80,27 @@ func NewHTTP(ctx context.Context, name string, hs HTTPSpec, d HTTPDeps) (*apicli
 		return nil, nil, fmt.Errorf("provider %s: http client: %w", name, err)
 	}
 	return c, gov, nil
+}
+
+// NewGovernor builds provider name's governor over lim: its state is shared with every
+// replica through js (the sluice-limits bucket), or kept in this process when js is nil
+// (tests, tools). The caller closes it when the provider stops.
+func NewGovernor(ctx context.Context, name string, lim ratelimit.Config, js jetstream.JetStream, log *slog.Logger) (*ratelimit.Governor, error) {
+	lim.Namespace = name
+	if lim.Logger == nil {
+		lim.Logger = log
+	}
+	var (
+		gov *ratelimit.Governor
+		err error
+	)
+	if js != nil {
+		gov, err = ratelimit.New(ctx, js, lim)
+	} else {
+		gov, err = ratelimit.NewLocal(lim)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("provider %s: rate governor: %w", name, err)
+	}
+	return gov, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/sluice-dev/sluice/internal/ratelimit"
 	"github.com/sluice-dev/sluice/internal/spec"
 )
 
@@ -31,6 +32,11 @@ type Spec struct {
 	// credentials) from its decoded configuration; the SDK builds it and hands it to New
 	// as Deps.Services.HTTP. A provider that calls an HTTP API must set it.
 	HTTP func(cfg any) (HTTPSpec, error)
+	// Limits, when set, declares the shared limits of a provider whose calls are not HTTP
+	// (SQL queries, object-store requests): the SDK builds a governor over them whose
+	// quotas and per-host concurrency caps are shared by every replica, and hands it to
+	// New as Deps.Services.Limits.
+	Limits func(cfg any) (ratelimit.Config, error)
 }
 
 // Provider is what a provider team implements.
@@ -60,6 +66,9 @@ type Trigger struct {
 	To     time.Time `json:"to"`
 	// Params are provider-defined, e.g. {"profile": "123"} for an event about one profile.
 	Params map[string]string `json:"params,omitempty"`
+	// Body is an event's body as it was sent, for providers that take events in a
+	// foreign format (e.g. S3 event notifications); empty for other triggers.
+	Body json.RawMessage `json:"body,omitempty"`
 }
 
 // Task is a unit of extraction work.
@@ -101,7 +110,11 @@ type Raw struct {
 	// ContentEncoding of Body as given: "" or "gzip".
 	ContentEncoding string
 	// Body is read to the end by Emit; large bodies are streamed to S3, never held whole.
-	Body       io.Reader
+	Body io.Reader
+	// Object, set instead of Body, is a payload that already lies in S3 (provider
+	// s3objects): the object itself becomes the claim check, nothing is read or copied,
+	// and readers fetch exactly the version it names.
+	Object     *ObjectRef
 	Attributes map[string]string
 	// DataVersion orders versions of the same data by the source's own clock or sequence,
 	// so the loader keeps the newest data whenever each was extracted: a report's
@@ -110,6 +123,19 @@ type Raw struct {
 	// which a late-resumed old extraction or a skewed clock can get wrong. Each provider
 	// documents its choice in its README.
 	DataVersion int64
+}
+
+// ObjectRef names one version of an object in S3 (see Raw.Object).
+type ObjectRef struct {
+	// Endpoint and Region locate the S3 service (empty endpoint: AWS).
+	Endpoint, Region string
+	// Credentials names the keys readers use (SLUICE_S3_<NAME>_ACCESS_KEY and
+	// _SECRET_KEY, or their _FILE variants; empty: the service's own).
+	Credentials string
+	Bucket, Key string
+	// VersionID (versioned buckets) or else ETag pins the bytes.
+	VersionID, ETag string
+	Size            int64
 }
 
 // Emitter publishes raw records; safe for concurrent use.

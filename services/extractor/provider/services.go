@@ -2,6 +2,7 @@ package provider
 
 import (
 	"github.com/sluice-dev/sluice/internal/apiclient"
+	"github.com/sluice-dev/sluice/internal/ratelimit"
 	"github.com/sluice-dev/sluice/services/extractor/provider/checkpoint"
 	"github.com/sluice-dev/sluice/services/extractor/provider/jobs"
 )
@@ -18,4 +19,8 @@ type Services struct {
 	// Checkpoints keeps cursors of backfills and incremental extractions in the
 	// sluice-checkpoints bucket.
 	Checkpoints *checkpoint.Store
+	// Limits is the governor of a provider that declared Spec.Limits: every query or
+	// request to the source takes a permit from it (Acquire, then Release), so the source
+	// never sees more than the declared concurrency from all replicas together.
+	Limits *ratelimit.Governor
 }

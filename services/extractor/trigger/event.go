@@ -135,6 +135,12 @@ func (e *Events) Trigger(subject string, data []byte, sent time.Time) (provider.
 		trig.Params[k] = v
 	}
 	trig.Params["event"] = strings.TrimPrefix(subject, "sluice.event."+e.Provider+".")
+	if len(strings.TrimSpace(string(data))) > 0 {
+		// The body travels to Plan as sent: a provider may take a foreign format, such
+		// as the S3 event notifications a bucket forwards (their Records are not fields
+		// of Event, so the rest of this function ignores them).
+		trig.Body = json.RawMessage(data)
+	}
 	var err error
 	if ev.From != "" {
 		if trig.From, err = time.Parse("2006-01-02", ev.From); err != nil {

@@ -58,6 +58,11 @@ func TestEventTrigger(t *testing.T) {
 	if err != nil || empty.From.Format("2006-01-02") != "2024-06-19" || empty.To != empty.From {
 		t.Errorf("empty event: %+v, %v; want yesterday", empty, err)
 	}
+	s3note := `{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"in/a.csv","size":3,"eTag":"abc"}}}]}`
+	note, err := e.Trigger("sluice.event.amazonads.object.created", []byte(s3note), now)
+	if err != nil || string(note.Body) != s3note || note.From.Format("2006-01-02") != "2024-06-19" {
+		t.Errorf("S3 notification: %+v, %v; want its body passed on as sent", note, err)
+	}
 	for _, body := range []string{`{`, `{"from":"June"}`, `{"from":"2024-06-03","to":"2024-06-01"}`} {
 		if _, err := e.Trigger("sluice.event.amazonads.x", []byte(body), now); err == nil {
 			t.Errorf("%s: accepted", body)

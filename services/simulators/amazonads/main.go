@@ -12,6 +12,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -21,10 +23,36 @@ import (
 func main() {
 	ctx, stop := cancelOnSignal(context.Background())
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil && !errors.Is(err, flag.ErrHelp) {
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	var usage usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &usage):
+		fmt.Fprintln(os.Stderr, "sluice-sim-amazonads:", err)
+		os.Exit(2)
+	default:
 		fmt.Fprintln(os.Stderr, "sluice-sim-amazonads:", err)
 		os.Exit(1)
 	}
+}
+
+// usageError is a command line that cannot be used: status 2.
+type usageError struct{ error }
+
+// versionLine is what --version prints: the module version or VCS revision of the build.
+func versionLine() string {
+	v := "dev"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+	}
+	return "sluice-sim-amazonads " + v + " " + runtime.Version()
 }
 
 // cancelOnSignal cancels the context on the first SIGINT or SIGTERM, so the
@@ -65,6 +93,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs := flag.NewFlagSet("sluice-sim-amazonads", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	addr := fs.String("addr", "127.0.0.1:8089", "listen address")
+	version := fs.Bool("version", false, "print the version and exit")
 	logLevel := fs.String("log-level", "info", "log level: debug (one line per request), info, warn, error")
 	cfg.RegisterFlags(fs)
 	fs.Usage = func() {
@@ -79,10 +108,17 @@ environment as %s<FLAG> (e.g. %s, %s). SIGTERM drains and exits.
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if *version {
+		fmt.Fprintln(stdout, versionLine())
+		return nil
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+		return usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
 	}
 	if err := applyEnv(fs, getenv); err != nil {
 		return err

@@ -104,7 +104,8 @@ func (v *verifier) fail(format string, args ...any) {
 }
 
 func (v *verifier) setup() error {
-	natsURL := testinfra.PrivateNATS(v.t)
+	natsURL, kind := testinfra.TestNATS(v.t)
+	v.t.Logf("conformance: jobs, checkpoints and limits on JetStream (%s)", kind)
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		return err
@@ -169,6 +170,18 @@ func (v *verifier) newProvider() (provider.Provider, error) {
 		}
 		v.t.Cleanup(func() { _ = gov.Close() })
 		s.HTTP = client
+	}
+	if v.c.Spec.Limits != nil {
+		lim, err := v.c.Spec.Limits(v.cfg)
+		if err != nil {
+			return nil, err
+		}
+		gov, err := provider.NewGovernor(context.Background(), v.c.Spec.Name, lim, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		v.t.Cleanup(func() { _ = gov.Close() })
+		s.Limits = gov
 	}
 	return v.c.Spec.New(v.cfg, provider.Deps{Getenv: getenv, Services: s})
 }
@@ -377,15 +390,24 @@ type collector struct {
 }
 
 func (c *collector) Emit(ctx context.Context, r provider.Raw) error {
-	if r.Body == nil {
-		return errors.New("nil body")
+	var sum []byte
+	switch {
+	case r.Object != nil && r.Body == nil:
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		sum = provider.ObjectClaimCheck(*r.Object).GetSha256()
+	case r.Body != nil && r.Object == nil:
+		data, err := io.ReadAll(r.Body)
+		if err != nil {
+			return err
+		}
+		s := sha256.Sum256(data)
+		sum = s[:]
+	default:
+		return errors.New("want a body or an object reference, not both or neither")
 	}
-	data, err := io.ReadAll(r.Body)
-	if err != nil {
-		return err
-	}
-	sum := sha256.Sum256(data)
-	rec := record{dataset: r.Dataset, sourceKey: r.SourceKey, sum: envelope.RecordID("x", r.Dataset, r.SourceKey, sum[:])}
+	rec := record{dataset: r.Dataset, sourceKey: r.SourceKey, sum: envelope.RecordID("x", r.Dataset, r.SourceKey, sum)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := r.Dataset + " " + r.SourceKey

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluice-dev/sluice/internal/ratelimit"
 	"github.com/sluice-dev/sluice/internal/spec"
+	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/extractor/provider"
 	"github.com/sluice-dev/sluice/services/extractor/provider/conformance"
 )
@@ -121,6 +123,29 @@ func TestSuiteCatchesMisbehaviour(t *testing.T) {
 				t.Errorf("good provider flagged:\n%s", joined)
 			case tc.want != "" && !strings.Contains(strings.ToLower(joined), strings.ToLower(tc.want)):
 				t.Errorf("violations do not mention %q:\n%s", tc.want, joined)
+			}
+		})
+	}
+}
+
+// TestSuiteRunsWithAndWithoutServers: the suite needs no local servers (a provider team's
+// repository has none: JetStream runs inside the test), and uses the pinned nats-server
+// when deploy/local installed it.
+func TestSuiteRunsWithAndWithoutServers(t *testing.T) {
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, `[{"id":1}]`) })
+	for _, kind := range []string{"embedded", "process"} {
+		t.Run(kind, func(t *testing.T) {
+			if kind == "embedded" {
+				t.Setenv("SLUICE_TEST_NATS", "embedded")
+			} else if _, err := os.Stat(testinfra.NATSServerBin()); err != nil {
+				t.Skip("no nats-server installed by deploy/local/infra.sh: " + err.Error())
+			}
+			c := conformance.Case{
+				Spec: fakeProviderSpec(), API: api, CancelWithin: 500 * time.Millisecond,
+				Config: func(url string) any { return &fakeConfig{URL: url, Mode: "good"} },
+			}
+			if errs := conformance.Verify(t, c); len(errs) > 0 {
+				t.Fatalf("good provider flagged on %s JetStream: %v", kind, errs)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package main
+package extractor
 
 import (
 	"context"
@@ -17,12 +17,12 @@ import (
 	"github.com/sluice-dev/sluice/services/extractor/trigger"
 )
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := parseConfig(args, getenv, stderr)
+func (r registry) run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := r.parseConfig(args, getenv, stdout)
 	if err != nil {
 		return err
 	}
-	sp, _ := lookup(cfg.Provider)
+	sp, _ := r.lookup(cfg.Provider)
 	pcfg, err := providerConfig(sp, cfg.ProviderConfig)
 	if err != nil {
 		return err
@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // openServices builds the provider's jobs and checkpoints stores and, when the provider
-// declares one, its rate-governed HTTP client.
+// declares them, its rate-governed HTTP client and its governor of other calls.
 func openServices(ctx context.Context, rt *service.Runtime, sp provider.Spec, pcfg any, jcfg jobs.Config, getenv func(string) string) (provider.Services, func(), error) {
 	var s provider.Services
 	noop := func() {}
@@ -104,17 +104,36 @@ func openServices(ctx context.Context, rt *service.Runtime, sp provider.Spec, pc
 	if s.Checkpoints, err = checkpoint.New(ckv, sp.Name); err != nil {
 		return s, noop, err
 	}
+	var closers []func() error
+	closeAll := func() {
+		for _, c := range closers {
+			_ = c()
+		}
+	}
+	if sp.Limits != nil {
+		lim, err := sp.Limits(pcfg)
+		if err != nil {
+			return s, noop, fmt.Errorf("provider %s: %w", sp.Name, err)
+		}
+		if s.Limits, err = provider.NewGovernor(ctx, sp.Name, lim, rt.JS, log); err != nil {
+			return s, noop, err
+		}
+		closers = append(closers, s.Limits.Close)
+	}
 	if sp.HTTP == nil {
-		return s, noop, nil
+		return s, closeAll, nil
 	}
 	hs, err := sp.HTTP(pcfg)
 	if err != nil {
+		closeAll()
 		return s, noop, fmt.Errorf("provider %s: %w", sp.Name, err)
 	}
 	client, gov, err := provider.NewHTTP(ctx, sp.Name, hs, provider.HTTPDeps{JS: rt.JS, Getenv: getenv, Log: log})
 	if err != nil {
+		closeAll()
 		return s, noop, err
 	}
 	s.HTTP = client
-	return s, func() { _ = gov.Close() }, nil
+	closers = append(closers, gov.Close)
+	return s, closeAll, nil
 }

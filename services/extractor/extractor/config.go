@@ -1,4 +1,4 @@
-package main
+package extractor
 
 import (
 	"bytes"
@@ -34,11 +34,11 @@ type serviceConfig struct {
 	Jobs jobs.Config
 }
 
-func parseConfig(args []string, getenv func(string) string, out io.Writer) (serviceConfig, error) {
+func (r registry) parseConfig(args []string, getenv func(string) string, out io.Writer) (serviceConfig, error) {
 	var c serviceConfig
 	fs := config.NewFlagSet("sluice-extractor", getenv, out)
 	c.Service.Register(fs)
-	fs.StringVar(&c.Provider, "provider", "SLUICE_PROVIDER", "", "provider to run: "+strings.Join(names(), ", "))
+	fs.StringVar(&c.Provider, "provider", "SLUICE_PROVIDER", "", "provider to run: "+strings.Join(r.names(), ", "))
 	fs.StringVar(&c.ProviderConfig, "provider-config", "SLUICE_PROVIDER_CONFIG", "", "path of the provider's JSON configuration (defaults apply when empty)")
 	fs.IntVar(&c.Runner.Workers, "workers", "SLUICE_WORKERS", 16, "tasks run at once by this replica")
 	fs.IntVar(&c.Runner.MaxDeliver, "max-deliver", "SLUICE_MAX_DELIVER", 6, "attempts of a task before it goes to the DLQ")
@@ -55,7 +55,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (serv
 		return c, err
 	}
 	c.Runner.DrainTimeout = c.Service.ShutdownTimeout
-	return c, c.Validate()
+	return c, c.validate(r)
 }
 
 func registerS3(fs *config.FlagSet, c *blob.Config) {
@@ -68,7 +68,7 @@ func registerS3(fs *config.FlagSet, c *blob.Config) {
 	fs.IntVar(&c.Concurrency, "s3-concurrency", "SLUICE_S3_CONCURRENCY", 4, "parts uploaded at once")
 }
 
-func (c serviceConfig) Validate() error {
+func (c serviceConfig) validate(r registry) error {
 	errs := []error{c.Service.Validate(), c.Runner.Validate(), c.S3.Validate()}
 	if c.Jobs.ClaimTTL < time.Second {
 		errs = append(errs, fmt.Errorf("--job-claim-ttl / SLUICE_JOB_CLAIM_TTL %v: must be at least 1s", c.Jobs.ClaimTTL))
@@ -85,9 +85,9 @@ func (c serviceConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("--schedule-params / SLUICE_SCHEDULE_PARAMS: %w", err))
 	}
 	if c.Provider == "" {
-		errs = append(errs, fmt.Errorf("--provider / SLUICE_PROVIDER is required: one of %s", strings.Join(names(), ", ")))
-	} else if _, ok := lookup(c.Provider); !ok {
-		errs = append(errs, fmt.Errorf("--provider / SLUICE_PROVIDER %q: unknown; known providers: %s", c.Provider, strings.Join(names(), ", ")))
+		errs = append(errs, fmt.Errorf("--provider / SLUICE_PROVIDER is required: one of %s", strings.Join(r.names(), ", ")))
+	} else if _, ok := r.lookup(c.Provider); !ok {
+		errs = append(errs, fmt.Errorf("--provider / SLUICE_PROVIDER %q: unknown; known providers: %s", c.Provider, strings.Join(r.names(), ", ")))
 	}
 	return errors.Join(errs...)
 }
