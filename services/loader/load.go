@@ -127,9 +127,9 @@ func (l *loader) prepare(ctx context.Context, msgs []jetstream.Msg) *batch {
 const minShardRows = 2000
 
 // commit upserts each table's rows and returns one error per message: nil once every
-// transaction holding its rows has committed. A table's rows are split by key hash over
-// the connections (see pgload.Tuples.Shards), so one table loads as fast as several:
-// the shards' transactions touch disjoint keys and never wait on each other. A failed
+// transaction holding its rows has committed. A table's rows are split over the
+// connections in shards of disjoint keys (see pgload.Tuples.Shards), so one table loads as
+// fast as several: the shards' transactions never wait on each other. A failed
 // shard fails the messages of its table, whose other shards' rows are then loaded again
 // as no-ops (identical rows are not rewritten), as after any retry.
 func (l *loader) commit(ctx context.Context, b *batch) []error {
