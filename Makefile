@@ -16,7 +16,7 @@ BINARIES = sluice-extractor:services/extractor sluice-staging-store:services/sta
 INFRA_ENV = set -a; eval "$$(bash deploy/local/infra.sh env)"; set +a
 K8S_ENV = set -a; eval "$$(bash deploy/local/k8s-tools.sh env)"; set +a
 
-.PHONY: build test test-unit fuzz demo bench chaos proto proto-check lint infra-up infra-down infra-status k8s-up k8s-down images clean
+.PHONY: build test test-unit fuzz demo bench bench-peers chaos proto proto-check lint infra-up infra-down infra-status k8s-up k8s-down images clean
 
 build: ## build every binary into bin/
 	@mkdir -p bin
@@ -48,6 +48,9 @@ demo: infra-up build ## run the pipeline end to end on the local servers and pri
 
 bench: infra-up ## benchmarks; BENCH_SCALE=small for a quick run
 	@$(INFRA_ENV); go run ./bench
+
+bench-peers: infra-up ## the load bench's rows through the peer (Benthos v4.27.0, built once) and through sluice, same run
+	@$(INFRA_ENV); bash bench/peers/install-benthos.sh >/dev/null && go run ./bench -only peers
 
 chaos: infra-up ## fault trials: CHAOS_TRIALS (50) kill -9 trials, dependency restarts, cluster node loss, SIGTERM
 	@go run ./e2e/chaos/cmd/chaos

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -70,6 +71,19 @@ func startNATS(dir string) (*privateNATS, error) {
 	return n, nil
 }
 
+// stall freezes the server for d after a delay (SIGSTOP, SIGCONT): what a machine too busy
+// to schedule it does. BENCH_STALL_NATS=1.5s stalls it during each replay.
+func (n *privateNATS) stall(ctx context.Context, after, d time.Duration) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(after):
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGSTOP)
+	time.Sleep(d)
+	_ = n.cmd.Process.Signal(syscall.SIGCONT)
+}
+
 func (n *privateNATS) stop() {
 	_ = n.cmd.Process.Signal(os.Interrupt)
 	select {
@@ -124,12 +138,22 @@ func newPipeline(ctx context.Context, env *Env) (*pipeline, error) {
 	return &pipeline{env: env, infra: infra, nats: n, nc: nc, js: js, mongoDB: "sluice_bench_" + randHex(4), bucket: "sluice-bench", logDir: filepath.Join(dir, "log")}, nil
 }
 
+// dropStaging drops the run's staging database.
+func (p *pipeline) dropStaging(ctx context.Context) error {
+	store, err := staging.Open(ctx, staging.Config{URI: p.infra.MongoURI, Database: p.mongoDB})
+	if err != nil {
+		return err
+	}
+	defer store.Close(context.WithoutCancel(ctx)) //nolint:errcheck
+	if err := store.Drop(ctx); err != nil {
+		return fmt.Errorf("drop %s: %w", p.mongoDB, err)
+	}
+	return nil
+}
+
 func (p *pipeline) close() {
-	if store, err := staging.Open(context.Background(), staging.Config{URI: p.infra.MongoURI, Database: p.mongoDB}); err == nil {
-		if err := store.Drop(context.Background()); err != nil {
-			p.env.Logf("drop %s: %v", p.mongoDB, err)
-		}
-		_ = store.Close(context.Background())
+	if err := p.dropStaging(context.Background()); err != nil {
+		p.env.Logf("%v", err)
 	}
 	p.nc.Close()
 	p.nats.stop()
@@ -155,13 +179,21 @@ func (p *pipeline) serviceEnv(extra ...string) []string {
 		"SLUICE_S3_SECRET_KEY=" + p.infra.S3SecretKey,
 		"SLUICE_S3_REGION=" + p.infra.S3Region,
 		"SLUICE_S3_BUCKET=" + p.bucket,
+		"SLUICE_POSTGRES_MAX_CONNS=" + strconv.Itoa(loaderConns),
 	}
+	// BENCH_SERVICE_ENV="K=V …" tries a setting on every service process.
+	env = append(env, strings.Fields(os.Getenv("BENCH_SERVICE_ENV"))...)
 	return append(env, extra...)
 }
 
 // start runs one service binary.
 func (p *pipeline) start(name string, extra ...string) (*procs.Proc, error) {
-	return procs.Start(name+"-"+randHex(2), filepath.Join(p.env.Bin, name), nil, p.serviceEnv(extra...), p.logDir)
+	return p.startBin(name, filepath.Join(p.env.Bin, name), extra...)
+}
+
+// startBin runs the service name from the binary bin.
+func (p *pipeline) startBin(name, bin string, extra ...string) (*procs.Proc, error) {
+	return procs.Start(name+"-"+randHex(2), bin, nil, p.serviceEnv(extra...), p.logDir)
 }
 
 // startStages runs staging-store, transformer and loader.
@@ -194,8 +226,14 @@ func (p *pipeline) drained(ctx context.Context, timeout time.Duration, watch []p
 			p.env.Logf("  consumers drained after: %s", strings.Join(parts, ", "))
 		}
 	}()
+	nextReport := time.Now().Add(15 * time.Second)
 	for {
 		done := true
+		// A slow drain says why: what each consumer holds, and what it got again.
+		report := time.Now().After(nextReport)
+		if report {
+			nextReport = time.Now().Add(15 * time.Second)
+		}
 		for i, c := range consumers {
 			info, err := p.js.Consumer(ctx, c.stream, c.durable)
 			if err != nil {
@@ -206,6 +244,10 @@ func (p *pipeline) drained(ctx context.Context, timeout time.Duration, watch []p
 				return first, last, err
 			}
 			ci := info.CachedInfo()
+			if report {
+				p.env.Logf("  still draining %s: delivered %d, ack floor %d, pending %d, ack pending %d, redelivered %d, waiting pulls %d",
+					c.durable, ci.Delivered.Stream, ci.AckFloor.Stream, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.NumWaiting)
+			}
 			if first.IsZero() && ci.Delivered.Stream > 0 {
 				first = time.Now()
 			}

@@ -29,8 +29,12 @@ const rowsPerMessage = 2000
 
 // loaderAlone fills ROWS with the transformer's messages for sc.rows rows, then starts the
 // loader and times it from its first delivery until everything is acked (committed).
-func (b *loadBench) loaderAlone(ctx context.Context) (float64, error) {
-	sp, err := b.table(ctx, "load")
+func (b *loadBench) loaderAlone(ctx context.Context, round int, bin string) (float64, error) {
+	name := "load" + strconv.Itoa(round)
+	if bin != "" {
+		name = "loadalt" + strconv.Itoa(round)
+	}
+	sp, err := b.table(ctx, name)
 	if err != nil {
 		return 0, err
 	}
@@ -46,7 +50,7 @@ func (b *loadBench) loaderAlone(ctx context.Context) (float64, error) {
 		for i := first; i < min(first+rowsPerMessage, b.sc.rows); i++ {
 			rb.Rows = append(rb.Rows, wireRow(i/b.sc.rowsPerRecord, i, i%b.sc.rowsPerRecord))
 		}
-		if err := pub.Add(ctx, bus.Message{Subject: bus.RowsSubject(sp.Table), MsgID: "load:" + strconv.FormatInt(first, 10), Body: rb}); err != nil {
+		if err := pub.Add(ctx, bus.Message{Subject: bus.RowsSubject(sp.Table), MsgID: sp.Table + ":" + strconv.FormatInt(first, 10), Body: rb}); err != nil {
 			return 0, err
 		}
 		if pub.Len() >= 256 {
@@ -63,12 +67,18 @@ func (b *loadBench) loaderAlone(ctx context.Context) (float64, error) {
 		return 0, err
 	}
 	prof := newProfiler(b.env.Logf)
-	loader, err := b.p.start("sluice-loader", prof.env()...)
+	start := b.p.start
+	if bin != "" {
+		start = func(_ string, extra ...string) (*procs.Proc, error) {
+			return b.p.startBin("sluice-loader", bin, extra...)
+		}
+	}
+	loader, err := start("sluice-loader", prof.env()...)
 	if err != nil {
 		return 0, err
 	}
 	defer loader.Stop(30 * time.Second) //nolint:errcheck
-	prof.start(ctx, "load", 5*time.Second, procs.Group{loader})
+	prof.start(ctx, name, 5*time.Second, procs.Group{loader})
 	defer prof.wait()
 	first, end, err := b.p.drained(ctx, 10*time.Minute, []procWatch{{loader}}, b.rowCount(sp.Table, b.sc.rows), consumerRef{bus.StreamRows, "loader", last})
 	if err != nil {
@@ -103,8 +113,8 @@ func (b *loadBench) rowCount(table string, want int64) func(context.Context) (bo
 
 // endToEnd publishes raw records to RAW, runs staging-store, transformer and loader, and
 // times RAW → Postgres; then it empties the table and times `sluice replay` rebuilding it.
-func (b *loadBench) endToEnd(ctx context.Context) (e2e, replay float64, err error) {
-	sp, err := b.table(ctx, "e2e")
+func (b *loadBench) endToEnd(ctx context.Context, round int) (e2e, replay float64, err error) {
+	sp, err := b.table(ctx, "e2e"+strconv.Itoa(round))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -141,7 +151,7 @@ func (b *loadBench) endToEnd(ctx context.Context) (e2e, replay float64, err erro
 		return 0, 0, err
 	}
 	defer group.Stop(30 * time.Second) //nolint:errcheck
-	prof.start(ctx, "e2e", 10*time.Second, group)
+	prof.start(ctx, "e2e"+strconv.Itoa(round), 10*time.Second, group)
 	defer prof.wait()
 	watch := watchAll(group)
 	first, end, err := b.p.drained(ctx, 20*time.Minute, watch, b.rowCount(sp.Table, b.sc.rows),
@@ -155,7 +165,12 @@ func (b *loadBench) endToEnd(ctx context.Context) (e2e, replay float64, err erro
 	if _, err := b.pool.Exec(ctx, "TRUNCATE "+sp.Table); err != nil {
 		return 0, 0, err
 	}
+	prof.wait()
 	start := time.Now()
+	prof.start(ctx, "replay"+strconv.Itoa(round), 10*time.Second, group)
+	if d, err := time.ParseDuration(os.Getenv("BENCH_STALL_NATS")); err == nil {
+		go b.p.nats.stall(ctx, 500*time.Millisecond, d)
+	}
 	cmd := exec.CommandContext(ctx, filepath.Join(b.env.Bin, "sluice"), "replay", "--provider", benchProvider, "--dataset", sp.Dataset)
 	cmd.Env = b.p.serviceEnv()
 	var out bytes.Buffer

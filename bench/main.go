@@ -38,6 +38,8 @@ type Env struct {
 type Suite struct {
 	Name string
 	Run  func(ctx context.Context, env *Env) error
+	// Explicit suites run only when -only names them.
+	Explicit bool
 }
 
 // suites is the list `make bench` runs, in order.
@@ -49,6 +51,7 @@ var suites = []Suite{
 	transferSuite,
 	sqlcopySuite,
 	portalSuite,
+	peersSuite,
 }
 
 func main() {
@@ -102,7 +105,7 @@ func run() error {
 	}
 	var failed []string
 	for _, s := range suites {
-		if len(want) > 0 && !want[s.Name] {
+		if len(want) > 0 && !want[s.Name] || len(want) == 0 && s.Explicit {
 			continue
 		}
 		env.Logf("== suite %s", s.Name)

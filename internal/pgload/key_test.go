@@ -110,8 +110,14 @@ func TestDedupeOrdersByDataVersion(t *testing.T) {
 
 func testBatch(t *testing.T, extracted time.Time, version int64, cols []string, values []*sluicev1.Value) *rowbatch.Batch {
 	t.Helper()
-	data, err := proto.Marshal(&sluicev1.RowBatch{Table: "t", RecordId: "r", ExtractedAt: timestamppb.New(extracted), DataVersion: version,
+	return parseBatch(t, &sluicev1.RowBatch{Table: "t", RecordId: "r", ExtractedAt: timestamppb.New(extracted), DataVersion: version,
 		Columns: cols, Rows: []*sluicev1.Row{{Values: values}}})
+}
+
+// parseBatch encodes rb as the transformer does and reads it as the loader does.
+func parseBatch(t *testing.T, rb *sluicev1.RowBatch) *rowbatch.Batch {
+	t.Helper()
+	data, err := proto.Marshal(rb)
 	if err != nil {
 		t.Fatal(err)
 	}

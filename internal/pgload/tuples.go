@@ -236,6 +236,9 @@ func (ts *Tuples) store(enc []byte) tupleRef {
 	return tupleRef{chunk: int32(last), off: int32(off), n: int32(len(enc))}
 }
 
+// LiveLen is how many rows survived deduplication: one per key.
+func (ts *Tuples) LiveLen() int { return len(ts.keys) }
+
 // Live returns the positions of the rows that survived deduplication, in order.
 func (ts *Tuples) Live() []int {
 	out := make([]int, 0, len(ts.keys))

@@ -61,7 +61,9 @@ type item struct {
 	batch *rowbatch.Batch
 	ctx   context.Context
 	span  trace.Span
-	err   error
+	// mu guards err: the shards of a table reject rows of one item concurrently.
+	mu  sync.Mutex
+	err error
 }
 
 // batch is one loader batch on its way through the pipeline: prepared (decoded, grouped
@@ -81,6 +83,8 @@ type group struct {
 	origins []origin
 	// err applies to every item of the group (e.g. the spec is not registered yet).
 	err error
+	// shardErrs are the results of the group's transactions.
+	shardErrs []error
 }
 
 // prepare decodes msgs, starts each record's load span and the batch span linking them,
@@ -118,8 +122,16 @@ func (l *loader) prepare(ctx context.Context, msgs []jetstream.Msg) *batch {
 	return b
 }
 
-// commit upserts each table's rows (tables in parallel), ends the spans and returns one
-// error per message: nil once the transaction holding its rows has committed.
+// minShardRows is the fewest rows worth a transaction of their own: below it, the
+// round trips of another transaction cost more than its rows.
+const minShardRows = 2000
+
+// commit upserts each table's rows and returns one error per message: nil once every
+// transaction holding its rows has committed. A table's rows are split over the
+// connections in shards of disjoint keys (see pgload.Tuples.Shards), so one table loads as
+// fast as several: the shards' transactions never wait on each other. A failed
+// shard fails the messages of its table, whose other shards' rows are then loaded again
+// as no-ops (identical rows are not rewritten), as after any retry.
 func (l *loader) commit(ctx context.Context, b *batch) []error {
 	ctx = trace.ContextWithSpan(ctx, b.span)
 	var wg sync.WaitGroup
@@ -128,14 +140,26 @@ func (l *loader) commit(ctx context.Context, b *batch) []error {
 		if g.err != nil {
 			continue
 		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			g.err = l.upsert(ctx, g.ts, g.ts.Live(), g.origins)
-		}()
+		shards := g.ts.Shards(min(l.parallel, max(1, g.ts.LiveLen()/minShardRows)))
+		errs := make([]error, len(shards))
+		for i, sel := range shards {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				errs[i] = l.upsert(ctx, g.ts, sel, g.origins)
+			}()
+		}
+		g.shardErrs = errs
 	}
 	wg.Wait()
+	for _, g := range b.groups {
+		for _, err := range g.shardErrs {
+			if err != nil && g.err == nil {
+				g.err = err
+			}
+		}
+	}
 	for _, g := range b.groups {
 		for _, it := range g.items {
 			if g.err != nil && it.err == nil {
@@ -264,8 +288,12 @@ func (l *loader) reject(ctx context.Context, t pgload.Table, it *item, r int, ca
 	if err != nil {
 		data = nil
 	}
-	if err := l.dlq.Row(it.ctx, it.msg, row.Index(), reason, data); err != nil && it.err == nil {
-		it.err = fmt.Errorf("dead-letter row %d of record %s: %w", row.Index(), it.batch.RecordID, err)
+	if err := l.dlq.Row(it.ctx, it.msg, row.Index(), reason, data); err != nil {
+		it.mu.Lock()
+		if it.err == nil {
+			it.err = fmt.Errorf("dead-letter row %d of record %s: %w", row.Index(), it.batch.RecordID, err)
+		}
+		it.mu.Unlock()
 	}
 	it.span.AddEvent("row rejected", trace.WithAttributes(attribute.Int64("sluice.row_index", row.Index()), attribute.String("reason", cause.Error())))
 }
