@@ -1,6 +1,9 @@
-// Package service assembles what every sluice service runs on: a structured logger with
-// trace ids, telemetry, a NATS JetStream connection with the streams provisioned, and the
-// health/metrics endpoint; and it runs the service's work until shutdown, then drains.
+// Package service runs a sluice service: signal handling (the first SIGTERM or SIGINT
+// cancels the run context so the service drains; a second one exits at once), the health,
+// readiness, metrics and pprof listeners, and what every service works on — a structured
+// logger with trace ids, telemetry, a NATS JetStream connection with the streams
+// provisioned; it runs the service's work until shutdown, then drains. Its configuration
+// (flags and SLUICE_* variables) is package config, which bus and blob share.
 package service
 
 import (
@@ -18,7 +21,6 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/config"
-	"github.com/sluice-dev/sluice/internal/lifecycle"
 	"github.com/sluice-dev/sluice/internal/telemetry"
 )
 
@@ -29,9 +31,9 @@ type Runtime struct {
 	Telemetry *telemetry.Telemetry
 	NC        *nats.Conn
 	JS        jetstream.JetStream
-	Endpoint  *lifecycle.Endpoint
+	Endpoint  *Endpoint
 	// listeners are the metrics and profile listeners, when apart from Endpoint.
-	listeners []*lifecycle.Listener
+	listeners []*Listener
 	cfg       config.Service
 }
 
@@ -74,7 +76,7 @@ func Start(ctx context.Context, name string, cfg config.Service, stderr io.Write
 	}
 	ep.AddCheck("nats", bus.ReadyCheck(nc))
 	attrs := []any{"nats", nc.ConnectedUrlRedacted(), "http", ep.Addr(), "otlp", cfg.OTLPEndpoint}
-	var listeners []*lifecycle.Listener
+	var listeners []*Listener
 	if metricsL != nil {
 		attrs = append(attrs, "metrics", metricsL.Addr())
 		listeners = append(listeners, metricsL)
@@ -90,10 +92,10 @@ func Start(ctx context.Context, name string, cfg config.Service, stderr io.Write
 // listen opens the health endpoint and, each on its own address, /metrics (when
 // --metrics-addr is set; otherwise it shares the health endpoint) and the profiles (when
 // --pprof-addr is set, loopback only as validated); those two are nil when not separate.
-func listen(cfg config.Service, tel *telemetry.Telemetry) (ep *lifecycle.Endpoint, metricsL, pprofL *lifecycle.Listener, err error) {
+func listen(cfg config.Service, tel *telemetry.Telemetry) (ep *Endpoint, metricsL, pprofL *Listener, err error) {
 	defer func() {
 		if err != nil {
-			for _, l := range []*lifecycle.Listener{metricsL, pprofL} {
+			for _, l := range []*Listener{metricsL, pprofL} {
 				if l != nil {
 					l.Close()
 				}
@@ -104,17 +106,17 @@ func listen(cfg config.Service, tel *telemetry.Telemetry) (ep *lifecycle.Endpoin
 	if cfg.MetricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", metrics)
-		if metricsL, err = lifecycle.Listen(cfg.MetricsAddr, mux); err != nil {
+		if metricsL, err = Listen(cfg.MetricsAddr, mux); err != nil {
 			return nil, nil, nil, err
 		}
 		metrics = nil
 	}
 	if cfg.PprofAddr != "" {
-		if pprofL, err = lifecycle.Listen(cfg.PprofAddr, lifecycle.PprofHandler()); err != nil {
+		if pprofL, err = Listen(cfg.PprofAddr, PprofHandler()); err != nil {
 			return nil, metricsL, nil, err
 		}
 	}
-	ep, err = lifecycle.NewEndpoint(cfg.HTTPAddr, metrics)
+	ep, err = NewEndpoint(cfg.HTTPAddr, metrics)
 	return ep, metricsL, pprofL, err
 }
 

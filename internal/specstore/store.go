@@ -376,7 +376,7 @@ func (s *Store) setWatchErr(err error) time.Time {
 	return lost
 }
 
-// Ready is a readiness check (lifecycle.Check) for a process that reads specs: it fails
+// Ready is a readiness check (service.Check) for a process that reads specs: it fails
 // until Watch has replayed the bucket, and from the moment the watch is lost until it is
 // re-established, so that a reader whose copies may be stale is not ready.
 func (s *Store) Ready(context.Context) error {

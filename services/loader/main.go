@@ -3,6 +3,6 @@
 // the transaction holding its rows has committed.
 package main
 
-import "github.com/sluice-dev/sluice/internal/lifecycle"
+import "github.com/sluice-dev/sluice/internal/service"
 
-func main() { lifecycle.Main(run) }
+func main() { service.Main(run) }

@@ -2,6 +2,6 @@
 // staged data, inspect the DLQ, watch progress and trace a row to its source.
 package main
 
-import "github.com/sluice-dev/sluice/internal/lifecycle"
+import "github.com/sluice-dev/sluice/internal/service"
 
-func main() { lifecycle.Main(run) }
+func main() { service.Main(run) }

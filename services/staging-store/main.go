@@ -2,6 +2,6 @@
 // and idempotent, and publishes it to STAGED once the write is acknowledged.
 package main
 
-import "github.com/sluice-dev/sluice/internal/lifecycle"
+import "github.com/sluice-dev/sluice/internal/service"
 
-func main() { lifecycle.Main(run) }
+func main() { service.Main(run) }

@@ -2,6 +2,6 @@
 // each dataset's spec (parse, map, validate), streaming rows out of payloads of any size.
 package main
 
-import "github.com/sluice-dev/sluice/internal/lifecycle"
+import "github.com/sluice-dev/sluice/internal/service"
 
-func main() { lifecycle.Main(run) }
+func main() { service.Main(run) }

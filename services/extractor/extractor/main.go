@@ -9,18 +9,18 @@ package extractor
 import (
 	"fmt"
 
-	"github.com/sluice-dev/sluice/internal/lifecycle"
+	"github.com/sluice-dev/sluice/internal/service"
 	"github.com/sluice-dev/sluice/services/extractor/provider"
 )
 
 // Main runs the extractor with providers and exits; it is meant to be the only statement of
 // an extractor's main.
-func Main(providers ...provider.Spec) { lifecycle.Main(Program(providers...)) }
+func Main(providers ...provider.Spec) { service.Main(Program(providers...)) }
 
 // Program is the extractor as a function of its command line, environment and output, for
 // tests that run it without a process. It panics on a registry that is not valid (a
 // programming error, caught by the first test that builds one).
-func Program(providers ...provider.Spec) lifecycle.RunFunc {
+func Program(providers ...provider.Spec) service.RunFunc {
 	r := registry(providers)
 	if err := r.check(); err != nil {
 		panic(err)
