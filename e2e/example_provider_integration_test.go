@@ -39,7 +39,7 @@ func TestOutOfTreeProvider(t *testing.T) {
 		cmd.Dir = module
 		cmd.Env = append(os.Environ(), "GOWORK=off", "SLUICE_TEST_NATS=embedded")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go %s in examples/acme-provider: %v\n%s", strings.Join(args, " "), err, out)
+			t.Fatalf("go %s in examples/acme-provider: %v\n%s\n(when sluice's dependencies changed: cd examples/acme-provider && GOWORK=off go mod tidy)", strings.Join(args, " "), err, out)
 		}
 	}
 	goCmd("test", "-count=1", "./...")

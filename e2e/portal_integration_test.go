@@ -93,7 +93,9 @@ func TestPortalEndToEnd(t *testing.T) {
 		addr := freeAddr(t)
 		replicaAddrs = append(replicaAddrs, addr)
 		p, err := procs.Start(fmt.Sprintf("extractor-portal-%d", i), filepath.Join(bin, "sluice-extractor"),
-			[]string{"--provider", "portal", "--provider-config", filepath.Join(logDir, "portal-config.json")},
+			// The simulator is plain HTTP on loopback, as for the harness's own extractor.
+			[]string{"--egress-allow-hosts=127.0.0.1,localhost", "--egress-allow-http", "--egress-allow-private",
+				"--provider", "portal", "--provider-config", filepath.Join(logDir, "portal-config.json")},
 			procs.Env(map[string]string{
 				"SLUICE_NATS_URL": natsURL, "SLUICE_HTTP_ADDR": addr, "SLUICE_LOG_FORMAT": "text", "SLUICE_OTLP_ENDPOINT": "",
 				"SLUICE_S3_ENDPOINT": env.S3Endpoint, "SLUICE_S3_ACCESS_KEY": env.S3AccessKey, "SLUICE_S3_SECRET_KEY": env.S3SecretKey,
