@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluice-dev/sluice/internal/procs"
+	"github.com/sluice-dev/sluice/internal/testinfra"
 )
 
 // catalogSuite measures the catalog manifest (rest provider) against the catalog simulator:
@@ -51,7 +51,7 @@ func (s catalogScale) apiKeys() []string {
 
 func runCatalog(ctx context.Context, env *Env) error {
 	sc := catalogScaleOf(env.Small)
-	if err := procs.Build(ctx, env.Root, env.Bin, "sluice-extractor", "sluice-sim-catalog", "sluice"); err != nil {
+	if err := testinfra.Build(ctx, env.Root, env.Bin, "sluice-extractor", "sluice-sim-catalog", "sluice"); err != nil {
 		return err
 	}
 	env.Logf("catalog: %d hotels, %d keys at %g/s each", sc.hotels, sc.keys, sc.keyRate)
@@ -72,7 +72,7 @@ func runCatalog(ctx context.Context, env *Env) error {
 
 // catalogSim is a catalog simulator process.
 type catalogSim struct {
-	*procs.Proc
+	*testinfra.Proc
 	url string
 }
 
@@ -98,7 +98,7 @@ func startCatalogSim(env *Env, sc catalogScale, logDir string) (*catalogSim, err
 	args := []string{"--addr", addr, "--seed", "11", "--hotels", strconv.Itoa(sc.hotels), "--max-page-size", "100",
 		"--api-keys", strings.Join(sc.apiKeys(), ","), "--key-rate", fmt.Sprint(sc.keyRate), "--key-burst", "5",
 		"--no-retry-after", "0.3", "--error-rate", "0.002", "--slow-rate", "0.01", "--slow", "200ms"}
-	p, err := procs.Start("catalog-sim", filepath.Join(env.Bin, "sluice-sim-catalog"), args, nil, logDir)
+	p, err := testinfra.StartProc("catalog-sim", filepath.Join(env.Bin, "sluice-sim-catalog"), args, nil, logDir)
 	if err != nil {
 		return nil, err
 	}
@@ -156,13 +156,13 @@ func catalogGoverned(ctx context.Context, env *Env, sc catalogScale) (extractRes
 	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
 		return extractResult{}, err
 	}
-	p, err := procs.Start("extractor", filepath.Join(env.Bin, "sluice-extractor"),
+	p, err := testinfra.StartProc("extractor", filepath.Join(env.Bin, "sluice-extractor"),
 		[]string{"--provider", "catalog", "--provider-config", cfgPath, "--workers", "4", "--ack-wait", "30s", "--events=false"},
 		append(extractServiceEnv(n.URL), "SLUICE_CATALOG_API_KEYS="+strings.Join(sc.apiKeys(), ",")), logDir)
 	if err != nil {
 		return extractResult{}, err
 	}
-	group := procs.Group{p}
+	group := testinfra.Group{p}
 	defer func() { _ = group.Stop(20 * time.Second) }()
 	if err := waitStarted(ctx, group); err != nil {
 		return extractResult{}, err

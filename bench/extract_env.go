@@ -16,18 +16,17 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/sluice-dev/sluice/internal/procs"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 )
 
 // buildExtract builds the binaries the extraction benchmark runs.
 func buildExtract(ctx context.Context, env *Env) error {
-	return procs.Build(ctx, env.Root, env.Bin, "sluice-extractor", "sluice-sim-amazonads", "sluice")
+	return testinfra.Build(ctx, env.Root, env.Bin, "sluice-extractor", "sluice-sim-amazonads", "sluice")
 }
 
 // extractSim is a simulator process and its address.
 type extractSim struct {
-	*procs.Proc
+	*testinfra.Proc
 	url string
 }
 
@@ -55,7 +54,7 @@ func startExtractSim(env *Env, sc extractScale, large bool, logDir string) (*ext
 			args = append(args, "--"+class+"-profile-rate", "0")
 		}
 	}
-	p, err := procs.Start("sim", filepath.Join(env.Bin, "sluice-sim-amazonads"), args, nil, logDir)
+	p, err := testinfra.StartProc("sim", filepath.Join(env.Bin, "sluice-sim-amazonads"), args, nil, logDir)
 	if err != nil {
 		return nil, err
 	}

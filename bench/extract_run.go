@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluice-dev/sluice/internal/procs"
+	"github.com/sluice-dev/sluice/internal/testinfra"
 )
 
 // extractVariantCfg is one configuration of the extractor replicas.
@@ -58,11 +58,11 @@ func extractVariant(ctx context.Context, env *Env, sc extractScale, v extractVar
 	if err := writeProviderConfig(cfgPath, sim.url, v.rate, reportType); err != nil {
 		return res, err
 	}
-	var group procs.Group
+	var group testinfra.Group
 	defer func() { _ = group.Stop(20 * time.Second) }()
 	for i := range extractReplicas {
 		name := fmt.Sprintf("extractor-%d", i+1)
-		p, err := procs.Start(name, filepath.Join(env.Bin, "sluice-extractor"),
+		p, err := testinfra.StartProc(name, filepath.Join(env.Bin, "sluice-extractor"),
 			[]string{"--egress-allow-hosts=127.0.0.1,localhost", "--egress-allow-http", "--egress-allow-private", "--provider", "amazonads", "--provider-config", cfgPath, "--workers", "128", "--ack-wait", "30s", "--events=false"},
 			append(extractServiceEnv(n.URL), "HOSTNAME="+name), logDir)
 		if err != nil {
@@ -160,7 +160,7 @@ func writeProviderConfig(path, simURL string, rate float64, reportType string) e
 }
 
 // waitStarted waits until every extractor subscribed to its tasks.
-func waitStarted(ctx context.Context, group procs.Group) error {
+func waitStarted(ctx context.Context, group testinfra.Group) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for _, p := range group {
 		for !strings.Contains(p.Tail(1<<16), "dataset spec registered") {

@@ -13,9 +13,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sluice-dev/sluice/internal/bus"
-	"github.com/sluice-dev/sluice/internal/procs"
 	"github.com/sluice-dev/sluice/internal/spec"
 	"github.com/sluice-dev/sluice/internal/specstore"
+	"github.com/sluice-dev/sluice/internal/testinfra"
 )
 
 // loadSuite measures, in one run and on one table shape, how fast rows reach PostgreSQL:
@@ -192,7 +192,7 @@ func (b *loadBench) purge(ctx context.Context, more ...string) error {
 func openLoadBench(ctx context.Context, env *Env) (_ *loadBench, err error) {
 	sc := scaleOf(env.Small)
 	env.Logf("building service binaries")
-	if err := procs.Build(ctx, env.Root, env.Bin, "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice"); err != nil {
+	if err := testinfra.Build(ctx, env.Root, env.Bin, "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice"); err != nil {
 		return nil, err
 	}
 	rounds := 3

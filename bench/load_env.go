@@ -18,7 +18,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/sluice-dev/sluice/internal/procs"
 	"github.com/sluice-dev/sluice/internal/staging"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 )
@@ -187,18 +186,18 @@ func (p *pipeline) serviceEnv(extra ...string) []string {
 }
 
 // start runs one service binary.
-func (p *pipeline) start(name string, extra ...string) (*procs.Proc, error) {
+func (p *pipeline) start(name string, extra ...string) (*testinfra.Proc, error) {
 	return p.startBin(name, filepath.Join(p.env.Bin, name), extra...)
 }
 
 // startBin runs the service name from the binary bin.
-func (p *pipeline) startBin(name, bin string, extra ...string) (*procs.Proc, error) {
-	return procs.Start(name+"-"+randHex(2), bin, nil, p.serviceEnv(extra...), p.logDir)
+func (p *pipeline) startBin(name, bin string, extra ...string) (*testinfra.Proc, error) {
+	return testinfra.StartProc(name+"-"+randHex(2), bin, nil, p.serviceEnv(extra...), p.logDir)
 }
 
 // startStages runs staging-store, transformer and loader.
-func (p *pipeline) startStages(extra ...string) (procs.Group, error) {
-	var g procs.Group
+func (p *pipeline) startStages(extra ...string) (testinfra.Group, error) {
+	var g testinfra.Group
 	for _, name := range []string{"sluice-staging-store", "sluice-transformer", "sluice-loader"} {
 		pr, err := p.start(name, extra...)
 		if err != nil {
@@ -288,7 +287,7 @@ type consumerRef struct {
 	minSeq uint64
 }
 
-type procWatch struct{ proc *procs.Proc }
+type procWatch struct{ proc *testinfra.Proc }
 
 // peakRSSMB reads the high-water mark of a process's resident set (VmHWM) in MiB.
 func peakRSSMB(pid int) (float64, error) {

@@ -20,7 +20,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/blob"
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/envelope"
-	"github.com/sluice-dev/sluice/internal/procs"
+	"github.com/sluice-dev/sluice/internal/testinfra"
 	sluicev1 "github.com/sluice-dev/sluice/proto/sluice/v1"
 )
 
@@ -69,7 +69,7 @@ func (b *loadBench) loaderAlone(ctx context.Context, round int, bin string) (flo
 	prof := newProfiler(b.env.Logf)
 	start := b.p.start
 	if bin != "" {
-		start = func(_ string, extra ...string) (*procs.Proc, error) {
+		start = func(_ string, extra ...string) (*testinfra.Proc, error) {
 			return b.p.startBin("sluice-loader", bin, extra...)
 		}
 	}
@@ -78,7 +78,7 @@ func (b *loadBench) loaderAlone(ctx context.Context, round int, bin string) (flo
 		return 0, err
 	}
 	defer loader.Stop(30 * time.Second) //nolint:errcheck
-	prof.start(ctx, name, 5*time.Second, procs.Group{loader})
+	prof.start(ctx, name, 5*time.Second, testinfra.Group{loader})
 	defer prof.wait()
 	first, end, err := b.p.drained(ctx, 10*time.Minute, []procWatch{{loader}}, b.rowCount(sp.Table, b.sc.rows), consumerRef{bus.StreamRows, "loader", last})
 	if err != nil {
@@ -187,11 +187,11 @@ func (b *loadBench) endToEnd(ctx context.Context, round int) (e2e, replay float6
 	return e2e, float64(b.sc.rows) / end.Sub(start).Seconds(), nil
 }
 
-func (b *loadBench) startServices(extraEnv ...string) (procs.Group, error) {
+func (b *loadBench) startServices(extraEnv ...string) (testinfra.Group, error) {
 	return b.p.startStages(extraEnv...)
 }
 
-func watchAll(g procs.Group) []procWatch {
+func watchAll(g testinfra.Group) []procWatch {
 	var w []procWatch
 	for _, p := range g {
 		w = append(w, procWatch{p})

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sluice-dev/sluice/internal/procs"
+	"github.com/sluice-dev/sluice/internal/testinfra"
 )
 
 // profiler fetches CPU profiles of service processes while a phase runs, when
@@ -39,7 +39,7 @@ func (p *profiler) env() []string {
 var httpAddrPattern = regexp.MustCompile(`pprof=(127\.0\.0\.1:\d+)`)
 
 // start profiles each process for d, named phase-<service>.cpu.pprof.
-func (p *profiler) start(ctx context.Context, phase string, d time.Duration, g procs.Group) {
+func (p *profiler) start(ctx context.Context, phase string, d time.Duration, g testinfra.Group) {
 	if p.dir == "" {
 		return
 	}
@@ -55,7 +55,7 @@ func (p *profiler) start(ctx context.Context, phase string, d time.Duration, g p
 }
 
 // addr finds the profile address a service logged at start.
-func (p *profiler) addr(proc *procs.Proc) (string, error) {
+func (p *profiler) addr(proc *testinfra.Proc) (string, error) {
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		data, _ := os.ReadFile(proc.LogPath)
 		if m := httpAddrPattern.FindSubmatch(data); m != nil {
@@ -68,7 +68,7 @@ func (p *profiler) addr(proc *procs.Proc) (string, error) {
 	}
 }
 
-func (p *profiler) profile(ctx context.Context, phase string, d time.Duration, proc *procs.Proc) error {
+func (p *profiler) profile(ctx context.Context, phase string, d time.Duration, proc *testinfra.Proc) error {
 	addr, err := p.addr(proc)
 	if err != nil {
 		return err
@@ -82,7 +82,7 @@ func (p *profiler) profile(ctx context.Context, phase string, d time.Duration, p
 
 // heaps saves a heap profile of proc every interval until ctx ends, numbered, to find
 // what is live when memory peaks.
-func (p *profiler) heaps(ctx context.Context, phase string, every time.Duration, proc *procs.Proc) {
+func (p *profiler) heaps(ctx context.Context, phase string, every time.Duration, proc *testinfra.Proc) {
 	if p.dir == "" {
 		return
 	}

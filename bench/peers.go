@@ -15,7 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/sluice-dev/sluice/internal/procs"
+	"github.com/sluice-dev/sluice/internal/testinfra"
 )
 
 // peersSuite runs the load bench's rows through a peer, Benthos (bench/peers/README.md),
@@ -146,7 +146,7 @@ func (b *loadBench) peerRound(ctx context.Context, bin, name string, set peerSet
 		}
 	}
 	<-b.p.js.PublishAsyncComplete()
-	proc, err := procs.Start(name+"-benthos", bin, []string{"-c", filepath.Join(b.env.Root, "bench", "peers", "benthos.yaml")}, []string{
+	proc, err := testinfra.StartProc(name+"-benthos", bin, []string{"-c", filepath.Join(b.env.Root, "bench", "peers", "benthos.yaml")}, []string{
 		"PEER_NATS_URL=" + b.p.nats.URL, "PEER_SUBJECT=" + subject, "PEER_TABLE=" + sp.Table, "PEER_DURABLE=" + name,
 		"PEER_DSN=" + b.p.infra.PostgresURL,
 		"PEER_BATCH=" + strconv.Itoa(set.batch), "PEER_MAX_IN_FLIGHT=" + strconv.Itoa(set.inFlight),

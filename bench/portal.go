@@ -20,7 +20,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/sluice-dev/sluice/internal/procs"
+	"github.com/sluice-dev/sluice/internal/testinfra"
 )
 
 // portalSuite measures the partner-portal crawl against the portal simulator: three
@@ -54,7 +54,7 @@ const portalDay = "2024-06-01"
 var portalReplicas = 3
 
 func runPortal(ctx context.Context, env *Env) error {
-	if err := procs.Build(ctx, env.Root, env.Bin, "sluice-extractor", "sluice-sim-portal", "sluice"); err != nil {
+	if err := testinfra.Build(ctx, env.Root, env.Bin, "sluice-extractor", "sluice-sim-portal", "sluice"); err != nil {
 		return err
 	}
 	sc := portalScaleOf(env.Small)
@@ -78,7 +78,7 @@ func runPortal(ctx context.Context, env *Env) error {
 
 // portalSim is the simulator process with its portals' hosts.
 type portalSim struct {
-	*procs.Proc
+	*testinfra.Proc
 	addr  string
 	hosts []string
 }
@@ -94,7 +94,7 @@ func startPortalSim(env *Env, sc portalScale, logDir string) (*portalSim, error)
 	for i := range sc.portals {
 		s.hosts = append(s.hosts, fmt.Sprintf("p%d.portal.test", i+1))
 	}
-	p, err := procs.Start("sim-portal", filepath.Join(env.Bin, "sluice-sim-portal"), []string{
+	p, err := testinfra.StartProc("sim-portal", filepath.Join(env.Bin, "sluice-sim-portal"), []string{
 		"--addr", addr, "--portals", strings.Join(s.hosts, ","), "--accounts", strconv.Itoa(sc.accounts),
 		"--page-latency", sc.latency.String(), "--list-page-size", "1000", "--refuse-overlap",
 	}, nil, logDir)
@@ -183,11 +183,11 @@ func portalGoverned(ctx context.Context, env *Env, sc portalScale) (time.Duratio
 	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
 		return 0, err
 	}
-	var group procs.Group
+	var group testinfra.Group
 	defer func() { _ = group.Stop(20 * time.Second) }()
 	for i := range portalReplicas {
 		name := fmt.Sprintf("extractor-portal-%d", i+1)
-		p, err := procs.Start(name, filepath.Join(env.Bin, "sluice-extractor"),
+		p, err := testinfra.StartProc(name, filepath.Join(env.Bin, "sluice-extractor"),
 			[]string{"--provider", "portal", "--provider-config", cfgPath, "--workers", "64", "--events=false"},
 			append(procEnv, "HOSTNAME="+name), logDir)
 		if err != nil {

@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluice-dev/sluice/internal/bus"
-	"github.com/sluice-dev/sluice/internal/procs"
 	"github.com/sluice-dev/sluice/internal/spec"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/extractor/provider"
@@ -41,7 +40,7 @@ func runSQLCopy(ctx context.Context, env *Env) error {
 	if env.Small {
 		sizes, ratioAt = []int{50_000, 200_000}, 1
 	}
-	if err := procs.Build(ctx, env.Root, env.Bin, "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader"); err != nil {
+	if err := testinfra.Build(ctx, env.Root, env.Bin, "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader"); err != nil {
 		return err
 	}
 	p, err := newPipeline(ctx, env)
@@ -198,7 +197,7 @@ type copied struct {
 
 // pipelineCopy copies table source with a fresh sqlcopy extractor through the running
 // stages.
-func pipelineCopy(ctx context.Context, p *pipeline, stages procs.Group, dst *pgx.Conn, srcURL, dstURL, specDir string, sp *spec.Spec, source string, rows int) (copied, error) {
+func pipelineCopy(ctx context.Context, p *pipeline, stages testinfra.Group, dst *pgx.Conn, srcURL, dstURL, specDir string, sp *spec.Spec, source string, rows int) (copied, error) {
 	cfg := sqlcopy.DefaultConfig()
 	cfg.Tables = []sqlcopy.Table{{Dataset: sp.Dataset, Source: "public." + source, SpecFile: filepath.Join(specDir, sp.Dataset+".json"), Partitions: 8}}
 	data, err := json.Marshal(cfg)
@@ -209,7 +208,7 @@ func pipelineCopy(ctx context.Context, p *pipeline, stages procs.Group, dst *pgx
 	if err := os.WriteFile(cfgPath, data, 0o644); err != nil {
 		return copied{}, err
 	}
-	ext, err := procs.Start("sluice-extractor-"+randHex(2), filepath.Join(p.env.Bin, "sluice-extractor"),
+	ext, err := testinfra.StartProc("sluice-extractor-"+randHex(2), filepath.Join(p.env.Bin, "sluice-extractor"),
 		[]string{"--provider", sqlcopy.Name, "--provider-config", cfgPath, "--workers", "8"},
 		p.serviceEnv("SLUICE_POSTGRES_URL="+dstURL, sqlcopy.EnvSourceURL+"="+srcURL), p.logDir)
 	if err != nil {

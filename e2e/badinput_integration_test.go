@@ -27,7 +27,6 @@ import (
 	"github.com/sluice-dev/sluice/internal/blob"
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/envelope"
-	"github.com/sluice-dev/sluice/internal/procs"
 	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/spec"
 	"github.com/sluice-dev/sluice/internal/specstore"
@@ -225,7 +224,7 @@ func TestBadInputCorpus(t *testing.T) {
 		bySet[sp.Dataset] = sp
 	}
 
-	bin := servicetest.Binaries(t, "sluice-staging-store", "sluice-transformer", "sluice-loader")
+	bin := testinfra.Binaries(t, "sluice-staging-store", "sluice-transformer", "sluice-loader")
 	envv := []string{
 		"SLUICE_NATS_URL=" + natsURL, "SLUICE_HTTP_ADDR=127.0.0.1:0", "SLUICE_LOG_FORMAT=text", "SLUICE_OTLP_ENDPOINT=",
 		"SLUICE_POSTGRES_URL=" + pgURL,
@@ -235,9 +234,9 @@ func TestBadInputCorpus(t *testing.T) {
 		"SLUICE_BATCH_WAIT=20ms", "SLUICE_MAX_DELIVER=3",
 	}
 	logs := t.TempDir()
-	var group procs.Group
+	var group testinfra.Group
 	for _, name := range []string{"sluice-staging-store", "sluice-transformer", "sluice-loader"} {
-		p, err := procs.Start(name, filepath.Join(bin, name), nil, envv, logs)
+		p, err := testinfra.StartProc(name, filepath.Join(bin, name), nil, envv, logs)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,7 +21,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluice-dev/sluice/e2e/harness"
-	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/extractor/providers/demo"
 )
@@ -239,7 +238,7 @@ type demoPipeline struct {
 // Services inherit the test's environment, so t.Setenv tunes them.
 func startDemoPipeline(t *testing.T, ctx context.Context, env testinfra.Env, cfg demo.Config, extraBins ...string) *demoPipeline {
 	t.Helper()
-	bin := servicetest.Binaries(t, append([]string{"sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice"}, extraBins...)...)
+	bin := testinfra.Binaries(t, append([]string{"sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice"}, extraBins...)...)
 	return startProviderPipeline(t, ctx, env, bin, "demo", cfg)
 }
 

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/e2e/harness"
-	"github.com/sluice-dev/sluice/internal/procs"
-	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 )
 
@@ -27,12 +25,12 @@ func TestOutOfTreeProvider(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	wd, _ := os.Getwd()
-	root, err := procs.RepoRoot(wd)
+	root, err := testinfra.RepoRoot(wd)
 	if err != nil {
 		t.Fatal(err)
 	}
 	module := filepath.Join(root, "examples", "acme-provider")
-	bin := servicetest.Binaries(t, "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice")
+	bin := testinfra.Binaries(t, "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice")
 	goCmd := func(args ...string) {
 		t.Helper()
 		cmd := exec.CommandContext(ctx, "go", args...)

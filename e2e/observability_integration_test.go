@@ -18,7 +18,6 @@ import (
 
 	"github.com/sluice-dev/sluice/deploy/observability"
 	"github.com/sluice-dev/sluice/e2e/harness"
-	"github.com/sluice-dev/sluice/internal/procs"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/extractor/providers/amazonads"
 	"github.com/sluice-dev/sluice/services/extractor/providers/demo"
@@ -182,7 +181,7 @@ func TestObservabilityMetricsExported(t *testing.T) {
 func startAmazonAds(t *testing.T, ctx context.Context, p *demoPipeline) string {
 	t.Helper()
 	simAddr := freeTCPAddr(t)
-	sim, err := procs.Start("sim-amazonads", filepath.Join(p.bin, "sluice-sim-amazonads"), []string{
+	sim, err := testinfra.StartProc("sim-amazonads", filepath.Join(p.bin, "sluice-sim-amazonads"), []string{
 		"--addr", simAddr, "--profiles", "4", "--campaigns", "2", "--ad-groups", "2",
 		"--latency-median", "50ms", "--latency-max", "300ms", "--stuck-rate", "0", "--failure-rate", "0",
 		"--create-profile-rate", "0.5", "--create-profile-burst", "1",
@@ -217,8 +216,8 @@ func startAmazonAds(t *testing.T, ctx context.Context, p *demoPipeline) string {
 		amazonads.EnvClientSecret: "sluice-sim-secret",
 		amazonads.EnvRefreshToken: "Atzr|sluice-sim-refresh-token",
 	}
-	ext, err := procs.Start("extractor-amazonads", filepath.Join(p.bin, "sluice-extractor"),
-		[]string{"--egress-allow-hosts=127.0.0.1,localhost", "--egress-allow-http", "--egress-allow-private", "--provider", "amazonads", "--provider-config", cfgPath}, procs.Env(env), p.logDir)
+	ext, err := testinfra.StartProc("extractor-amazonads", filepath.Join(p.bin, "sluice-extractor"),
+		[]string{"--egress-allow-hosts=127.0.0.1,localhost", "--egress-allow-http", "--egress-allow-private", "--provider", "amazonads", "--provider-config", cfgPath}, testinfra.ProcEnv(env), p.logDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +235,7 @@ func startAmazonAds(t *testing.T, ctx context.Context, p *demoPipeline) string {
 }
 
 // waitHTTP waits until url answers 200, failing early when the process exits.
-func waitHTTP(t *testing.T, ctx context.Context, p *procs.Proc, url string) {
+func waitHTTP(t *testing.T, ctx context.Context, p *testinfra.Proc, url string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

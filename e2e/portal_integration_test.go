@@ -22,8 +22,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sluice-dev/sluice/e2e/harness"
-	"github.com/sluice-dev/sluice/internal/procs"
-	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/spec"
 	"github.com/sluice-dev/sluice/internal/specstore"
 	"github.com/sluice-dev/sluice/internal/testinfra"
@@ -75,7 +73,7 @@ func TestPortalEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = harness.DropDatabase(context.Background(), env.PostgresURL, dbName) })
-	bin := servicetest.Binaries(t, "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice")
+	bin := testinfra.Binaries(t, "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice")
 	logDir := t.TempDir()
 	hc := harness.Config{
 		Bin: bin, LogDir: logDir, NATSURL: natsURL, PostgresURL: pgURL,
@@ -92,11 +90,11 @@ func TestPortalEndToEnd(t *testing.T) {
 	for i := 2; i <= 3; i++ {
 		addr := freeAddr(t)
 		replicaAddrs = append(replicaAddrs, addr)
-		p, err := procs.Start(fmt.Sprintf("extractor-portal-%d", i), filepath.Join(bin, "sluice-extractor"),
+		p, err := testinfra.StartProc(fmt.Sprintf("extractor-portal-%d", i), filepath.Join(bin, "sluice-extractor"),
 			// The simulator is plain HTTP on loopback, as for the harness's own extractor.
 			[]string{"--egress-allow-hosts=127.0.0.1,localhost", "--egress-allow-http", "--egress-allow-private",
 				"--provider", "portal", "--provider-config", filepath.Join(logDir, "portal-config.json")},
-			procs.Env(map[string]string{
+			testinfra.ProcEnv(map[string]string{
 				"SLUICE_NATS_URL": natsURL, "SLUICE_HTTP_ADDR": addr, "SLUICE_LOG_FORMAT": "text", "SLUICE_OTLP_ENDPOINT": "",
 				"SLUICE_S3_ENDPOINT": env.S3Endpoint, "SLUICE_S3_ACCESS_KEY": env.S3AccessKey, "SLUICE_S3_SECRET_KEY": env.S3SecretKey,
 				"SLUICE_S3_REGION": env.S3Region, "SLUICE_S3_BUCKET": "sluice-e2e",
@@ -352,7 +350,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // waitLog waits until the log of process name holds text.
-func waitLog(t *testing.T, g procs.Group, name, text string) {
+func waitLog(t *testing.T, g testinfra.Group, name, text string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for _, p := range g {

@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/e2e/harness"
-	"github.com/sluice-dev/sluice/internal/procs"
-	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 )
 
@@ -28,11 +26,11 @@ func TestREADMECommands(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	wd, _ := os.Getwd()
-	root, err := procs.RepoRoot(wd)
+	root, err := testinfra.RepoRoot(wd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := servicetest.Binaries(t, "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice")
+	bin := testinfra.Binaries(t, "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice")
 	demo := filepath.Join(bin, "demo")
 	build := exec.CommandContext(ctx, "go", "build", "-o", demo, "./e2e/demo")
 	build.Dir = root

@@ -12,7 +12,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluice-dev/sluice/e2e/harness"
-	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/extractor/providers/s3objects"
 )
@@ -37,7 +36,7 @@ func newS3Pipeline(t *testing.T, ctx context.Context) *s3Pipeline {
 		natsURL: testinfra.PrivateNATS(t),
 		suffix:  strconv.FormatUint(rand.Uint64()%1e9, 36),
 	}
-	p.bin = servicetest.Binaries(t, "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice")
+	p.bin = testinfra.Binaries(t, "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice")
 	nc, err := nats.Connect(p.natsURL)
 	if err != nil {
 		t.Fatal(err)

@@ -23,8 +23,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluice-dev/sluice/e2e/harness"
-	"github.com/sluice-dev/sluice/internal/procs"
-	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/extractor/providers/amazonads"
 )
@@ -73,7 +71,7 @@ func TestSecurePipeline(t *testing.T) {
 			"SLUICE_LOG_LEVEL": "debug", "HOSTNAME": "sec-" + suffix + "-" + user,
 		}
 	}
-	bin := servicetest.Binaries(t, "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice", "sluice-sim-amazonads")
+	bin := testinfra.Binaries(t, "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice", "sluice-sim-amazonads")
 	// Streams and buckets exist before the services start: only the admin may create them.
 	sluiceCLI(t, ctx, bin, natsEnv("admin"), "provision")
 
@@ -91,7 +89,7 @@ func TestSecurePipeline(t *testing.T) {
 	// The simulator, behind a proxy that cuts every download of every other report: their
 	// pre-signed URLs fail with connection errors until the tasks are dead-lettered.
 	simAddr, proxyAddr := freeTCPAddr(t), freeTCPAddr(t)
-	sim, err := procs.Start("sim-amazonads", filepath.Join(bin, "sluice-sim-amazonads"), []string{
+	sim, err := testinfra.StartProc("sim-amazonads", filepath.Join(bin, "sluice-sim-amazonads"), []string{
 		"--addr", simAddr, "--public-url", "http://" + proxyAddr, "--profiles", "3", "--campaigns", "2", "--ad-groups", "1",
 		"--latency-median", "50ms", "--latency-max", "200ms", "--stuck-rate", "0", "--failure-rate", "0",
 		"--client-id", "amzn1.application-oa2-client.sec", "--client-secret", secrets["client secret"], "--refresh-token", secrets["refresh token"],
@@ -210,7 +208,7 @@ func writeSecret(t *testing.T, dir, name, value string) string {
 
 func sluiceCLIOutput(ctx context.Context, bin string, env map[string]string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "sluice"), args...)
-	cmd.Env = append(os.Environ(), procs.Env(env)...)
+	cmd.Env = append(os.Environ(), testinfra.ProcEnv(env)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()

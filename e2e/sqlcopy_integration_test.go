@@ -15,8 +15,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sluice-dev/sluice/e2e/harness"
-	"github.com/sluice-dev/sluice/internal/procs"
-	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/extractor/providers/sqlcopy"
 	"github.com/sluice-dev/sluice/services/extractor/providers/sqlcopy/sqlcopytest"
@@ -78,7 +76,7 @@ func TestSQLCopyEndToEnd(t *testing.T) {
 	cfg.Page.ProbeRows, cfg.Page.MaxRows, cfg.Page.MemoryBytes = 100, 500, 1<<20
 
 	began := time.Now()
-	bin := servicetest.Binaries(t, "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice")
+	bin := testinfra.Binaries(t, "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice")
 	hc := harness.Config{
 		Bin: bin, LogDir: t.TempDir(), NATSURL: natsURL, PostgresURL: dstURL,
 		MongoURI: env.MongoURI, MongoDatabase: mongoDB,
@@ -92,7 +90,7 @@ func TestSQLCopyEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var extra []*procs.Proc
+	var extra []*testinfra.Proc
 	t.Cleanup(func() {
 		for _, p := range extra {
 			_ = p.Stop(20 * time.Second)

@@ -20,7 +20,7 @@ import (
 
 	"github.com/sluice-dev/sluice/e2e/harness"
 	"github.com/sluice-dev/sluice/internal/bus"
-	"github.com/sluice-dev/sluice/internal/procs"
+	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/extractor/provider"
 	"github.com/sluice-dev/sluice/services/extractor/providers/amazonads"
 	"github.com/sluice-dev/sluice/services/simulators/amazonads/sim"
@@ -37,7 +37,7 @@ const (
 // Kinds are the services a trial runs.
 var Kinds = []string{Extractor, StagingStore, Transformer, Loader}
 
-// binaryOf maps a service kind to its binary (see procs.Binaries).
+// binaryOf maps a service kind to its binary (see testinfra.BinaryPackages).
 var binaryOf = map[string]string{
 	Extractor: "sluice-extractor", StagingStore: "sluice-staging-store",
 	Transformer: "sluice-transformer", Loader: "sluice-loader",
@@ -45,11 +45,11 @@ var binaryOf = map[string]string{
 
 // Build compiles the four service binaries into dir.
 func Build(ctx context.Context, dir string) error {
-	root, err := procs.RepoRoot(".")
+	root, err := testinfra.RepoRoot(".")
 	if err != nil {
 		return err
 	}
-	return procs.Build(ctx, root, dir, binaryOf[Extractor], binaryOf[StagingStore], binaryOf[Transformer], binaryOf[Loader])
+	return testinfra.Build(ctx, root, dir, binaryOf[Extractor], binaryOf[StagingStore], binaryOf[Transformer], binaryOf[Loader])
 }
 
 // Scale sizes a trial's job: profiles × days × (campaigns + campaigns × ad groups) rows.
@@ -159,7 +159,7 @@ type Service struct {
 	logDir   string
 
 	mu       sync.Mutex
-	proc     *procs.Proc
+	proc     *testinfra.Proc
 	Restarts int
 	// held is set while the harness has stopped the replica on purpose, so the
 	// supervisor leaves it down.
@@ -170,7 +170,7 @@ type Service struct {
 func (s *Service) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, err := procs.Start(s.Name, s.bin, s.args, s.env, s.logDir)
+	p, err := testinfra.StartProc(s.Name, s.bin, s.args, s.env, s.logDir)
 	if err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func (s *Service) restartIfCrashed() (string, bool) {
 }
 
 // Proc is the current process.
-func (s *Service) Proc() *procs.Proc {
+func (s *Service) Proc() *testinfra.Proc {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.proc

@@ -25,7 +25,6 @@ import (
 
 	"github.com/sluice-dev/sluice/e2e/harness"
 	"github.com/sluice-dev/sluice/internal/clicontext"
-	"github.com/sluice-dev/sluice/internal/procs"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/extractor/providers/amazonads"
 )
@@ -59,7 +58,7 @@ func run() error {
 	if *natsURL != "" {
 		env.NATSURL = *natsURL
 	}
-	root, err := procs.RepoRoot(".")
+	root, err := testinfra.RepoRoot(".")
 	if err != nil {
 		return err
 	}

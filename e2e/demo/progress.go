@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/sluice-dev/sluice/internal/procs"
+	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/simulators/amazonads/sim"
 )
 
@@ -21,7 +21,7 @@ type progress struct {
 	want  int64
 	start time.Time
 	out   io.Writer
-	group procs.Group
+	group testinfra.Group
 }
 
 // wait returns once the table holds every expected row, or fails when a service exits or

@@ -12,12 +12,12 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/sluice-dev/sluice/internal/procs"
+	"github.com/sluice-dev/sluice/internal/testinfra"
 )
 
 // Config says where the servers are and how to run the services.
 type Config struct {
-	// Bin holds the service binaries (see procs.Build).
+	// Bin holds the service binaries (see testinfra.Build).
 	Bin    string
 	LogDir string
 
@@ -76,15 +76,15 @@ func (c Config) env() map[string]string {
 
 // Services are the running services and their health/metrics addresses.
 type Services struct {
-	Group procs.Group
+	Group testinfra.Group
 	// HTTP maps a service name to its /healthz, /readyz, /metrics address.
 	HTTP  map[string]string
-	start map[string]func() (*procs.Proc, error)
+	start map[string]func() (*testinfra.Proc, error)
 }
 
 // Restart starts service name again (after a kill), on a new address, and waits until it
 // is ready; the new process joins Group.
-func (s *Services) Restart(name string) (*procs.Proc, error) {
+func (s *Services) Restart(name string) (*testinfra.Proc, error) {
 	start, ok := s.start[name]
 	if !ok {
 		return nil, fmt.Errorf("no service %s", name)
@@ -107,9 +107,9 @@ func Start(c Config) (*Services, error) {
 		{"loader", "sluice-loader", nil},
 		{"extractor-" + c.Provider, "sluice-extractor", c.extractorArgs(providerArgs)},
 	}
-	s := &Services{HTTP: map[string]string{}, start: map[string]func() (*procs.Proc, error){}}
+	s := &Services{HTTP: map[string]string{}, start: map[string]func() (*testinfra.Proc, error){}}
 	for _, sp := range specs {
-		s.start[sp.name] = func() (*procs.Proc, error) {
+		s.start[sp.name] = func() (*testinfra.Proc, error) {
 			addr, err := freeAddr()
 			if err != nil {
 				return nil, err
@@ -120,7 +120,7 @@ func Start(c Config) (*Services, error) {
 				maps.Copy(env, c.ProviderEnv)
 			}
 			maps.Copy(env, c.ServiceEnv[sp.name])
-			p, err := procs.Start(sp.name, filepath.Join(c.Bin, sp.bin), sp.args, procs.Env(env), c.LogDir)
+			p, err := testinfra.StartProc(sp.name, filepath.Join(c.Bin, sp.bin), sp.args, testinfra.ProcEnv(env), c.LogDir)
 			if err != nil {
 				return nil, err
 			}
@@ -157,7 +157,7 @@ func (c Config) providerArgs() ([]string, error) {
 
 // Extractor starts one more extractor process of c's provider, named name (a replica,
 // or a restart after a kill), and waits until it is ready.
-func (c Config) Extractor(name string) (*procs.Proc, error) {
+func (c Config) Extractor(name string) (*testinfra.Proc, error) {
 	providerArgs, err := c.providerArgs()
 	if err != nil {
 		return nil, err
@@ -170,7 +170,7 @@ func (c Config) Extractor(name string) (*procs.Proc, error) {
 	env["SLUICE_HTTP_ADDR"] = addr
 	maps.Copy(env, c.ProviderEnv)
 	maps.Copy(env, c.ServiceEnv["extractor-"+c.Provider])
-	p, err := procs.Start(name, filepath.Join(c.Bin, "sluice-extractor"), c.extractorArgs(providerArgs), procs.Env(env), c.LogDir)
+	p, err := testinfra.StartProc(name, filepath.Join(c.Bin, "sluice-extractor"), c.extractorArgs(providerArgs), testinfra.ProcEnv(env), c.LogDir)
 	if err != nil {
 		return nil, err
 	}

@@ -8,10 +8,10 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/sluice-dev/sluice/internal/procs"
+	"github.com/sluice-dev/sluice/internal/testinfra"
 )
 
-func waitReady(p *procs.Proc, addr string, timeout time.Duration) error {
+func waitReady(p *testinfra.Proc, addr string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if exited, err := p.Exited(); exited {

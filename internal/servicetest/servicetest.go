@@ -1,11 +1,11 @@
-// Package servicetest sets up what integration tests of sluice services share: a private
-// real JetStream server with sluice's streams and buckets provisioned, and service binaries
-// built from the workspace so tests run them as processes.
+// Package servicetest gives integration tests a private real JetStream server with
+// sluice's streams and buckets provisioned. Everything else tests share is in testinfra;
+// this one function is apart because it uses bus, whose own tests use testinfra (one
+// package would be an import cycle).
 package servicetest
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -13,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluice-dev/sluice/internal/bus"
-	"github.com/sluice-dev/sluice/internal/procs"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 )
 
@@ -38,25 +37,4 @@ func JetStream(t testing.TB) (string, jetstream.JetStream) {
 		t.Fatal(err)
 	}
 	return url, js
-}
-
-// Binaries builds the named binaries (see procs.Binaries) into a directory of the test
-// and returns it.
-func Binaries(t testing.TB, names ...string) string {
-	t.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := procs.RepoRoot(wd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := procs.Build(ctx, root, bin, names...); err != nil {
-		t.Fatal(err)
-	}
-	return bin
 }

@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/sluice-dev/sluice/internal/procs"
 )
 
 // NATSUser is a user of a secured test server.
@@ -26,7 +24,7 @@ type NATSUser struct {
 func SecureNATSConfig(t testing.TB, tls TLSFiles, verify bool, provider string, users ...NATSUser) func(addr, storeDir string) string {
 	t.Helper()
 	wd, _ := os.Getwd()
-	root, err := procs.RepoRoot(wd)
+	root, err := RepoRoot(wd)
 	if err != nil {
 		t.Fatal(err)
 	}

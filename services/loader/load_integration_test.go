@@ -19,7 +19,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/sluice-dev/sluice/internal/bus"
-	"github.com/sluice-dev/sluice/internal/procs"
 	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/spec"
 	"github.com/sluice-dev/sluice/internal/specstore"
@@ -34,7 +33,7 @@ type harness struct {
 	js    jetstream.JetStream
 	specs *specstore.Store
 	pool  *pgxpool.Pool
-	proc  *procs.Proc
+	proc  *testinfra.Proc
 	table string
 	sent  int
 }
@@ -44,7 +43,7 @@ func startLoader(t *testing.T) *harness {
 	env := testinfra.Require(t, testinfra.Postgres)
 	natsURL, js := servicetest.JetStream(t)
 	ctx := context.Background()
-	bin := servicetest.Binaries(t, "sluice-loader")
+	bin := testinfra.Binaries(t, "sluice-loader")
 	h := &harness{t: t, js: js, table: "loader_" + randHex(4)}
 	var err error
 	if h.pool, err = pgxpool.New(ctx, env.PostgresURL); err != nil {
@@ -59,7 +58,7 @@ func startLoader(t *testing.T) *harness {
 	}
 	vars := []string{"SLUICE_NATS_URL=" + natsURL, "SLUICE_HTTP_ADDR=127.0.0.1:0", "SLUICE_LOG_FORMAT=text",
 		"SLUICE_POSTGRES_URL=" + env.PostgresURL, "SLUICE_BATCH_WAIT=300ms", "SLUICE_MAX_DELIVER=3"}
-	if h.proc, err = procs.Start("loader", filepath.Join(bin, "sluice-loader"), nil, vars, t.TempDir()); err != nil {
+	if h.proc, err = testinfra.StartProc("loader", filepath.Join(bin, "sluice-loader"), nil, vars, t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

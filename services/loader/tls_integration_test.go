@@ -14,7 +14,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/sluice-dev/sluice/internal/procs"
 	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 )
@@ -31,7 +30,7 @@ func TestLoaderOverVerifiedTLSAsALeastPrivilegedRole(t *testing.T) {
 	tlsFiles := testinfra.GenerateTLS(t, t.TempDir())
 	pg := testinfra.StartTLSPostgres(t, tlsFiles)
 	natsURL, _ := servicetest.JetStream(t)
-	bin := servicetest.Binaries(t, "sluice-loader", "sluice")
+	bin := testinfra.Binaries(t, "sluice-loader", "sluice")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
@@ -60,13 +59,13 @@ func TestLoaderOverVerifiedTLSAsALeastPrivilegedRole(t *testing.T) {
 			RawQuery: url.Values{"sslmode": {"verify-full"}, "sslrootcert": {ca}}.Encode()}
 		return u.String()
 	}
-	startLoader := func(name, pgURL string) *procs.Proc {
+	startLoader := func(name, pgURL string) *testinfra.Proc {
 		t.Helper()
 		f := filepath.Join(dir, name+"-url")
 		if err := os.WriteFile(f, []byte(pgURL), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		p, err := procs.Start(name, filepath.Join(bin, "sluice-loader"), nil, []string{
+		p, err := testinfra.StartProc(name, filepath.Join(bin, "sluice-loader"), nil, []string{
 			"SLUICE_NATS_URL=" + natsURL, "SLUICE_HTTP_ADDR=127.0.0.1:0", "SLUICE_LOG_FORMAT=text",
 			"SLUICE_POSTGRES_URL=", "SLUICE_POSTGRES_URL_FILE=" + f}, dir)
 		if err != nil {
@@ -78,7 +77,7 @@ func TestLoaderOverVerifiedTLSAsALeastPrivilegedRole(t *testing.T) {
 	// started waits until the loader's /readyz answers 200 (PostgreSQL included), or
 	// its exit.
 	httpAddr := regexp.MustCompile(`http=(127\.0\.0\.1:\d+)`)
-	started := func(p *procs.Proc) (bool, string) {
+	started := func(p *testinfra.Proc) (bool, string) {
 		t.Helper()
 		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 			log, _ := os.ReadFile(p.LogPath)

@@ -47,7 +47,7 @@ func runBin(t *testing.T, bin string, env []string, args ...string) binResult {
 // usage errors with status 2, flags anywhere, --version on every binary, completion.
 func TestCLIBehavesLikeACommandLineTool(t *testing.T) {
 	testinfra.Require(t)
-	dir := servicetest.Binaries(t, "sluice", "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice-sim-amazonads", "sluice-sim-portal", "sluice-sim-catalog")
+	dir := testinfra.Binaries(t, "sluice", "sluice-extractor", "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice-sim-amazonads", "sluice-sim-portal", "sluice-sim-catalog")
 	sluice := filepath.Join(dir, "sluice")
 	noCtx := []string{"SLUICE_CONFIG_DIR=" + t.TempDir()}
 
@@ -107,7 +107,7 @@ func TestCLIBehavesLikeACommandLineTool(t *testing.T) {
 func TestCLIContextAndProviders(t *testing.T) {
 	testinfra.Require(t)
 	url, js := servicetest.JetStream(t)
-	dir := servicetest.Binaries(t, "sluice")
+	dir := testinfra.Binaries(t, "sluice")
 	sluice := filepath.Join(dir, "sluice")
 	cfg := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(cfg, "contexts"), 0o700); err != nil {

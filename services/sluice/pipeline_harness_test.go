@@ -19,7 +19,6 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/envelope"
-	"github.com/sluice-dev/sluice/internal/procs"
 	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/spec"
 	"github.com/sluice-dev/sluice/internal/specstore"
@@ -40,7 +39,7 @@ type pipeline struct {
 	pool    *pgxpool.Pool
 	env     []string
 	bin     string
-	procs   procs.Group
+	procs   testinfra.Group
 }
 
 func startPipeline(t *testing.T) *pipeline {
@@ -48,7 +47,7 @@ func startPipeline(t *testing.T) *pipeline {
 	infra := testinfra.Require(t, testinfra.Postgres, testinfra.Mongo)
 	natsURL, js := servicetest.JetStream(t)
 	ctx := context.Background()
-	p := &pipeline{t: t, natsURL: natsURL, js: js, bin: servicetest.Binaries(t, "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice")}
+	p := &pipeline{t: t, natsURL: natsURL, js: js, bin: testinfra.Binaries(t, "sluice-staging-store", "sluice-transformer", "sluice-loader", "sluice")}
 	var err error
 	db := "sluice_test_" + randomHex(4)
 	if p.store, err = staging.Open(ctx, staging.Config{URI: infra.MongoURI, Database: db, WriteConcern: "1"}); err != nil {
@@ -75,7 +74,7 @@ func startPipeline(t *testing.T) *pipeline {
 	}
 	logs := t.TempDir()
 	for _, name := range []string{"sluice-staging-store", "sluice-transformer", "sluice-loader"} {
-		proc, err := procs.Start(name, filepath.Join(p.bin, name), nil, p.env, logs)
+		proc, err := testinfra.StartProc(name, filepath.Join(p.bin, name), nil, p.env, logs)
 		if err != nil {
 			t.Fatal(err)
 		}

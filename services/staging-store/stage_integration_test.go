@@ -16,7 +16,6 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/envelope"
-	"github.com/sluice-dev/sluice/internal/procs"
 	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/staging"
 	"github.com/sluice-dev/sluice/internal/telemetry"
@@ -30,7 +29,7 @@ type harness struct {
 	t     *testing.T
 	js    jetstream.JetStream
 	store *staging.Store
-	proc  *procs.Proc
+	proc  *testinfra.Proc
 	bin   string
 	vars  []string
 }
@@ -40,7 +39,7 @@ func startStagingStore(t *testing.T, extraEnv ...string) *harness {
 	env := testinfra.Require(t, testinfra.Mongo)
 	natsURL, js := servicetest.JetStream(t)
 	ctx := context.Background()
-	bin := servicetest.Binaries(t, "sluice-staging-store")
+	bin := testinfra.Binaries(t, "sluice-staging-store")
 	db := "sluice_test_" + randHex(4)
 	store, err := staging.Open(ctx, staging.Config{URI: env.MongoURI, Database: db, WriteConcern: "1"})
 	if err != nil {
@@ -68,7 +67,7 @@ func startStagingStore(t *testing.T, extraEnv ...string) *harness {
 // start runs a staging-store process; restarting is stopping the old one and calling start.
 func (h *harness) start() {
 	h.t.Helper()
-	p, err := procs.Start("staging-store", filepath.Join(h.bin, "sluice-staging-store"), nil, h.vars, h.t.TempDir())
+	p, err := testinfra.StartProc("staging-store", filepath.Join(h.bin, "sluice-staging-store"), nil, h.vars, h.t.TempDir())
 	if err != nil {
 		h.t.Fatal(err)
 	}

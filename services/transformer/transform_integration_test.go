@@ -21,7 +21,6 @@ import (
 	"github.com/sluice-dev/sluice/internal/blob"
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/envelope"
-	"github.com/sluice-dev/sluice/internal/procs"
 	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/spec"
 	"github.com/sluice-dev/sluice/internal/specstore"
@@ -195,10 +194,10 @@ func TestClaimCheckedGzipReportBecomesRowBatches(t *testing.T) {
 
 // startTransformer runs the transformer binary with vars (and a free HTTP port, text
 // logs) until the test ends, showing its log when the test failed.
-func startTransformer(t *testing.T, vars ...string) *procs.Proc {
+func startTransformer(t *testing.T, vars ...string) *testinfra.Proc {
 	t.Helper()
-	bin := servicetest.Binaries(t, "sluice-transformer")
-	proc, err := procs.Start("transformer", filepath.Join(bin, "sluice-transformer"), nil,
+	bin := testinfra.Binaries(t, "sluice-transformer")
+	proc, err := testinfra.StartProc("transformer", filepath.Join(bin, "sluice-transformer"), nil,
 		append([]string{"SLUICE_HTTP_ADDR=127.0.0.1:0", "SLUICE_LOG_FORMAT=text"}, vars...), t.TempDir())
 	if err != nil {
 		t.Fatal(err)

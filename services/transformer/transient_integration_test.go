@@ -25,7 +25,6 @@ import (
 	"github.com/sluice-dev/sluice/internal/blob"
 	"github.com/sluice-dev/sluice/internal/bus"
 	"github.com/sluice-dev/sluice/internal/envelope"
-	"github.com/sluice-dev/sluice/internal/procs"
 	"github.com/sluice-dev/sluice/internal/servicetest"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 	sluicev1 "github.com/sluice-dev/sluice/proto/sluice/v1"
@@ -135,10 +134,10 @@ func TestS3FailureMidRecordIsRetriedNotDeadLettered(t *testing.T) {
 
 	registerItemsSpec(t, ctx, js)
 
-	bin := servicetest.Binaries(t, "sluice-transformer")
-	start := func(rowsPerBatch int) *procs.Proc {
+	bin := testinfra.Binaries(t, "sluice-transformer")
+	start := func(rowsPerBatch int) *testinfra.Proc {
 		t.Helper()
-		proc, err := procs.Start("transformer", filepath.Join(bin, "sluice-transformer"), nil, []string{
+		proc, err := testinfra.StartProc("transformer", filepath.Join(bin, "sluice-transformer"), nil, []string{
 			"SLUICE_NATS_URL=" + natsURL, "SLUICE_HTTP_ADDR=127.0.0.1:0", "SLUICE_LOG_FORMAT=text",
 			"SLUICE_S3_ENDPOINT=" + srv.URL, "SLUICE_S3_ACCESS_KEY=" + env.S3AccessKey, "SLUICE_S3_SECRET_KEY=" + env.S3SecretKey,
 			"SLUICE_S3_REGION=" + env.S3Region, "SLUICE_S3_BUCKET=" + obj.Bucket, fmt.Sprintf("SLUICE_ROWS_PER_BATCH=%d", rowsPerBatch),

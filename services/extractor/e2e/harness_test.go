@@ -21,7 +21,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/sluice-dev/sluice/internal/bus"
-	"github.com/sluice-dev/sluice/internal/procs"
 	"github.com/sluice-dev/sluice/internal/staging"
 	"github.com/sluice-dev/sluice/internal/testinfra"
 	"github.com/sluice-dev/sluice/services/extractor/provider"
@@ -39,7 +38,7 @@ var (
 func binaries(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		root, err := procs.RepoRoot(".")
+		root, err := testinfra.RepoRoot(".")
 		if err != nil {
 			buildErr = err
 			return
@@ -51,7 +50,7 @@ func binaries(t *testing.T) string {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		buildErr = procs.Build(ctx, abs, binDir, "sluice-extractor", "sluice-staging-store")
+		buildErr = testinfra.Build(ctx, abs, binDir, "sluice-extractor", "sluice-staging-store")
 	})
 	if buildErr != nil {
 		t.Fatalf("build: %v", buildErr)
@@ -79,7 +78,7 @@ type env struct {
 	simURL  string
 	js      jetstream.JetStream
 	logDir  string
-	procs   []*procs.Proc
+	procs   []*testinfra.Proc
 	mongo   *mongo.Client
 }
 
@@ -160,7 +159,7 @@ func (e *env) common() []string {
 }
 
 // extractor starts an amazonads extractor process named name with cfg.
-func (e *env) extractor(name string, cfg *amazonads.Config, args ...string) *procs.Proc {
+func (e *env) extractor(name string, cfg *amazonads.Config, args ...string) *testinfra.Proc {
 	e.t.Helper()
 	path := filepath.Join(e.logDir, name+"-config.json")
 	data, err := json.Marshal(cfg)
@@ -175,7 +174,7 @@ func (e *env) extractor(name string, cfg *amazonads.Config, args ...string) *pro
 		amazonads.EnvClientID+"="+cred.ClientID, amazonads.EnvClientSecret+"="+cred.ClientSecret,
 		amazonads.EnvRefreshToken+"="+cred.RefreshToken, "HOSTNAME="+name)
 	all := append([]string{"--egress-allow-hosts=127.0.0.1,localhost", "--egress-allow-http", "--egress-allow-private", "--provider", "amazonads", "--provider-config", path, "--ack-wait", "5s", "--workers", "16"}, args...)
-	p, err := procs.Start(name, filepath.Join(binDir, "sluice-extractor"), all, envv, e.logDir)
+	p, err := testinfra.StartProc(name, filepath.Join(binDir, "sluice-extractor"), all, envv, e.logDir)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -184,9 +183,9 @@ func (e *env) extractor(name string, cfg *amazonads.Config, args ...string) *pro
 }
 
 // staging starts the staging-store.
-func (e *env) staging() *procs.Proc {
+func (e *env) staging() *testinfra.Proc {
 	e.t.Helper()
-	p, err := procs.Start("staging-store", filepath.Join(binDir, "sluice-staging-store"), []string{"--ack-wait", "10s"}, e.common(), e.logDir)
+	p, err := testinfra.StartProc("staging-store", filepath.Join(binDir, "sluice-staging-store"), []string{"--ack-wait", "10s"}, e.common(), e.logDir)
 	if err != nil {
 		e.t.Fatal(err)
 	}

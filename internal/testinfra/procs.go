@@ -1,7 +1,8 @@
-// Package procs builds sluice's service binaries and runs them as real processes, for the
-// end-to-end tests, the demo and the benchmarks: each service is its own process with its
-// own environment and log file, stopped with SIGTERM like Kubernetes would.
-package procs
+package testinfra
+
+// Service binaries built from the workspace and run as real processes, for the end-to-end
+// tests, the demo and the benchmarks: each service is its own process with its own
+// environment and log file, stopped with SIGTERM like Kubernetes would.
 
 import (
 	"context"
@@ -12,11 +13,12 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
-// Binaries maps each binary name to its package, relative to the repository root.
-var Binaries = map[string]string{
+// BinaryPackages maps each binary name to its package, relative to the repository root.
+var BinaryPackages = map[string]string{
 	"sluice-extractor":     "./services/extractor",
 	"sluice-staging-store": "./services/staging-store",
 	"sluice-transformer":   "./services/transformer",
@@ -46,12 +48,12 @@ func RepoRoot(dir string) (string, error) {
 // Build compiles the named binaries (all when names is empty) into outDir.
 func Build(ctx context.Context, root, outDir string, names ...string) error {
 	if len(names) == 0 {
-		for n := range Binaries {
+		for n := range BinaryPackages {
 			names = append(names, n)
 		}
 	}
 	for _, n := range names {
-		pkg, ok := Binaries[n]
+		pkg, ok := BinaryPackages[n]
 		if !ok {
 			return fmt.Errorf("build: unknown binary %q", n)
 		}
@@ -74,9 +76,9 @@ type Proc struct {
 	err     error
 }
 
-// Start runs bin with args and env (added to the current environment); output goes to
+// StartProc runs bin with args and env (added to the current environment); output goes to
 // logDir/<name>.log.
-func Start(name, bin string, args, env []string, logDir string) (*Proc, error) {
+func StartProc(name, bin string, args, env []string, logDir string) (*Proc, error) {
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -169,8 +171,29 @@ func (g Group) Stop(timeout time.Duration) error {
 	return errors.Join(errs...)
 }
 
-// Env turns a map into KEY=value pairs.
-func Env(m map[string]string) []string {
+// Binaries builds the named binaries (see BinaryPackages) into a directory of the test
+// and returns it.
+func Binaries(t testing.TB, names ...string) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := RepoRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := Build(ctx, root, bin, names...); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// ProcEnv turns a map into KEY=value pairs.
+func ProcEnv(m map[string]string) []string {
 	out := make([]string, 0, len(m))
 	for k, v := range m {
 		out = append(out, k+"="+v)
