@@ -208,7 +208,7 @@ func firstContainer(o object) map[string]any {
 // checkStages: the generic stages run with the environment the services' contract names.
 func checkStages(t *testing.T, objs []object) {
 	t.Helper()
-	common := []string{"SLUICE_NATS_URL", "SLUICE_HTTP_ADDR", "SLUICE_OTLP_ENDPOINT", "SLUICE_LOG_LEVEL", "SLUICE_LOG_FORMAT"}
+	common := []string{"SLUICE_NATS_URL", "SLUICE_HTTP_ADDR", "SLUICE_METRICS_ADDR", "SLUICE_OTLP_ENDPOINT", "SLUICE_LOG_LEVEL", "SLUICE_LOG_FORMAT"}
 	stages := map[string][]string{
 		"staging-store": {"SLUICE_MONGO_URI", "SLUICE_MONGO_DATABASE"},
 		"transformer":   {"SLUICE_S3_ENDPOINT", "SLUICE_S3_REGION", "SLUICE_S3_BUCKET"},
@@ -346,6 +346,11 @@ func checkServiceMonitor(t *testing.T, v valueSet, objs []object) {
 	if len(sms) != 1 {
 		t.Fatalf("want one ServiceMonitor, got %v", names(sms))
 	}
+	for _, ep := range maps(sms[0].get("spec", "endpoints")) {
+		if str(ep["port"]) != "metrics" {
+			t.Errorf("ServiceMonitor scrapes port %s; /metrics has its own listener, port metrics", str(ep["port"]))
+		}
+	}
 	sel := asMap(sms[0].get("spec", "selector", "matchLabels"))
 	var scraped []string
 	for _, svc := range byKind(objs, "Service") {
@@ -411,8 +416,8 @@ func checkNetworkPolicies(t *testing.T, v valueSet, objs []object) {
 		}
 		for _, rule := range maps(np.get("spec", "ingress")) {
 			for _, p := range maps(rule["ports"]) {
-				if port := str(p["port"]); port != "http" && port != "api" {
-					t.Errorf("%s: ingress on port %s; only the named service port may be open", np.id(), port)
+				if port := str(p["port"]); port != "http" && port != "metrics" && port != "api" {
+					t.Errorf("%s: ingress on port %s; only the named service ports may be open", np.id(), port)
 				}
 			}
 		}

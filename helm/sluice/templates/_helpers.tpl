@@ -233,6 +233,7 @@ key=value DSN, an empty string) gives the default.
 {{ include "sluice.envFromConfig" (list $root "SLUICE_NATS_URL") }}
 {{- end }}
 {{ include "sluice.envFromConfig" (list $root "SLUICE_HTTP_ADDR") }}
+{{ include "sluice.envFromConfig" (list $root "SLUICE_METRICS_ADDR") }}
 {{ include "sluice.envFromConfig" (list $root "SLUICE_OTLP_ENDPOINT") }}
 {{ include "sluice.envFromConfig" (list $root "SLUICE_OTLP_INSECURE") }}
 {{ include "sluice.envFromConfig" (list $root "SLUICE_LOG_FORMAT") }}
