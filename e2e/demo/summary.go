@@ -61,7 +61,7 @@ func summary(ctx context.Context, in summaryInput) error {
 		fmt.Printf("  trace         %s\n", harness.JaegerLink(in.env.JaegerURL, traceID))
 	}
 	fmt.Printf("  rows          psql '%s' -c 'SELECT * FROM %s ORDER BY date DESC LIMIT 10'\n", in.pgURL, demoTable)
-	fmt.Println("  next          sluice status · sluice dlq list · sluice trace " + demoTable + " <key> · sluice replay --provider amazonads")
+	fmt.Println("  next          sluice status · sluice dlq list · sluice trace " + demoTable + " --latest · sluice replay --provider amazonads")
 	fmt.Println("                (the CLI reads the \"demo\" context these servers were saved in: sluice context)")
 	return nil
 }
