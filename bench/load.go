@@ -135,28 +135,36 @@ func runLoad(ctx context.Context, env *Env) error {
 	}
 	env.Emit("copy_limit_rows_per_s", round(slices.Max(limits)))
 	env.Emit("copy_limit_spread", round3(slices.Max(limits)/slices.Min(limits)))
-	for _, ph := range []string{"load", "load_alt", "e2e", "replay"} {
-		rates := phaseRates[ph]
+	for _, ph := range loadPhases {
+		rates := phaseRates[ph.phase]
 		if len(rates) == 0 {
 			continue
 		}
 		ratios := make([]float64, len(rates))
 		for i, r := range rates {
-			ratios[i] = r / phaseLimit[ph][i]
+			ratios[i] = r / phaseLimit[ph.phase][i]
 		}
 		med := median(rates)
-		env.Logf("%s: median %.0f rows/s over %d rounds", ph, med, len(rates))
-		env.Emit(ph+"_ratio", round3(med/ceiling))
-		env.Emit(ph+"_limit_ratio", round3(median(ratios)))
-		env.Emit(ph+"_limit_ratio_min", round3(slices.Min(ratios)))
-		env.Emit(ph+"_limit_ratio_max", round3(slices.Max(ratios)))
+		env.Logf("%s: median %.0f rows/s over %d rounds", ph.phase, med, len(rates))
+		env.Emit(ph.ratio, round3(med/ceiling))
+		env.Emit(ph.limitRatio, round3(median(ratios)))
+		env.Emit(ph.limitRatio+"_min", round3(slices.Min(ratios)))
+		env.Emit(ph.limitRatio+"_max", round3(slices.Max(ratios)))
 		// spread: the fastest round over the slowest; 1 is perfectly steady.
-		env.Emit(ph+"_spread", round3(slices.Max(rates)/slices.Min(rates)))
+		env.Emit(ph.spread, round3(slices.Max(rates)/slices.Min(rates)))
 	}
 	if want("rss") {
 		return b.largeReport(ctx)
 	}
 	return nil
+}
+
+// loadPhases names each phase's figures in full, so every figure can be found by its name.
+var loadPhases = []struct{ phase, ratio, limitRatio, spread string }{
+	{"load", "load_ratio", "load_limit_ratio", "load_spread"},
+	{"load_alt", "load_alt_ratio", "load_alt_limit_ratio", "load_alt_spread"},
+	{"e2e", "e2e_ratio", "e2e_limit_ratio", "e2e_spread"},
+	{"replay", "replay_ratio", "replay_limit_ratio", "replay_spread"},
 }
 
 // median of rates (the mean of the middle two for an even count).
