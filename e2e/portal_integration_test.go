@@ -88,22 +88,12 @@ func TestPortalEndToEnd(t *testing.T) {
 	// Two more extractor replicas: three processes share the per-host leases in NATS.
 	replicaAddrs := []string{svc.HTTP["extractor-portal"]}
 	for i := 2; i <= 3; i++ {
-		addr := freeAddr(t)
-		replicaAddrs = append(replicaAddrs, addr)
-		p, err := testinfra.StartProc(fmt.Sprintf("extractor-portal-%d", i), filepath.Join(bin, "sluice-extractor"),
-			// The simulator is plain HTTP on loopback, as for the harness's own extractor.
-			[]string{"--egress-allow-hosts=127.0.0.1,localhost", "--egress-allow-http", "--egress-allow-private",
-				"--provider", "portal", "--provider-config", filepath.Join(logDir, "portal-config.json")},
-			testinfra.ProcEnv(map[string]string{
-				"SLUICE_NATS_URL": natsURL, "SLUICE_HTTP_ADDR": addr, "SLUICE_LOG_FORMAT": "text", "SLUICE_OTLP_ENDPOINT": "",
-				"SLUICE_S3_ENDPOINT": env.S3Endpoint, "SLUICE_S3_ACCESS_KEY": env.S3AccessKey, "SLUICE_S3_SECRET_KEY": env.S3SecretKey,
-				"SLUICE_S3_REGION": env.S3Region, "SLUICE_S3_BUCKET": "sluice-e2e",
-			}), logDir)
+		p, addr, err := hc.ExtractorAt(fmt.Sprintf("extractor-portal-%d", i))
 		if err != nil {
 			t.Fatal(err)
 		}
 		svc.Group = append(svc.Group, p)
-		waitHTTP(t, ctx, p, "http://"+addr+"/readyz")
+		replicaAddrs = append(replicaAddrs, addr)
 	}
 	t.Cleanup(func() {
 		_ = svc.Group.Stop(20 * time.Second)
@@ -337,16 +327,6 @@ func replay(t *testing.T, ctx context.Context, bin, natsURL, mongoURI, mongoDB, 
 		t.Fatalf("sluice replay: %v\n%s", err, out)
 	}
 	t.Logf("sluice replay --dataset %s: %s", dataset, out)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // waitLog waits until the log of process name holds text.

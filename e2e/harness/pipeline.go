@@ -158,13 +158,20 @@ func (c Config) providerArgs() ([]string, error) {
 // Extractor starts one more extractor process of c's provider, named name (a replica,
 // or a restart after a kill), and waits until it is ready.
 func (c Config) Extractor(name string) (*testinfra.Proc, error) {
+	p, _, err := c.ExtractorAt(name)
+	return p, err
+}
+
+// ExtractorAt is Extractor that also returns the replica's /healthz, /readyz, /metrics
+// address.
+func (c Config) ExtractorAt(name string) (*testinfra.Proc, string, error) {
 	providerArgs, err := c.providerArgs()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	addr, err := freeAddr()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	env := c.env()
 	env["SLUICE_HTTP_ADDR"] = addr
@@ -172,13 +179,13 @@ func (c Config) Extractor(name string) (*testinfra.Proc, error) {
 	maps.Copy(env, c.ServiceEnv["extractor-"+c.Provider])
 	p, err := testinfra.StartProc(name, filepath.Join(c.Bin, "sluice-extractor"), c.extractorArgs(providerArgs), testinfra.ProcEnv(env), c.LogDir)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := waitReady(p, addr, 30*time.Second); err != nil {
 		_ = p.Stop(5 * time.Second)
-		return nil, err
+		return nil, "", err
 	}
-	return p, nil
+	return p, addr, nil
 }
 
 func freeAddr() (string, error) {
