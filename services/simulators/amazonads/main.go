@@ -7,13 +7,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/sluice-dev/sluice/internal/version"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -38,22 +37,6 @@ func main() {
 
 // usageError is a command line that cannot be used: status 2.
 type usageError struct{ error }
-
-// versionLine is what --version prints: the module version or VCS revision of the build.
-func versionLine() string {
-	v := "dev"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			v = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
-			}
-		}
-	}
-	return "sluice-sim-amazonads " + v + " " + runtime.Version()
-}
 
 // cancelOnSignal cancels the context on the first SIGINT or SIGTERM, so the
 // server drains; a second signal exits at once.
@@ -93,7 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs := flag.NewFlagSet("sluice-sim-amazonads", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	addr := fs.String("addr", "127.0.0.1:8089", "listen address")
-	version := fs.Bool("version", false, "print the version and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	logLevel := fs.String("log-level", "info", "log level: debug (one line per request), info, warn, error")
 	cfg.RegisterFlags(fs)
 	fs.Usage = func() {
@@ -113,8 +96,8 @@ environment as %s<FLAG> (e.g. %s, %s). SIGTERM drains and exits.
 		}
 		return usageError{err}
 	}
-	if *version {
-		fmt.Fprintln(stdout, versionLine())
+	if *showVersion {
+		fmt.Fprintln(stdout, version.String("sluice-sim-amazonads"))
 		return nil
 	}
 	if fs.NArg() > 0 {

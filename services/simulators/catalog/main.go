@@ -7,13 +7,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/sluice-dev/sluice/internal/version"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/sluice-dev/sluice/services/simulators/catalog/sim"
@@ -36,7 +35,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	cfg := sim.DefaultConfig()
 	fs := flag.NewFlagSet("sluice-sim-catalog", flag.ContinueOnError)
-	version := fs.Bool("version", false, "print the version and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.SetOutput(stdout)
 	addr := fs.String("addr", "127.0.0.1:8090", "listen address")
 	cfg.RegisterFlags(fs)
@@ -46,8 +45,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		return usageError{err}
 	}
-	if *version {
-		fmt.Fprintln(stdout, versionLine())
+	if *showVersion {
+		fmt.Fprintln(stdout, version.String("sluice-sim-catalog"))
 		return nil
 	}
 	if fs.NArg() > 0 {
@@ -68,19 +67,3 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 // usageError is a command line that cannot be used: status 2.
 type usageError struct{ error }
-
-// versionLine is what --version prints: the module version or VCS revision of the build.
-func versionLine() string {
-	v := "dev"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			v = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
-			}
-		}
-	}
-	return "sluice-sim-catalog " + v + " " + runtime.Version()
-}

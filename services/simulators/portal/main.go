@@ -9,14 +9,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/sluice-dev/sluice/internal/version"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -42,7 +41,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	cfg := sim.DefaultConfig()
 	fs := flag.NewFlagSet("sluice-sim-portal", flag.ContinueOnError)
-	version := fs.Bool("version", false, "print the version and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.SetOutput(stdout)
 	addr := fs.String("addr", "127.0.0.1:8090", "listen address")
 	hosts := fs.String("portals", "", "comma-separated host[=script] list replacing the default portals (a.portal.test, b.portal.test, c.portal.test, js.portal.test=script)")
@@ -61,8 +60,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		return usageError{err}
 	}
-	if *version {
-		fmt.Fprintln(stdout, versionLine())
+	if *showVersion {
+		fmt.Fprintln(stdout, version.String("sluice-sim-portal"))
 		return nil
 	}
 	if *hosts != "" {
@@ -124,19 +123,3 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 // usageError is a command line that cannot be used: status 2.
 type usageError struct{ error }
-
-// versionLine is what --version prints: the module version or VCS revision of the build.
-func versionLine() string {
-	v := "dev"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			v = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
-			}
-		}
-	}
-	return "sluice-sim-portal " + v + " " + runtime.Version()
-}
