@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/sluice-dev/sluice/internal/spec"
 )
 
@@ -15,10 +17,16 @@ import (
 // inside a top-level object, one element at a time. Numbers are json.Number, so large ids
 // stay exact. An element that is not an object is a *RowError; a syntax error is fatal,
 // since a JSON array cannot be resynchronised.
+//
+// The syntax is checked by a jsontext.Decoder (the tokenizer of the coming encoding/json
+// v2), which hands over each element's bytes checked; a valueBuilder makes the row of
+// them. As with encoding/json, a repeated member name keeps its last value, and invalid
+// UTF-8 is left to the UTF-8 guard, which rejects the row.
 type JSONArray struct {
 	guard   *utf8Guard
 	budget  *budgetReader
-	dec     *json.Decoder
+	dec     *jsontext.Decoder
+	build   *valueBuilder
 	bom     int64
 	path    []string
 	maxRow  int
@@ -34,13 +42,12 @@ func NewJSONArray(r io.Reader, f spec.Format) *JSONArray {
 	bom := stripBOM(br)
 	guard := newUTF8Guard(br)
 	budget := newBudgetReader(guard, f.RowLimit())
-	dec := json.NewDecoder(budget)
-	dec.UseNumber()
+	dec := jsontext.NewDecoder(budget, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 	var path []string
 	if f.Path != "" {
 		path = strings.Split(f.Path, ".")
 	}
-	return &JSONArray{guard: guard, budget: budget, dec: dec, bom: bom, path: path, maxRow: f.RowLimit()}
+	return &JSONArray{guard: guard, budget: budget, dec: dec, build: newValueBuilder(), bom: bom, path: path, maxRow: f.RowLimit()}
 }
 
 // Next implements Reader.
@@ -57,9 +64,8 @@ func (j *JSONArray) Next() (map[string]any, error) {
 	}
 	start := j.offset()
 	j.budget.startRow(j.dec.InputOffset())
-	if !j.dec.More() {
-		// The next token must close the array.
-		if _, err := j.dec.Token(); err != nil {
+	if j.dec.PeekKind() == ']' {
+		if _, err := j.dec.ReadToken(); err != nil {
 			j.err = j.fatal(fmt.Sprintf("after row %d", j.index-1), start, err)
 			return nil, j.err
 		}
@@ -70,12 +76,13 @@ func (j *JSONArray) Next() (map[string]any, error) {
 		j.err = io.EOF
 		return nil, io.EOF
 	}
-	var v any
 	j.last = nil
-	if err := j.dec.Decode(&v); err != nil {
+	raw, err := j.dec.ReadValue()
+	if err != nil {
 		j.err = j.fatal(fmt.Sprintf("row %d", j.index), start, err)
 		return nil, j.err
 	}
+	v := j.build.row(raw)
 	index := j.index
 	j.index++
 	j.last = v
@@ -98,7 +105,7 @@ func (j *JSONArray) end() error {
 	}
 	start := j.offset()
 	j.budget.startRow(j.dec.InputOffset())
-	tok, err := j.dec.Token()
+	tok, err := j.dec.ReadToken()
 	switch {
 	case errors.Is(err, io.EOF):
 		return nil
@@ -112,17 +119,27 @@ func (j *JSONArray) offset() int64 { return j.bom + j.dec.InputOffset() }
 
 // fatal builds the error that ends the payload, naming where it happened.
 func (j *JSONArray) fatal(what string, start int64, err error) error {
-	var syn *json.SyntaxError
+	var syn *jsontext.SyntacticError
 	switch {
 	case errors.Is(err, ErrRowTooLarge):
 		return fmt.Errorf("json array: %s (byte %d): %w: larger than %d bytes", what, start, ErrRowTooLarge, j.maxRow)
-	case errors.As(err, &syn):
-		return fmt.Errorf("json array: %s: byte %d: %w", what, j.bom+syn.Offset, err)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("json array: %s (byte %d): payload ends before the array is closed: %w", what, start, io.ErrUnexpectedEOF)
+	case errors.As(err, &syn):
+		return fmt.Errorf("json array: %s: byte %d: %w", what, j.bom+syn.ByteOffset, syntaxError{syn})
 	}
 	return fmt.Errorf("json array: %s (byte %d): %w", what, start, err)
 }
+
+// syntaxError is a jsontext error told without the position (the caller names it, counting
+// a byte order mark) and without the package prefix.
+type syntaxError struct{ *jsontext.SyntacticError }
+
+func (e syntaxError) Error() string {
+	return strings.TrimPrefix(e.Err.Error(), "jsontext: ")
+}
+
+func (e syntaxError) Unwrap() error { return e.SyntacticError }
 
 // findArray consumes tokens up to and including the '[' of the array at the path. A null
 // at the path is an empty array.
@@ -136,7 +153,7 @@ func (j *JSONArray) findArray() error {
 		if err != nil {
 			return j.pathErr(err)
 		}
-		if tok != json.Delim('{') {
+		if tok.Kind() != '{' {
 			return fmt.Errorf("json array: path %q: %s is %s, want an object", strings.Join(j.path, "."), where, tokenKind(tok))
 		}
 		if err := j.findKey(key); err != nil {
@@ -147,10 +164,10 @@ func (j *JSONArray) findArray() error {
 	if err != nil {
 		return j.pathErr(err)
 	}
-	switch tok {
-	case json.Delim('['):
+	switch tok.Kind() {
+	case '[':
 		return nil
-	case nil:
+	case 'n':
 		return io.EOF
 	}
 	what := "the payload"
@@ -167,10 +184,10 @@ func (j *JSONArray) findKey(key string) error {
 		if err != nil {
 			return j.pathErr(err)
 		}
-		if tok == json.Delim('}') {
+		if tok.Kind() == '}' {
 			return fmt.Errorf("json array: path %q: key %q not found", strings.Join(j.path, "."), key)
 		}
-		if tok == key {
+		if tok.String() == key {
 			return nil
 		}
 		if err := j.skipValue(); err != nil {
@@ -188,10 +205,10 @@ func (j *JSONArray) skipValue() error {
 		if err != nil {
 			return err
 		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
+		switch tok.Kind() {
+		case '{', '[':
 			depth++
-		case json.Delim('}'), json.Delim(']'):
+		case '}', ']':
 			depth--
 		}
 		if depth == 0 {
@@ -200,23 +217,29 @@ func (j *JSONArray) skipValue() error {
 	}
 }
 
-func (j *JSONArray) token() (json.Token, error) {
+func (j *JSONArray) token() (jsontext.Token, error) {
 	j.budget.startRow(j.dec.InputOffset())
-	return j.dec.Token()
+	return j.dec.ReadToken()
 }
 
 func (j *JSONArray) pathErr(err error) error {
 	return j.fatal("finding the array", j.offset(), err)
 }
 
-func tokenKind(tok json.Token) string {
-	switch tok {
-	case json.Delim('{'):
+func tokenKind(tok jsontext.Token) string {
+	switch tok.Kind() {
+	case '{':
 		return "an object"
-	case json.Delim('['):
+	case '[':
 		return "an array"
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case 't', 'f':
+		return "a boolean"
 	}
-	return jsonKind(tok)
+	return "null"
 }
 
 func jsonKind(v any) string {

@@ -9,6 +9,8 @@ import (
 	"io"
 	"unicode/utf8"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/sluice-dev/sluice/internal/spec"
 )
 
@@ -23,13 +25,14 @@ type NDJSON struct {
 	lineNo int64  // lines consumed
 	index  int64
 	raw    []byte // the last line returned or rejected
+	build  *valueBuilder
 	err    error
 }
 
 // NewNDJSON returns an NDJSON reader of r with f's max row size.
 func NewNDJSON(r io.Reader, f spec.Format) *NDJSON {
 	br := bufio.NewReaderSize(r, 64<<10)
-	n := &NDJSON{br: br, maxRow: f.RowLimit()}
+	n := &NDJSON{br: br, maxRow: f.RowLimit(), build: newValueBuilder()}
 	n.offset = stripBOM(br)
 	return n
 }
@@ -59,7 +62,7 @@ func (n *NDJSON) Next() (map[string]any, error) {
 			return nil, &RowError{Index: index, Line: lineNo, Offset: start, Err: fmt.Errorf("%w: line longer than %d bytes", ErrRowTooLarge, n.maxRow)}
 		}
 		n.raw = line
-		row, err := decodeObject(line)
+		row, err := n.decodeObject(line)
 		if err != nil {
 			return nil, &RowError{Index: index, Line: lineNo, Offset: start, Err: err}
 		}
@@ -96,11 +99,16 @@ func (n *NDJSON) readLine() (line []byte, tooLong bool, err error) {
 }
 
 // decodeObject decodes one JSON object with exact numbers and nothing after it.
-func decodeObject(data []byte) (map[string]any, error) {
+func (n *NDJSON) decodeObject(data []byte) (map[string]any, error) {
 	// encoding/json would replace invalid UTF-8 in strings with U+FFFD: the row would be
 	// loaded altered.
 	if !utf8.Valid(data) {
 		return nil, fmt.Errorf("invalid UTF-8 at byte %d of the line", invalidUTF8At(data))
+	}
+	// A valid line is built in one pass; an invalid one is decoded again by encoding/json
+	// for its account of what is wrong and where.
+	if v := jsontext.Value(data); isObject(v) && v.IsValid(jsontext.AllowDuplicateNames(true)) {
+		return n.build.row(v).(map[string]any), nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
