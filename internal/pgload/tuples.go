@@ -100,6 +100,16 @@ func NewTuples(t Table, loadedAt time.Time, sizeHint int) (*Tuples, error) {
 	return ts, nil
 }
 
+// Reserve sizes the bookkeeping for rows more rows, so that the key index does not grow
+// (rehashing every key it holds) while they are appended.
+func (ts *Tuples) Reserve(rows int) {
+	if rows <= 0 || len(ts.keys) > 0 {
+		return
+	}
+	ts.keys = make(map[string]int, rows)
+	ts.refs = slices.Grow(ts.refs, rows)
+}
+
 // Binding maps a batch's columns onto the table's.
 type Binding struct {
 	pos []int // per table column: the batch column carrying it, or -1

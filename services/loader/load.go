@@ -213,14 +213,17 @@ func (l *loader) encode(ctx context.Context, g *group) error {
 		}
 		return err
 	}
-	size := 0
+	size, rows := 0, 0
 	for _, it := range items {
 		size += len(it.msg.Data())
+		rows += len(it.batch.Rows)
 	}
 	ts, err := pgload.NewTuples(t, time.Now(), size+size/4)
 	if err != nil {
 		return bus.Permanent(err)
 	}
+	ts.Reserve(rows)
+	g.origins = make([]origin, 0, rows)
 	g.ts = ts
 	for _, it := range items {
 		bind, err := t.Bind(it.batch.Columns)

@@ -128,12 +128,12 @@ func cmdReplay(ctx context.Context, env *cliEnv, args []string) error {
 		return unreachable("MongoDB", redact.Mongo(c.Mongo.URI), "--mongo-uri", "SLUICE_MONGO_URI", err)
 	}
 	defer store.Close(context.WithoutCancel(ctx))
-	total, err := store.Count(ctx, c.Provider, c.Filter)
-	if err != nil {
-		return err
-	}
 	what := describeReplay(c)
-	if c.DryRun || total == 0 {
+	if c.DryRun {
+		total, err := store.Count(ctx, c.Provider, c.Filter)
+		if err != nil {
+			return err
+		}
 		fmt.Fprintf(env.stdout, "%d staged records of %s would be replayed\n", total, what)
 		return nil
 	}
@@ -145,11 +145,26 @@ func cmdReplay(ctx context.Context, env *cliEnv, args []string) error {
 	if err := bus.Provision(ctx, js, bus.DefaultProvision()); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stderr, "replay %s: %d staged records of %s\n", c.ID, total, what)
+	// The count only feeds the progress line, so it runs beside the replay rather than
+	// before it: on a large collection it is a scan of its own, and the first records
+	// reach the transformer without waiting for it.
+	counted := make(chan int64, 1)
+	go func() {
+		total, err := store.Count(ctx, c.Provider, c.Filter)
+		if err != nil {
+			total = -1
+		}
+		counted <- total
+	}()
+	fmt.Fprintf(env.stderr, "replay %s: staged records of %s\n", c.ID, what)
 	start := time.Now()
-	n, err := replay(ctx, js, store, c, newReplayProgress(env.stderr, total, c.Progress))
+	n, err := replay(ctx, js, store, c, newReplayProgress(env.stderr, counted, c.Progress))
 	if err != nil {
-		return fmt.Errorf("replay %s stopped after %d of %d records: %w", c.ID, n, total, err)
+		return fmt.Errorf("replay %s stopped after %d records: %w", c.ID, n, err)
+	}
+	if n == 0 {
+		fmt.Fprintf(env.stdout, "0 staged records of %s: nothing to replay\n", what)
+		return nil
 	}
 	elapsed := time.Since(start)
 	fmt.Fprintf(env.stdout, "replay %s: %d records of %s re-published to %s in %v (%.0f records/s)\n",
@@ -213,10 +228,12 @@ func replay(ctx context.Context, js jetstream.JetStream, store *staging.Store, c
 	return sent, nil
 }
 
-// replayProgress prints "replayed n/total (p%), r records/s" at most every interval.
+// replayProgress prints "replayed n/total (p%), r records/s" at most every interval; until
+// the total is counted, "replayed n records, r records/s".
 type replayProgress struct {
 	w        io.Writer
-	total    int64
+	counted  <-chan int64
+	total    int64 // -1 while not known
 	every    time.Duration
 	start    time.Time
 	last     time.Time
@@ -224,9 +241,9 @@ type replayProgress struct {
 	printedN int64
 }
 
-func newReplayProgress(w io.Writer, total int64, every time.Duration) *replayProgress {
+func newReplayProgress(w io.Writer, counted <-chan int64, every time.Duration) *replayProgress {
 	now := time.Now()
-	return &replayProgress{w: w, total: total, every: every, start: now, last: now}
+	return &replayProgress{w: w, counted: counted, total: -1, every: every, start: now, last: now}
 }
 
 func (p *replayProgress) update(n int64) {
@@ -237,17 +254,38 @@ func (p *replayProgress) update(n int64) {
 }
 
 func (p *replayProgress) print() {
+	if p.total < 0 {
+		select {
+		case t := <-p.counted:
+			p.total = max(t, p.n) // records staged since the count are replayed too
+			if t < 0 {
+				p.total, p.counted = -1, nil // the count failed: go on without it
+			}
+		default:
+		}
+	}
 	now := time.Now()
 	rate := float64(p.n-p.printedN) / now.Sub(p.last).Seconds()
-	pct := 100.0
-	if p.total > 0 {
-		pct = 100 * float64(p.n) / float64(p.total)
+	if p.total < 0 {
+		fmt.Fprintf(p.w, "replayed %d records, %.0f records/s\n", p.n, rate)
+	} else {
+		pct := 100.0
+		if p.total > 0 {
+			pct = 100 * float64(p.n) / float64(p.total)
+		}
+		fmt.Fprintf(p.w, "replayed %d/%d records (%.0f%%), %.0f records/s\n", p.n, p.total, pct, rate)
 	}
-	fmt.Fprintf(p.w, "replayed %d/%d records (%.0f%%), %.0f records/s\n", p.n, p.total, pct, rate)
 	p.last, p.printedN = now, p.n
 }
 
+// done prints the final line, with the total once the count is in.
 func (p *replayProgress) done() {
+	if p.total < 0 && p.counted != nil {
+		if t := <-p.counted; t >= 0 {
+			p.total = max(t, p.n)
+		}
+		p.counted = nil
+	}
 	if p.printedN != p.n {
 		p.last = p.start
 		p.printedN = 0

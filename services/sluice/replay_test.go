@@ -55,15 +55,48 @@ func TestParseReplayConfig(t *testing.T) {
 
 func TestReplayProgress(t *testing.T) {
 	t.Parallel()
-	var b strings.Builder
-	p := newReplayProgress(&b, 10, time.Hour)
-	p.update(5) // within the interval: nothing printed
-	if b.Len() != 0 {
-		t.Errorf("printed %q before the interval", b.String())
+	counted := func(n int64) chan int64 {
+		c := make(chan int64, 1)
+		c <- n
+		return c
 	}
-	p.update(10)
-	p.done()
-	if !strings.HasPrefix(b.String(), "replayed 10/10 records (100%), ") || !strings.HasSuffix(b.String(), " records/s\n") {
-		t.Errorf("final progress %q", b.String())
+	for _, c := range []struct {
+		name    string
+		counted chan int64
+		want    string
+	}{
+		{"counted", counted(10), "replayed 10/10 records (100%), "},
+		// Records staged after the count are replayed too: never more than 100 %.
+		{"staged since the count", counted(8), "replayed 10/10 records (100%), "},
+		{"count failed", counted(-1), "replayed 10 records, "},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var b strings.Builder
+			p := newReplayProgress(&b, c.counted, time.Hour)
+			p.update(5) // within the interval: nothing printed
+			if b.Len() != 0 {
+				t.Errorf("printed %q before the interval", b.String())
+			}
+			p.update(10)
+			p.done()
+			if !strings.HasPrefix(b.String(), c.want) || !strings.HasSuffix(b.String(), " records/s\n") {
+				t.Errorf("final progress %q, want %q…", b.String(), c.want)
+			}
+		})
 	}
+	t.Run("total not counted yet", func(t *testing.T) {
+		var b strings.Builder
+		late := make(chan int64, 1)
+		p := newReplayProgress(&b, late, 0)
+		p.update(3)
+		if !strings.HasPrefix(b.String(), "replayed 3 records, ") {
+			t.Errorf("progress before the count %q", b.String())
+		}
+		late <- 7
+		b.Reset()
+		p.update(7)
+		if !strings.HasPrefix(b.String(), "replayed 7/7 records (100%), ") {
+			t.Errorf("progress after the count %q", b.String())
+		}
+	})
 }
