@@ -178,6 +178,7 @@ func (b *loadBench) endToEnd(ctx context.Context, round int) (e2e, replay float6
 	if err := cmd.Run(); err != nil {
 		return 0, 0, fmt.Errorf("sluice replay: %w\n%s", err, out.String())
 	}
+	b.env.Logf("  sluice replay exited after %v: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(out.String()))
 	_, end, err = b.p.drained(ctx, 20*time.Minute, watch, b.rowCount(sp.Table, b.sc.rows),
 		consumerRef{bus.StreamStaged, "transformer", 0}, consumerRef{bus.StreamRows, "loader", 0})
 	if err != nil {
