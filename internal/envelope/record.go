@@ -21,7 +21,7 @@ type Source struct {
 	ExtractedAt time.Time
 	// ContentType of the decoded payload, e.g. application/json.
 	ContentType string
-	// ContentEncoding of the bytes as carried, "" or "gzip".
+	// ContentEncoding of the bytes as carried: "", "gzip" or "zstd".
 	ContentEncoding string
 	Attributes      map[string]string
 	// DataVersion orders versions of the same data by the source's clock or sequence

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/sluice-dev/sluice/internal/rowsource"
 	"github.com/sluice-dev/sluice/internal/spec"
@@ -43,6 +46,23 @@ func gz(t *testing.T, s string) []byte {
 	return b.Bytes()
 }
 
+func zst(t *testing.T, s string) []byte {
+	t.Helper()
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return enc.EncodeAll([]byte(s), nil)
+}
+
+// compressed encodes s with the content encoding enc.
+func compressed(t *testing.T, enc, s string) []byte {
+	if enc == "zstd" {
+		return zst(t, s)
+	}
+	return gz(t, s)
+}
+
 // readAll reads every row and returns the fatal error (nil at a clean end).
 func readAll(src rowsource.Reader) error {
 	for {
@@ -65,6 +85,10 @@ func TestFatalErrorsAreClassifiedAtTheSource(t *testing.T) {
 	t.Parallel()
 	rows := `[{"id":1},{"id":2},{"id":3}]`
 	big := strings.Repeat(`{"id":1},`, 2000)
+	var varied strings.Builder // compresses less: a zstd frame long enough to corrupt inside
+	for i := range 2000 {
+		fmt.Fprintf(&varied, `{"id":%d,"v":"%x"},`, i, i*7919)
+	}
 	cases := []struct {
 		name     string
 		format   spec.Format
@@ -114,6 +138,22 @@ func TestFatalErrorsAreClassifiedAtTheSource(t *testing.T) {
 			g := gz(t, `[`+big+`{"id":1}]`)
 			return &failingReader{data: g[:len(g)/2], err: io.ErrUnexpectedEOF}
 		}, false, io.ErrUnexpectedEOF},
+		{"truncated zstd", spec.Format{Type: spec.JSONArray}, "zstd", func(t *testing.T) io.Reader {
+			z := zst(t, `[`+big+`{"id":1}]`)
+			return bytes.NewReader(z[:len(z)/2])
+		}, true, nil},
+		{"not zstd", spec.Format{Type: spec.JSONArray}, "zstd", func(*testing.T) io.Reader { return strings.NewReader(rows) }, true, nil},
+		{"corrupt zstd stream", spec.Format{Type: spec.JSONArray}, "zstd", func(t *testing.T) io.Reader {
+			z := zst(t, `[`+varied.String()+`{"id":1}]`)
+			for i := 12; i < 40; i++ {
+				z[i] = 0xff
+			}
+			return bytes.NewReader(z)
+		}, true, nil},
+		{"input fails under zstd", spec.Format{Type: spec.JSONArray}, "zstd", func(t *testing.T) io.Reader {
+			z := zst(t, `[`+big+`{"id":1}]`)
+			return &failingReader{data: z[:len(z)/2], err: errNetwork}
+		}, false, errNetwork},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -144,10 +184,10 @@ func TestFatalErrorsAreClassifiedAtTheSource(t *testing.T) {
 
 func TestCleanPayloadsAreNotErrors(t *testing.T) {
 	t.Parallel()
-	for _, enc := range []string{"", "identity", "gzip"} {
+	for _, enc := range []string{"", "identity", "gzip", "zstd"} {
 		var in io.Reader = strings.NewReader(`[{"id":1}]`)
-		if enc == "gzip" {
-			in = bytes.NewReader(gz(t, `[{"id":1}]`))
+		if enc == "gzip" || enc == "zstd" {
+			in = bytes.NewReader(compressed(t, enc, `[{"id":1}]`))
 		}
 		dec, err := rowsource.Decode(enc, in, rowsource.DecodeLimits{})
 		if err != nil {
@@ -211,8 +251,17 @@ func TestRawIsTheRowsOwnBytes(t *testing.T) {
 // ratio bound fails as a data error (dead letter) whose message names the bound.
 func TestGzipBombIsADataErrorNamingTheBound(t *testing.T) {
 	t.Parallel()
-	bomb := gz(t, `[`+strings.Repeat(`{"id":1},`, 1<<17)+`{"id":1}]`) // ~1.2 MB of rows, ratio in the hundreds
-	ok := gz(t, `[{"id":1},{"id":2}]`)
+	for _, enc := range []string{"gzip", "zstd"} {
+		t.Run(enc, func(t *testing.T) {
+			t.Parallel()
+			testBomb(t, enc)
+		})
+	}
+}
+
+func testBomb(t *testing.T, enc string) {
+	bomb := compressed(t, enc, `[`+strings.Repeat(`{"id":1},`, 1<<17)+`{"id":1}]`) // ~1.2 MB of rows, ratio in the hundreds
+	ok := compressed(t, enc, `[{"id":1},{"id":2}]`)
 	lim := rowsource.DecodeLimits{MaxBytes: 8 << 20, MaxRatio: 50, RatioFloor: 64 << 10, MaxBytesName: "--max-decompressed-bytes", MaxRatioName: "--max-decompression-ratio"}
 	cases := []struct {
 		name    string
@@ -227,7 +276,7 @@ func TestGzipBombIsADataErrorNamingTheBound(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			in, err := rowsource.Decode("gzip", bytes.NewReader(c.payload), c.lim)
+			in, err := rowsource.Decode(enc, bytes.NewReader(c.payload), c.lim)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -107,7 +107,7 @@ type Raw struct {
 	SourceKey string
 	// ContentType of the decoded payload, e.g. application/json.
 	ContentType string
-	// ContentEncoding of Body as given: "" or "gzip".
+	// ContentEncoding of Body as given: "", "gzip" or "zstd" (the transformer decodes both).
 	ContentEncoding string
 	// Body is read to the end by Emit; large bodies are streamed to S3, never held whole.
 	Body io.Reader

@@ -41,7 +41,7 @@ type job struct {
 }
 
 // copyRange copies a range page by page. Each page is one keyset query, streamed into a
-// gzip NDJSON buffer of at most the page budget, emitted as one raw record, and then
+// zstd NDJSON buffer of at most the page budget, emitted as one raw record, and then
 // recorded in the range's cursor: a crash repeats at most the page in flight, which has
 // the same source key and bytes (its key range and size come from the cursor) and so
 // dedupes by record id.
@@ -183,7 +183,7 @@ func (p *sqlcopy) emitPage(ctx context.Context, emit provider.Emitter, j job, pg
 		// has the same source key (and, the data unchanged, the same record id).
 		SourceKey:       j.prefix + "/after=" + keyText(after),
 		ContentType:     "application/x-ndjson",
-		ContentEncoding: "gzip",
+		ContentEncoding: "zstd",
 		Body:            bytes.NewReader(body),
 		Attributes:      map[string]string{"source": j.ts.cfg.Source, "rows": strconv.Itoa(pg.Rows)},
 		DataVersion:     pg.MaxVersion,

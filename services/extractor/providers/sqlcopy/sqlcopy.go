@@ -1,5 +1,5 @@
 // Package sqlcopy is the relational-source provider: it copies PostgreSQL or Redshift
-// tables into sluice as keyset pages of gzip NDJSON, one task per key-range partition,
+// tables into sluice as keyset pages of zstd NDJSON, one task per key-range partition,
 // with each partition's progress checkpointed after every page, so a killed, stopped or
 // cancelled copy resumes where it was. Incremental runs after the backfill copy only rows
 // changed (by an updated_at-like column) or added (by key). Every query takes a permit of

@@ -3,7 +3,6 @@ package sqlcopy_test
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +24,8 @@ import (
 	"github.com/sluice-dev/sluice/services/extractor/provider/checkpoint"
 	"github.com/sluice-dev/sluice/services/extractor/providers/sqlcopy"
 	"github.com/sluice-dev/sluice/services/extractor/providers/sqlcopy/sqlcopytest"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // world is one test's source database and private JetStream (checkpoints, limits).
@@ -117,7 +118,7 @@ func (c *collector) Emit(ctx context.Context, r provider.Raw) error {
 	if err != nil {
 		return err
 	}
-	if r.ContentEncoding != "gzip" || r.ContentType != "application/x-ndjson" {
+	if r.ContentEncoding != "zstd" || r.ContentType != "application/x-ndjson" {
 		return fmt.Errorf("page %s: content %s encoded %q", r.SourceKey, r.ContentType, r.ContentEncoding)
 	}
 	c.mu.Lock()
@@ -148,7 +149,7 @@ func (c *collector) rows(t *testing.T, dataset string, key ...string) map[string
 		if !strings.HasPrefix(k, dataset+" ") {
 			continue
 		}
-		zr, err := gzip.NewReader(bytes.NewReader(data))
+		zr, err := zstd.NewReader(bytes.NewReader(data))
 		if err != nil {
 			t.Fatal(err)
 		}

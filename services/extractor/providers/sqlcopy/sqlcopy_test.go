@@ -2,7 +2,6 @@ package sqlcopy
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"io"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/internal/spec"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 func TestPageQuery(t *testing.T) {
@@ -105,7 +106,7 @@ func TestPageWritesNDJSONAndVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(body))
+	zr, err := zstd.NewReader(bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
