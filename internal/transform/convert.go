@@ -75,8 +75,9 @@ type cell struct {
 
 // converter converts values; it keeps a buffer for JSON encoding, so one per goroutine.
 type converter struct {
-	buf bytes.Buffer
-	enc *json.Encoder
+	buf  bytes.Buffer
+	enc  *json.Encoder
+	text []byte // appendJSON's buffer
 }
 
 func (c *converter) convert(t spec.Type, v any) (cell, error) {
@@ -376,6 +377,13 @@ func toTimestamp(v any) (cell, error) {
 }
 
 func (c *converter) toJSON(v any) (cell, error) {
+	if b, ok := appendJSON(c.text[:0], v); ok {
+		c.text = b
+		if hasNULEscape(b) {
+			return cell{}, fmt.Errorf("JSON document contains \\u0000, which Postgres jsonb refuses")
+		}
+		return cell{s: string(b)}, nil
+	}
 	if c.enc == nil {
 		c.enc = json.NewEncoder(&c.buf)
 		c.enc.SetEscapeHTML(false)
