@@ -36,6 +36,44 @@ func BenchmarkTransform(b *testing.B) {
 
 	benchRun(b, "amazonads_json", amazon, js.Bytes(), rows)
 	benchRun(b, "csv", csvSpec(b).Spec(), []byte(csvPayload(rows)), rows)
+	benchRun(b, "wide_ndjson", wideSpec(b), wideNDJSON(rows/4), rows/4)
+}
+
+// wideSpec is a table copied from a database: direct columns, three of them jsonb
+// (a list, a small object and a document of up to a hundred objects).
+func wideSpec(b *testing.B) *spec.Spec {
+	s, err := spec.Parse([]byte(`{"provider": "p", "dataset": "wide", "version": 1, "table": "wide",
+  "format": {"type": "ndjson"},
+  "columns": [
+    {"name": "id", "type": "bigint", "expr": "row.id"},
+    {"name": "name", "type": "text", "expr": "row.name"},
+    {"name": "price", "type": "numeric", "expr": "row.price", "nullable": true},
+    {"name": "tags", "type": "jsonb", "expr": "row.tags"},
+    {"name": "meta", "type": "jsonb", "expr": "row.meta"},
+    {"name": "doc", "type": "jsonb", "expr": "row.doc"},
+    {"name": "updated_at", "type": "timestamptz", "expr": "row.updated_at"}
+  ],
+  "primary_key": ["id"]}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+func wideNDJSON(rows int) []byte {
+	var buf bytes.Buffer
+	for i := range rows {
+		fmt.Fprintf(&buf, `{"id":%d,"name":"item %d","price":%d.%04d,"tags":["t%d","u%d"],"meta":{"g":%d,"nested":[%d,"x",null],"f":%d.5},"doc":{"g":%d,"items":[`,
+			i, i, i%1000, i%10000, i%7, i%11, i, i, i/3, i)
+		for j := range 20 + i%80 {
+			if j > 0 {
+				buf.WriteByte(',')
+			}
+			fmt.Fprintf(&buf, `{"i":%d,"s":"%08x%08x"}`, j, i*j, i^j)
+		}
+		fmt.Fprintf(&buf, "]},\"updated_at\":\"2024-01-%02dT10:00:00.5Z\"}\n", 1+i%28)
+	}
+	return buf.Bytes()
 }
 
 func benchRun(b *testing.B, name string, s *spec.Spec, payload []byte, rows int) {

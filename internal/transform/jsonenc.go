@@ -23,7 +23,7 @@ func appendJSON(b []byte, v any) ([]byte, bool) {
 		out, err := jsontext.AppendQuote(b, v)
 		return out, err == nil
 	case json.Number:
-		if v == "" || !jsontext.Value(v).IsValid() {
+		if !validNumber(string(v)) {
 			return b, false // encoding/json says what is wrong with it
 		}
 		return append(b, v...), true
@@ -68,3 +68,46 @@ func appendJSON(b []byte, v any) ([]byte, bool) {
 	}
 	return b, false
 }
+
+// validNumber reports whether s is a JSON number (RFC 8259):
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func validNumber(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if i == len(s) || !isDigit(s[i]) {
+			return false
+		}
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if i == len(s) || !isDigit(s[i]) {
+			return false
+		}
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+	}
+	return i == len(s)
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }

@@ -85,3 +85,19 @@ func FuzzAppendJSON(f *testing.F) {
 		}
 	})
 }
+
+func TestValidNumber(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[string]bool{
+		"0": true, "-0": true, "12": true, "1.5": true, "-1.5e+10": true, "2E-3": true, "1e5": true,
+		"": false, "-": false, "01": false, "1.": false, ".5": false, "1e": false, "1e+": false, "+1": false,
+		"0x1": false, "NaN": false, "Infinity": false, "1.5.5": false,
+	} {
+		if got := validNumber(s); got != want {
+			t.Errorf("validNumber(%q) = %v, want %v", s, got, want)
+		}
+		if got := json.Valid([]byte(s)); got != want {
+			t.Errorf("test case %q disagrees with encoding/json (%v)", s, got)
+		}
+	}
+}
