@@ -66,6 +66,14 @@ type classified struct {
 	in *inputReader
 }
 
+// KeepRaw implements RawKeeper when the reader underneath does (not through unnest, whose
+// fields are read as values).
+func (c *classified) KeepRaw(fields []string) {
+	if k, ok := c.Reader.(RawKeeper); ok {
+		k.KeepRaw(fields)
+	}
+}
+
 func (c *classified) Next() (map[string]any, error) {
 	row, err := c.Reader.Next()
 	return row, c.in.classify(err)

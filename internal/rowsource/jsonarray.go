@@ -50,6 +50,9 @@ func NewJSONArray(r io.Reader, f spec.Format) *JSONArray {
 	return &JSONArray{guard: guard, budget: budget, dec: dec, build: newValueBuilder(), bom: bom, path: path, maxRow: f.RowLimit()}
 }
 
+// KeepRaw implements RawKeeper.
+func (j *JSONArray) KeepRaw(fields []string) { j.build.keepRaw(fields) }
+
 // Next implements Reader.
 func (j *JSONArray) Next() (map[string]any, error) {
 	if j.err != nil {

@@ -20,6 +20,33 @@ type valueBuilder struct {
 	// map is valid until the next call of Next).
 	top map[string]any
 	buf []byte
+	// raw names the top-level fields whose object or array values are kept as RawJSON.
+	raw map[string]bool
+}
+
+// RawJSON is an object or array of a JSON row kept as its text (compacted), not built
+// into Go values: a field that goes into a jsonb column as it is (see KeepRaw). It
+// encodes to itself.
+type RawJSON []byte
+
+// MarshalJSON implements json.Marshaler.
+func (r RawJSON) MarshalJSON() ([]byte, error) { return r, nil }
+
+// RawKeeper is implemented by the JSON readers: the object and array values of the named
+// top-level fields come as RawJSON. Only a caller that reads those fields as a whole
+// (Program.RawFields) asks for it; a field's scalar values come as usual.
+type RawKeeper interface {
+	KeepRaw(fields []string)
+}
+
+func (b *valueBuilder) keepRaw(fields []string) {
+	b.raw = nil
+	for _, f := range fields {
+		if b.raw == nil {
+			b.raw = map[string]bool{}
+		}
+		b.raw[f] = true
+	}
 }
 
 // maxInternedKeys bounds the key table: a payload with ever new keys (ids used as keys)
@@ -42,7 +69,7 @@ func (b *valueBuilder) row(v jsontext.Value) any {
 		} else {
 			clear(b.top)
 		}
-		b.object(v, b.top)
+		b.object(v, b.top, b.raw)
 		return b.top
 	}
 	val, _ := b.value(v)
@@ -55,7 +82,7 @@ func (b *valueBuilder) value(v []byte) (any, []byte) {
 	switch v[0] {
 	case '{':
 		m := make(map[string]any)
-		return m, b.object(v, m)
+		return m, b.object(v, m, nil)
 	case '[':
 		return b.array(v)
 	case '"':
@@ -73,7 +100,8 @@ func (b *valueBuilder) value(v []byte) (any, []byte) {
 }
 
 // object fills m with the members of the object at the start of v; it returns the rest.
-func (b *valueBuilder) object(v []byte, m map[string]any) []byte {
+// The object and array values of the members named in raw are kept as RawJSON.
+func (b *valueBuilder) object(v []byte, m map[string]any, raw map[string]bool) []byte {
 	v = trimSpace(v[1:]) // '{'
 	if v[0] == '}' {
 		return v[1:]
@@ -83,7 +111,14 @@ func (b *valueBuilder) object(v []byte, m map[string]any) []byte {
 		key, v = b.str(v, true)
 		v = trimSpace(v)[1:] // ':'
 		var val any
-		val, v = b.value(v)
+		if v = trimSpace(v); raw[key] && (v[0] == '{' || v[0] == '[') {
+			n := valueLen(v)
+			text := jsontext.Value(append([]byte(nil), v[:n]...))
+			_ = text.Compact() // valid already: it cannot fail
+			val, v = RawJSON(text), v[n:]
+		} else {
+			val, v = b.value(v)
+		}
 		m[key] = val // a repeated name keeps its last value, as encoding/json does
 		v = trimSpace(v)
 		if v[0] == '}' {
@@ -145,6 +180,32 @@ func (b *valueBuilder) str(v []byte, key bool) (string, []byte) {
 		return s, rest
 	}
 	return string(content), rest
+}
+
+// valueLen is the length of the valid object or array at the start of v.
+func valueLen(v []byte) int {
+	depth, inString := 0, false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case inString:
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		}
+	}
+	return len(v)
 }
 
 // numberLen is the length of the JSON number at the start of v.

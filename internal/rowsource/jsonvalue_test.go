@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/sluice-dev/sluice/internal/spec"
 )
 
 // decodeV1 is what the readers returned before valueBuilder: encoding/json with exact
@@ -58,4 +60,50 @@ func FuzzValueBuilder(f *testing.F) {
 			t.Fatalf("%q: built %#v, encoding/json %#v", data, got, want)
 		}
 	})
+}
+
+func TestKeepRaw(t *testing.T) {
+	t.Parallel()
+	payload := `[{"doc": {"b": [1, 2.50], "a": "x\u00e9", "a": null}, "list": [ {"k":1} ], "n": 7, "s": "str", "other": {"doc": {"x": 1}}},
+	  {"doc": "not an object", "list": null}]`
+	for _, format := range []string{"json_array", "ndjson"} {
+		t.Run(format, func(t *testing.T) {
+			in := payload
+			f := spec.Format{Type: spec.JSONArray}
+			if format == "ndjson" {
+				f.Type = spec.NDJSON
+				in = `{"doc": {"b": [1, 2.50], "a": "x\u00e9", "a": null}, "list": [ {"k":1} ], "n": 7, "s": "str", "other": {"doc": {"x": 1}}}` + "\n" +
+					`{"doc": "not an object", "list": null}` + "\n"
+			}
+			src, err := Open(f, bytes.NewReader([]byte(in)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			src.(RawKeeper).KeepRaw([]string{"doc", "list", "n"})
+			row, err := src.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]any{
+				"doc":   RawJSON(`{"b":[1,2.50],"a":"x\u00e9","a":null}`), // as written, without whitespace
+				"list":  RawJSON(`[{"k":1}]`),
+				"n":     json.Number("7"), // a scalar comes as a value
+				"s":     "str",
+				"other": map[string]any{"doc": map[string]any{"x": json.Number("1")}}, // only top-level fields
+			}
+			if !reflect.DeepEqual(row, want) {
+				t.Errorf("row = %#v\nwant %#v", row, want)
+			}
+			if raw, err := json.Marshal(row["doc"]); err != nil || string(raw) != `{"b":[1,2.50],"a":"xé","a":null}` && string(raw) != `{"b":[1,2.50],"a":"x\u00e9","a":null}` {
+				t.Errorf("RawJSON encodes to %s (%v)", raw, err)
+			}
+			row, err = src.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := map[string]any{"doc": "not an object", "list": nil}; !reflect.DeepEqual(row, want) {
+				t.Errorf("second row = %#v, want %#v", row, want)
+			}
+		})
+	}
 }

@@ -37,6 +37,9 @@ func NewNDJSON(r io.Reader, f spec.Format) *NDJSON {
 	return n
 }
 
+// KeepRaw implements RawKeeper.
+func (n *NDJSON) KeepRaw(fields []string) { n.build.keepRaw(fields) }
+
 // Next implements Reader.
 func (n *NDJSON) Next() (map[string]any, error) {
 	for n.err == nil {

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"cel.dev/cel-go/cel"
@@ -19,6 +20,9 @@ type Program struct {
 	columns []compiledExpr
 	rules   []compiledExpr
 	outUsed []bool // columns that some rule reads through `out`
+	// rawFields are the source fields read only by jsonb columns copying them (see
+	// RawFields).
+	rawFields []string
 }
 
 // compiledExpr is one planned expression. When the expression only reads one field of the
@@ -54,6 +58,11 @@ func (p *Program) Spec() *Spec { return p.spec }
 // Evaluator.SetOut needs only those columns.
 func (p *Program) RuleReads(i int) bool { return p.outUsed[i] }
 
+// RawFields names the source row fields that no expression looks into: each is read only
+// by jsonb columns whose expression is the field itself (row.x). A reader may hand such a
+// field's object or array over as its JSON text, since it goes into the table as it is.
+func (p *Program) RawFields() []string { return p.rawFields }
+
 // compile checks s and, if build is set, plans the programs.
 func compile(s *Spec, build bool) (*Program, error) {
 	var fe fieldErrors
@@ -69,11 +78,17 @@ func compile(s *Spec, build bool) (*Program, error) {
 		rules:   make([]compiledExpr, len(s.Rules)),
 		outUsed: make([]bool, len(s.Columns)),
 	}
+	rows := rowReads{}
 	for i, c := range s.Columns {
 		field := fmt.Sprintf("columns[%d].expr", i)
 		ast := checkExpr(&fe, colEnv, field, c.Expr)
 		if ast == nil {
 			continue
+		}
+		if f, _, direct := directField(ast.NativeRep().Expr()); direct {
+			rows.direct(f, c.Type == JSONB)
+		} else {
+			rows.read(ast)
 		}
 		if c.Type.Valid() {
 			if msg := checkResultType(ast.OutputType(), c); msg != "" {
@@ -99,6 +114,7 @@ func compile(s *Spec, build bool) (*Program, error) {
 			continue
 		}
 		checkOutRefs(&fe, field, ast, s, p.outUsed)
+		rows.read(ast)
 		if build {
 			p.rules[i], err = plan(ruleEnv, ast)
 			if err != nil {
@@ -109,7 +125,55 @@ func compile(s *Spec, build bool) (*Program, error) {
 	if err := fe.err(); err != nil {
 		return nil, err
 	}
+	p.rawFields = rows.raw()
 	return p, nil
+}
+
+// rowReads tells which source fields only jsonb copies read (Program.RawFields).
+type rowReads struct {
+	jsonb map[string]bool // fields copied into jsonb columns
+	used  map[string]bool // fields read any other way
+	whole bool            // some expression uses the row as a whole
+}
+
+func (r *rowReads) direct(field string, jsonb bool) {
+	if jsonb {
+		if r.jsonb == nil {
+			r.jsonb = map[string]bool{}
+		}
+		r.jsonb[field] = true
+		return
+	}
+	r.use(field)
+}
+
+func (r *rowReads) read(ast *cel.Ast) {
+	names, whole := varRefs(ast, VarRow)
+	r.whole = r.whole || whole
+	for _, n := range names {
+		r.use(n)
+	}
+}
+
+func (r *rowReads) use(field string) {
+	if r.used == nil {
+		r.used = map[string]bool{}
+	}
+	r.used[field] = true
+}
+
+func (r *rowReads) raw() []string {
+	if r.whole {
+		return nil
+	}
+	var out []string
+	for f := range r.jsonb {
+		if !r.used[f] {
+			out = append(out, f)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // checkExpr parses and type-checks expr, reporting each CEL issue with its position.
@@ -204,17 +268,22 @@ func hasComprehension(root celast.Expr) bool {
 
 // outRefs returns the columns a rule reads as out.x, out["x"] or out.?x, and whether it
 // uses `out` in any other way (then it may read every column).
-func outRefs(ast *cel.Ast) (names []string, whole bool) {
+func outRefs(ast *cel.Ast) (names []string, whole bool) { return varRefs(ast, VarOut) }
+
+// varRefs returns the keys an expression reads of the map variable name as name.x,
+// name["x"], name.?x or has(name.x), and whether it uses the variable in any other way
+// (then it may read every key).
+func varRefs(ast *cel.Ast, name string) (names []string, whole bool) {
 	idents, keyed := 0, 0
 	celast.PreOrderVisit(ast.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
 		switch e.Kind() {
 		case celast.IdentKind:
-			if e.AsIdent() == VarOut {
+			if e.AsIdent() == name {
 				idents++
 			}
 		case celast.SelectKind:
 			sel := e.AsSelect()
-			if sel.Operand().Kind() == celast.IdentKind && sel.Operand().AsIdent() == VarOut {
+			if sel.Operand().Kind() == celast.IdentKind && sel.Operand().AsIdent() == name {
 				names = append(names, sel.FieldName())
 				keyed++
 			}
@@ -224,7 +293,7 @@ func outRefs(ast *cel.Ast) (names []string, whole bool) {
 			if fn != operators.Index && fn != operators.OptIndex && fn != operators.OptSelect || len(call.Args()) != 2 {
 				return
 			}
-			if a := call.Args()[0]; a.Kind() != celast.IdentKind || a.AsIdent() != VarOut {
+			if a := call.Args()[0]; a.Kind() != celast.IdentKind || a.AsIdent() != name {
 				return
 			}
 			if key, ok := stringLiteral(call.Args()[1]); ok {

@@ -189,3 +189,37 @@ func TestCache(t *testing.T) {
 		t.Errorf("evicted version: %v", err)
 	}
 }
+
+func TestRawFields(t *testing.T) {
+	t.Parallel()
+	jsonb := func(name, expr string) spec.Column {
+		return spec.Column{Name: name, Type: spec.JSONB, Expr: expr, Nullable: true}
+	}
+	for _, c := range []struct {
+		name  string
+		cols  []spec.Column
+		rules []spec.Rule
+		want  []string
+	}{
+		{"copied objects", []spec.Column{jsonb("doc", "row.doc"), jsonb("meta", `row["meta"]`), jsonb("opt", "row.?opt.orValue(null)")}, nil, []string{"doc", "meta", "opt"}},
+		{"also looked into", []spec.Column{jsonb("doc", "row.doc"), {Name: "n", Type: spec.BigInt, Expr: "size(row.doc.items)"}}, nil, nil},
+		{"tested by has", []spec.Column{jsonb("doc", "row.doc"), {Name: "b", Type: spec.Boolean, Expr: "has(row.doc)"}}, nil, nil},
+		{"read by a rule", []spec.Column{jsonb("doc", "row.doc")}, []spec.Rule{{Name: "r", Expr: "size(row.doc) > 0", Message: "empty"}}, nil},
+		{"also copied as text", []spec.Column{jsonb("doc", "row.doc"), {Name: "t", Type: spec.Text, Expr: "row.doc"}}, nil, nil},
+		{"the whole row used", []spec.Column{jsonb("doc", "row.doc"), jsonb("whole", "row")}, nil, nil},
+		{"another field looked into", []spec.Column{jsonb("doc", "row.doc"), {Name: "n", Type: spec.BigInt, Expr: "size(row.other)"}}, nil, []string{"doc"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := validSpec()
+			s.Columns = append(s.Columns, c.cols...)
+			s.Rules = append(s.Rules, c.rules...)
+			p, err := spec.Compile(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.RawFields(); !reflect.DeepEqual(got, c.want) {
+				t.Errorf("RawFields = %q, want %q", got, c.want)
+			}
+		})
+	}
+}

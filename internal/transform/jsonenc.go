@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/sluice-dev/sluice/internal/rowsource"
 )
 
 // appendJSON appends v as JSON text, for the values a JSON row is made of (maps with
@@ -17,6 +19,8 @@ func appendJSON(b []byte, v any) ([]byte, bool) {
 	switch v := v.(type) {
 	case nil:
 		return append(b, "null"...), true
+	case rowsource.RawJSON:
+		return append(b, v...), true
 	case bool:
 		return strconv.AppendBool(b, v), true
 	case string:

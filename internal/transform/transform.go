@@ -66,6 +66,10 @@ const ctxCheckEvery = 256
 func Run(ctx context.Context, prog *spec.Program, rec spec.Record, src rowsource.Reader,
 	emit func(*sluicev1.Row) error, reject func(RowError) error) (Stats, error) {
 	r := newRunner(prog, rec)
+	if k, ok := src.(rowsource.RawKeeper); ok && len(prog.RawFields()) > 0 {
+		// Objects that only go into jsonb columns are not built just to be encoded again.
+		k.KeepRaw(prog.RawFields())
+	}
 	var agg *aggregator
 	if prog.Spec().Grouped() {
 		agg = newAggregator(prog.Spec())
