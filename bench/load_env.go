@@ -236,7 +236,9 @@ func (p *pipeline) drained(ctx context.Context, timeout time.Duration, watch []p
 		for i, c := range consumers {
 			info, err := p.js.Consumer(ctx, c.stream, c.durable)
 			if err != nil {
-				if errors.Is(err, jetstream.ErrConsumerNotFound) {
+				// Not created yet, or the server slow to answer on a saturated machine
+				// (the request's own timeout): ask again.
+				if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 					done = false
 					continue
 				}
