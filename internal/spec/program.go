@@ -86,7 +86,9 @@ func compile(s *Spec, build bool) (*Program, error) {
 			continue
 		}
 		if f, _, direct := directField(ast.NativeRep().Expr()); direct {
-			rows.direct(f, c.Type == JSONB)
+			// A key column's text is compared as the key's (pgload), so it keeps the
+			// canonical encoding.
+			rows.direct(f, c.Type == JSONB && !slices.Contains(s.PrimaryKey, c.Name))
 		} else {
 			rows.read(ast)
 		}
@@ -125,7 +127,9 @@ func compile(s *Spec, build bool) (*Program, error) {
 	if err := fe.err(); err != nil {
 		return nil, err
 	}
-	p.rawFields = rows.raw()
+	if !s.Grouped() { // groups are keyed by the columns' text too
+		p.rawFields = rows.raw()
+	}
 	return p, nil
 }
 

@@ -207,12 +207,16 @@ func TestRawFields(t *testing.T) {
 		{"read by a rule", []spec.Column{jsonb("doc", "row.doc")}, []spec.Rule{{Name: "r", Expr: "size(row.doc) > 0", Message: "empty"}}, nil},
 		{"also copied as text", []spec.Column{jsonb("doc", "row.doc"), {Name: "t", Type: spec.Text, Expr: "row.doc"}}, nil, nil},
 		{"the whole row used", []spec.Column{jsonb("doc", "row.doc"), jsonb("whole", "row")}, nil, nil},
+		{"a key column", []spec.Column{jsonb("doc", "row.doc"), {Name: "k", Type: spec.JSONB, Expr: "row.k"}}, nil, []string{"doc"}},
 		{"another field looked into", []spec.Column{jsonb("doc", "row.doc"), {Name: "n", Type: spec.BigInt, Expr: "size(row.other)"}}, nil, []string{"doc"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := validSpec()
 			s.Columns = append(s.Columns, c.cols...)
 			s.Rules = append(s.Rules, c.rules...)
+			if c.name == "a key column" {
+				s.PrimaryKey = append(s.PrimaryKey, "k")
+			}
 			p, err := spec.Compile(s)
 			if err != nil {
 				t.Fatal(err)
