@@ -23,13 +23,18 @@ const fuzzMaxRow = 2048
 // linear function of the payload size (memory must stay bounded whatever the input), or
 // ends with an error that is not a DataError although its input (bytes in memory) cannot
 // fail: a payload's fault must always be classified as one, or it is retried forever.
-func checkReader(t *testing.T, f spec.Format, data []byte) {
+//
+// raw names fields to keep as RawJSON (rowsource.RawKeeper).
+func checkReader(t *testing.T, f spec.Format, data []byte, raw ...string) {
 	f.MaxRowBytes = fuzzMaxRow
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	r, err := rowsource.Open(f, bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(raw) > 0 {
+		r.(rowsource.RawKeeper).KeepRaw(raw)
 	}
 	results := 0
 	for {
@@ -85,6 +90,8 @@ func rowSize(v any) int {
 		return n
 	case string:
 		return len(v)
+	case rowsource.RawJSON:
+		return len(v)
 	}
 	return 1
 }
@@ -108,6 +115,7 @@ func FuzzJSONArray(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkReader(t, spec.Format{Type: spec.JSONArray}, data)
 		checkReader(t, spec.Format{Type: spec.JSONArray, Path: "report.rows"}, data)
+		checkReader(t, spec.Format{Type: spec.JSONArray}, data, "a", "b")
 	})
 }
 
@@ -118,6 +126,7 @@ func FuzzNDJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkReader(t, spec.Format{Type: spec.NDJSON}, data)
+		checkReader(t, spec.Format{Type: spec.NDJSON}, data, "a", "b")
 	})
 }
 
