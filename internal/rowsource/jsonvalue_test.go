@@ -31,6 +31,7 @@ func TestValueBuilderAgreesWithEncodingJSON(t *testing.T) {
 		`{"big":123456789012345678901234567890,"neg":-1.5E-7}`, `{"":""}`,
 		`{"k":"` + string(bytes.Repeat([]byte("é"), 40)) + `"}`, `[[],[{}],[[]]]`,
 		`{"a":1,"a":{"x":1}}`,
+		`{"a":"\ud800"}`, `{"a":"x\udc00y"}`, `{"a":"\ud800\u0041"}`, // lone surrogates: U+FFFD
 	} {
 		v := jsontext.Value(in)
 		if !v.IsValid(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)) {
