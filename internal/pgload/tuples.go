@@ -3,6 +3,7 @@ package pgload
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"math"
 	"slices"
@@ -21,8 +22,9 @@ import (
 // re-sends bytes instead of re-encoding.
 //
 // Memory is about the size of the data columns: tuples live in fixed-size chunks (no
-// doubling slack, no copying on growth), and the lineage columns, the same for every row
-// of a record, are written when the rows are streamed to the server.
+// doubling slack, no copying on growth), each followed by its row's key (see keyIndex),
+// and the lineage columns, the same for every row of a record, are written when the rows
+// are streamed to the server.
 type Tuples struct {
 	table    Table
 	types    []colType
@@ -35,15 +37,16 @@ type Tuples struct {
 	// older[i] is the next older version of row i's key in this batch, or -1: the
 	// versions of a key form a chain, newest (the live row) first.
 	older []int32
-	keys  map[string]int
+	index keyIndex
 	vals  [][]byte
 	key   []byte
 	enc   []byte
 }
 
-// tupleRef locates a tuple's data columns.
+// tupleRef locates a tuple's data columns, and its key right after them.
 type tupleRef struct {
 	chunk, off, n int32
+	keyN          int32
 	lineage       int32
 }
 
@@ -84,7 +87,7 @@ func NewTuples(t Table, loadedAt time.Time, sizeHint int) (*Tuples, error) {
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
-	ts := &Tuples{table: t, loadedAt: pgMicros(loadedAt), keys: map[string]int{}}
+	ts := &Tuples{table: t, loadedAt: pgMicros(loadedAt), index: newKeyIndex()}
 	if sizeHint > 0 {
 		ts.refs = make([]tupleRef, 0, sizeHint/128)
 	}
@@ -103,11 +106,13 @@ func NewTuples(t Table, loadedAt time.Time, sizeHint int) (*Tuples, error) {
 // Reserve sizes the bookkeeping for rows more rows, so that the key index does not grow
 // (rehashing every key it holds) while they are appended.
 func (ts *Tuples) Reserve(rows int) {
-	if rows <= 0 || len(ts.keys) > 0 {
+	if rows <= 0 || ts.index.n > 0 {
 		return
 	}
-	ts.keys = make(map[string]int, rows)
+	ts.index.slots = make([]keySlot, indexSlots(rows))
 	ts.refs = slices.Grow(ts.refs, rows)
+	ts.live = slices.Grow(ts.live, rows)
+	ts.older = slices.Grow(ts.older, rows)
 }
 
 // Binding maps a batch's columns onto the table's.
@@ -199,7 +204,7 @@ func (ts *Tuples) Append(b *rowbatch.Batch, bind Binding, r rowbatch.WireRow) (i
 		ts.lineage = append(ts.lineage, newLineage(b))
 	}
 	lin := int32(len(ts.lineage) - 1)
-	ref := ts.store(enc)
+	ref := ts.store(enc, ts.key)
 	ref.lineage = lin
 
 	idx := len(ts.refs)
@@ -207,10 +212,14 @@ func (ts *Tuples) Append(b *rowbatch.Batch, bind Binding, r rowbatch.WireRow) (i
 	ts.live = append(ts.live, true)
 	ts.older = append(ts.older, -1)
 	cur := ts.lineage[lin]
-	if prev, ok := ts.keys[string(ts.key)]; ok {
+	ts.reserveKey()
+	h := maphash.Bytes(ts.index.seed, ts.key)
+	slot := &ts.index.slots[ts.slot(ts.key, h)]
+	if slot.pos != 0 {
+		prev := int(slot.pos - 1)
 		if !ts.lineage[ts.refs[prev].lineage].newer(cur) {
 			ts.live[prev] = false
-			ts.keys[string(ts.key)] = idx
+			slot.pos = int32(idx + 1)
 			ts.older[idx] = int32(prev)
 		} else {
 			// Keep the chain ordered: after every version newer than this one.
@@ -222,7 +231,8 @@ func (ts *Tuples) Append(b *rowbatch.Batch, bind Binding, r rowbatch.WireRow) (i
 			ts.older[idx], ts.older[p] = ts.older[p], int32(idx)
 		}
 	} else {
-		ts.keys[string(ts.key)] = idx
+		*slot = keySlot{tag: uint32(h >> 32), pos: int32(idx + 1)}
+		ts.index.n++
 	}
 	return idx, nil
 }
@@ -234,24 +244,32 @@ func (ts *Tuples) Append(b *rowbatch.Batch, bind Binding, r rowbatch.WireRow) (i
 // still keeps the table's fresher rows.
 func (ts *Tuples) Older(i int) int { return int(ts.older[i]) }
 
-// store copies an encoded tuple into the chunks.
-func (ts *Tuples) store(enc []byte) tupleRef {
+// store copies an encoded tuple and its key into the chunks.
+func (ts *Tuples) store(enc, key []byte) tupleRef {
+	n := len(enc) + len(key)
 	last := len(ts.chunks) - 1
-	if last < 0 || len(ts.chunks[last])+len(enc) > cap(ts.chunks[last]) {
-		ts.chunks = append(ts.chunks, make([]byte, 0, max(chunkBytes, len(enc))))
+	if last < 0 || len(ts.chunks[last])+n > cap(ts.chunks[last]) {
+		ts.chunks = append(ts.chunks, make([]byte, 0, max(chunkBytes, n)))
 		last++
 	}
 	off := len(ts.chunks[last])
-	ts.chunks[last] = append(ts.chunks[last], enc...)
-	return tupleRef{chunk: int32(last), off: int32(off), n: int32(len(enc))}
+	ts.chunks[last] = append(append(ts.chunks[last], enc...), key...)
+	return tupleRef{chunk: int32(last), off: int32(off), n: int32(len(enc)), keyN: int32(len(key))}
+}
+
+// keyOf returns the key of row i, as appendKey made it.
+func (ts *Tuples) keyOf(i int) []byte {
+	ref := ts.refs[i]
+	start := ref.off + ref.n
+	return ts.chunks[ref.chunk][start : start+ref.keyN]
 }
 
 // LiveLen is how many rows survived deduplication: one per key.
-func (ts *Tuples) LiveLen() int { return len(ts.keys) }
+func (ts *Tuples) LiveLen() int { return ts.index.n }
 
 // Live returns the positions of the rows that survived deduplication, in order.
 func (ts *Tuples) Live() []int {
-	out := make([]int, 0, len(ts.keys))
+	out := make([]int, 0, ts.index.n)
 	for i, ok := range ts.live {
 		if ok {
 			out = append(out, i)
