@@ -107,17 +107,28 @@ func Parse(data []byte) (*Batch, error) {
 
 // parseTimestamp decodes a google.protobuf.Timestamp.
 func parseTimestamp(data []byte) (time.Time, error) {
+	sec, nsec, err := timestampParts(data)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(sec, int64(nsec)).UTC(), nil
+}
+
+// timestampParts decodes a google.protobuf.Timestamp into unix seconds and nanoseconds
+// within the second, normalized as time.Unix does (nanos outside [0, 1e9) carry into the
+// seconds), without building a time.Time per value.
+func timestampParts(data []byte) (int64, int32, error) {
 	var sec, nsec int64
 	for len(data) > 0 {
-		num, typ, n := protowire.ConsumeTag(data)
+		num, typ, n := consumeTag(data)
 		if n < 0 {
-			return time.Time{}, malformed("timestamp tag")
+			return 0, 0, malformed("timestamp tag")
 		}
 		data = data[n:]
 		if typ == protowire.VarintType && (num == fTimestampSeconds || num == fTimestampNanos) {
 			v, n := protowire.ConsumeVarint(data)
 			if n < 0 {
-				return time.Time{}, malformed("timestamp")
+				return 0, 0, malformed("timestamp")
 			}
 			data = data[n:]
 			if num == fTimestampSeconds {
@@ -129,11 +140,20 @@ func parseTimestamp(data []byte) (time.Time, error) {
 		}
 		n = protowire.ConsumeFieldValue(num, typ, data)
 		if n < 0 {
-			return time.Time{}, malformed("timestamp field")
+			return 0, 0, malformed("timestamp field")
 		}
 		data = data[n:]
 	}
-	return time.Unix(sec, nsec).UTC(), nil
+	if nsec < 0 || nsec >= 1e9 {
+		carry := nsec / 1e9
+		sec += carry
+		nsec -= carry * 1e9
+		if nsec < 0 {
+			nsec += 1e9
+			sec--
+		}
+	}
+	return sec, int32(nsec), nil
 }
 
 // Values appends the encoded sluice.v1.Value of every column of r to buf and returns it
@@ -142,21 +162,21 @@ func (r WireRow) Values(buf [][]byte) ([][]byte, int64, error) {
 	var index int64
 	data := []byte(r)
 	for len(data) > 0 {
-		num, typ, n := protowire.ConsumeTag(data)
+		num, typ, n := consumeTag(data)
 		if n < 0 {
 			return buf, index, malformed("row tag")
 		}
 		data = data[n:]
 		switch {
 		case num == fRowValues && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(data)
+			v, n := consumeBytes(data)
 			if n < 0 {
 				return buf, index, malformed("row value")
 			}
 			data = data[n:]
 			buf = append(buf, v)
 		case num == fRowIndex && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(data)
+			v, n := consumeVarint(data)
 			if n < 0 {
 				return buf, index, malformed("row index")
 			}
@@ -222,14 +242,14 @@ type Value struct {
 func DecodeValue(data []byte) (Value, error) {
 	v := Value{Kind: KindNull}
 	for len(data) > 0 {
-		num, typ, n := protowire.ConsumeTag(data)
+		num, typ, n := consumeTag(data)
 		if n < 0 {
 			return v, malformed("value tag")
 		}
 		data = data[n:]
 		switch typ {
 		case protowire.VarintType:
-			x, n := protowire.ConsumeVarint(data)
+			x, n := consumeVarint(data)
 			if n < 0 {
 				return v, malformed("value varint")
 			}
@@ -252,7 +272,7 @@ func DecodeValue(data []byte) (Value, error) {
 				v = Value{Kind: KindFloat, Num: x}
 			}
 		case protowire.BytesType:
-			x, n := protowire.ConsumeBytes(data)
+			x, n := consumeBytes(data)
 			if n < 0 {
 				return v, malformed("value bytes")
 			}
@@ -267,11 +287,11 @@ func DecodeValue(data []byte) (Value, error) {
 			case fValueJSON:
 				v = Value{Kind: KindJSON, Raw: x}
 			case fValueTimestamp:
-				t, err := parseTimestamp(x)
+				sec, nsec, err := timestampParts(x)
 				if err != nil {
 					return v, err
 				}
-				v = Value{Kind: KindTimestamp, Sec: t.Unix(), Nsec: int32(t.Nanosecond())}
+				v = Value{Kind: KindTimestamp, Sec: sec, Nsec: nsec}
 			}
 		default:
 			n := protowire.ConsumeFieldValue(num, typ, data)
