@@ -22,7 +22,7 @@ import (
 // re-sends bytes instead of re-encoding.
 //
 // Memory is about the size of the data columns: tuples live in fixed-size chunks (no
-// doubling slack, no copying on growth), each followed by its row's key (see keyIndex),
+// doubling slack, no copying on growth), each followed by its row's key (see dedupe),
 // and the lineage columns, the same for every row of a record, are written when the rows
 // are streamed to the server.
 type Tuples struct {
@@ -37,10 +37,15 @@ type Tuples struct {
 	// older[i] is the next older version of row i's key in this batch, or -1: the
 	// versions of a key form a chain, newest (the live row) first.
 	older []int32
-	index keyIndex
-	vals  [][]byte
-	key   []byte
-	enc   []byte
+	liveN int
+	// hashes[i] is the hash of row i's key; rows up to resolved are deduplicated (see
+	// dedupe).
+	hashes   []uint64
+	resolved int
+	seed     maphash.Seed
+	vals     [][]byte
+	key      []byte
+	enc      []byte
 }
 
 // tupleRef locates a tuple's data columns, and its key right after them.
@@ -87,7 +92,7 @@ func NewTuples(t Table, loadedAt time.Time, sizeHint int) (*Tuples, error) {
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
-	ts := &Tuples{table: t, loadedAt: pgMicros(loadedAt), index: newKeyIndex()}
+	ts := &Tuples{table: t, loadedAt: pgMicros(loadedAt), seed: maphash.MakeSeed()}
 	if sizeHint > 0 {
 		ts.refs = make([]tupleRef, 0, sizeHint/128)
 	}
@@ -106,13 +111,11 @@ func NewTuples(t Table, loadedAt time.Time, sizeHint int) (*Tuples, error) {
 // Reserve sizes the bookkeeping for rows more rows, so that the key index does not grow
 // (rehashing every key it holds) while they are appended.
 func (ts *Tuples) Reserve(rows int) {
-	if rows <= 0 || ts.index.n > 0 {
+	if rows <= 0 || len(ts.refs) > 0 {
 		return
 	}
-	ts.index.slots = make([]keySlot, indexSlots(rows))
 	ts.refs = slices.Grow(ts.refs, rows)
-	ts.live = slices.Grow(ts.live, rows)
-	ts.older = slices.Grow(ts.older, rows)
+	ts.hashes = slices.Grow(ts.hashes, rows)
 }
 
 // Binding maps a batch's columns onto the table's.
@@ -209,31 +212,7 @@ func (ts *Tuples) Append(b *rowbatch.Batch, bind Binding, r rowbatch.WireRow) (i
 
 	idx := len(ts.refs)
 	ts.refs = append(ts.refs, ref)
-	ts.live = append(ts.live, true)
-	ts.older = append(ts.older, -1)
-	cur := ts.lineage[lin]
-	ts.reserveKey()
-	h := maphash.Bytes(ts.index.seed, ts.key)
-	slot := &ts.index.slots[ts.slot(ts.key, h)]
-	if slot.pos != 0 {
-		prev := int(slot.pos - 1)
-		if !ts.lineage[ts.refs[prev].lineage].newer(cur) {
-			ts.live[prev] = false
-			slot.pos = int32(idx + 1)
-			ts.older[idx] = int32(prev)
-		} else {
-			// Keep the chain ordered: after every version newer than this one.
-			ts.live[idx] = false
-			p := prev
-			for q := ts.older[p]; q >= 0 && ts.lineage[ts.refs[q].lineage].newer(cur); q = ts.older[q] {
-				p = int(q)
-			}
-			ts.older[idx], ts.older[p] = ts.older[p], int32(idx)
-		}
-	} else {
-		*slot = keySlot{tag: uint32(h >> 32), pos: int32(idx + 1)}
-		ts.index.n++
-	}
+	ts.hashes = append(ts.hashes, ts.hashKey(ts.key))
 	return idx, nil
 }
 
@@ -242,7 +221,10 @@ func (ts *Tuples) Append(b *rowbatch.Batch, bind Binding, r rowbatch.WireRow) (i
 // this one instead (and so on down the chain), so that a rejected newest version goes to
 // the DLQ with its reason without taking the key's other versions with it; the guard
 // still keeps the table's fresher rows.
-func (ts *Tuples) Older(i int) int { return int(ts.older[i]) }
+func (ts *Tuples) Older(i int) int {
+	ts.dedupe()
+	return int(ts.older[i])
+}
 
 // store copies an encoded tuple and its key into the chunks.
 func (ts *Tuples) store(enc, key []byte) tupleRef {
@@ -265,11 +247,15 @@ func (ts *Tuples) keyOf(i int) []byte {
 }
 
 // LiveLen is how many rows survived deduplication: one per key.
-func (ts *Tuples) LiveLen() int { return ts.index.n }
+func (ts *Tuples) LiveLen() int {
+	ts.dedupe()
+	return ts.liveN
+}
 
 // Live returns the positions of the rows that survived deduplication, in order.
 func (ts *Tuples) Live() []int {
-	out := make([]int, 0, ts.index.n)
+	ts.dedupe()
+	out := make([]int, 0, ts.liveN)
 	for i, ok := range ts.live {
 		if ok {
 			out = append(out, i)
