@@ -44,6 +44,7 @@ type Tuples struct {
 	resolved int
 	seed     maphash.Seed
 	vals     [][]byte
+	val      rowbatch.Value // the value being encoded: here, it does not escape per row
 	key      []byte
 	enc      []byte
 }
@@ -179,12 +180,13 @@ func (ts *Tuples) Append(b *rowbatch.Batch, bind Binding, r rowbatch.WireRow) (i
 	enc := binary.BigEndian.AppendUint16(ts.enc[:0], uint16(len(ts.types)+lineageColumns))
 	ts.key = ts.key[:0]
 	pk := 0
+	v := &ts.val
 	for i, typ := range ts.types {
 		fieldStart := len(enc)
 		if p := bind.pos[i]; p < 0 {
 			enc = appendNull(enc)
 		} else {
-			v, err := rowbatch.DecodeValue(vals[p])
+			err := v.Decode(vals[p])
 			if err == nil {
 				enc, err = typ.encode(enc, v)
 			}

@@ -240,66 +240,76 @@ type Value struct {
 
 // DecodeValue reads an encoded sluice.v1.Value. The last field set wins, as in proto3.
 func DecodeValue(data []byte) (Value, error) {
-	v := Value{Kind: KindNull}
+	var v Value
+	err := v.Decode(data)
+	return v, err
+}
+
+// Decode sets v to the encoded sluice.v1.Value data, as DecodeValue returns it. Decoding
+// into a Value the caller keeps, and reading its fields through a pointer, spares a hot
+// loop the copies of a returned Value (and the stalls of reading it back whole right
+// after its fields were written one by one).
+func (v *Value) Decode(data []byte) error {
+	*v = Value{Kind: KindNull}
 	for len(data) > 0 {
 		num, typ, n := consumeTag(data)
 		if n < 0 {
-			return v, malformed("value tag")
+			return malformed("value tag")
 		}
 		data = data[n:]
 		switch typ {
 		case protowire.VarintType:
 			x, n := consumeVarint(data)
 			if n < 0 {
-				return v, malformed("value varint")
+				return malformed("value varint")
 			}
 			data = data[n:]
 			switch num {
 			case fValueNull:
-				v = Value{Kind: KindNull}
+				*v = Value{Kind: KindNull}
 			case fValueInt:
-				v = Value{Kind: KindInt, Num: x}
+				*v = Value{Kind: KindInt, Num: x}
 			case fValueBool:
-				v = Value{Kind: KindBool, Num: min(x, 1)}
+				*v = Value{Kind: KindBool, Num: min(x, 1)}
 			}
 		case protowire.Fixed64Type:
 			x, n := protowire.ConsumeFixed64(data)
 			if n < 0 {
-				return v, malformed("value fixed64")
+				return malformed("value fixed64")
 			}
 			data = data[n:]
 			if num == fValueFloat {
-				v = Value{Kind: KindFloat, Num: x}
+				*v = Value{Kind: KindFloat, Num: x}
 			}
 		case protowire.BytesType:
 			x, n := consumeBytes(data)
 			if n < 0 {
-				return v, malformed("value bytes")
+				return malformed("value bytes")
 			}
 			data = data[n:]
 			switch num {
 			case fValueString:
-				v = Value{Kind: KindString, Raw: x}
+				*v = Value{Kind: KindString, Raw: x}
 			case fValueDecimal:
-				v = Value{Kind: KindDecimal, Raw: x}
+				*v = Value{Kind: KindDecimal, Raw: x}
 			case fValueBytes:
-				v = Value{Kind: KindBytes, Raw: x}
+				*v = Value{Kind: KindBytes, Raw: x}
 			case fValueJSON:
-				v = Value{Kind: KindJSON, Raw: x}
+				*v = Value{Kind: KindJSON, Raw: x}
 			case fValueTimestamp:
 				sec, nsec, err := timestampParts(x)
 				if err != nil {
-					return v, err
+					return err
 				}
-				v = Value{Kind: KindTimestamp, Sec: sec, Nsec: nsec}
+				*v = Value{Kind: KindTimestamp, Sec: sec, Nsec: nsec}
 			}
 		default:
 			n := protowire.ConsumeFieldValue(num, typ, data)
 			if n < 0 {
-				return v, malformed("value field")
+				return malformed("value field")
 			}
 			data = data[n:]
 		}
 	}
-	return v, nil
+	return nil
 }
