@@ -46,7 +46,6 @@ type Tuples struct {
 	vals     [][]byte
 	val      rowbatch.Value // the value being encoded: here, it does not escape per row
 	key      []byte
-	enc      []byte
 }
 
 // tupleRef locates a tuple's data columns, and its key right after them.
@@ -177,7 +176,7 @@ func (ts *Tuples) Append(b *rowbatch.Batch, bind Binding, r rowbatch.WireRow) (i
 	if len(vals) != bind.n {
 		return -1, &RowError{Reason: fmt.Sprintf("%d values for %d columns", len(vals), bind.n)}
 	}
-	enc := binary.BigEndian.AppendUint16(ts.enc[:0], uint16(len(ts.types)+lineageColumns))
+	enc := binary.BigEndian.AppendUint16(ts.tail(), uint16(len(ts.types)+lineageColumns))
 	ts.key = ts.key[:0]
 	pk := 0
 	v := &ts.val
@@ -191,20 +190,17 @@ func (ts *Tuples) Append(b *rowbatch.Batch, bind Binding, r rowbatch.WireRow) (i
 				enc, err = typ.encode(enc, v)
 			}
 			if err != nil {
-				ts.enc = enc
 				return -1, &RowError{Column: ts.table.Columns[i].Name, Reason: err.Error()}
 			}
 		}
 		if pk < len(ts.pk) && ts.pk[pk] == i {
 			if binary.BigEndian.Uint32(enc[fieldStart:]) == math.MaxUint32 {
-				ts.enc = enc
 				return -1, &RowError{Column: ts.table.Columns[i].Name, Reason: "null in a primary key column"}
 			}
 			ts.key = appendKey(ts.key, ts.types[i], enc[fieldStart:])
 			pk++
 		}
 	}
-	ts.enc = enc
 	if len(ts.lineage) == 0 || ts.lineage[len(ts.lineage)-1].batch != b {
 		ts.lineage = append(ts.lineage, newLineage(b))
 	}
@@ -228,16 +224,32 @@ func (ts *Tuples) Older(i int) int {
 	return int(ts.older[i])
 }
 
-// store copies an encoded tuple and its key into the chunks.
+// tail returns the free end of the last chunk, where Append encodes a tuple in place
+// rather than in a buffer it would then copy.
+func (ts *Tuples) tail() []byte {
+	if len(ts.chunks) == 0 {
+		ts.chunks = append(ts.chunks, make([]byte, 0, chunkBytes))
+	}
+	c := ts.chunks[len(ts.chunks)-1]
+	return c[len(c):len(c)]
+}
+
+// store keeps the tuple enc, encoded at tail, and its key right after it. A tuple that
+// outgrew the chunk's room was moved by append (its capacity is no longer the room left):
+// it goes to a new chunk, as does one whose key does not fit.
 func (ts *Tuples) store(enc, key []byte) tupleRef {
-	n := len(enc) + len(key)
 	last := len(ts.chunks) - 1
-	if last < 0 || len(ts.chunks[last])+n > cap(ts.chunks[last]) {
-		ts.chunks = append(ts.chunks, make([]byte, 0, max(chunkBytes, n)))
+	c := ts.chunks[last]
+	room, n := cap(c)-len(c), len(enc)+len(key)
+	if cap(enc) == room && n <= room {
+		c = c[:len(c)+len(enc)] // enc is there already
+	} else {
+		c = append(make([]byte, 0, max(chunkBytes, n)), enc...)
+		ts.chunks = append(ts.chunks, c)
 		last++
 	}
-	off := len(ts.chunks[last])
-	ts.chunks[last] = append(append(ts.chunks[last], enc...), key...)
+	off := len(c) - len(enc)
+	ts.chunks[last] = append(c, key...)
 	return tupleRef{chunk: int32(last), off: int32(off), n: int32(len(enc)), keyN: int32(len(key))}
 }
 
