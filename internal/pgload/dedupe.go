@@ -26,7 +26,8 @@ const partitionRows = 4096
 
 // dedupe resolves the rows appended since the last call: which row of each key is live,
 // and the chain of the key's older versions. Appends after a call resolve everything
-// again (the outcome depends only on the rows, in order).
+// again (the outcome depends only on the rows, in order). Once resolved it only reads, so
+// the loader's shards may call Older concurrently after Shards.
 func (ts *Tuples) dedupe() {
 	n := len(ts.refs)
 	if ts.resolved == n {

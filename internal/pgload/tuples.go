@@ -108,8 +108,8 @@ func NewTuples(t Table, loadedAt time.Time, sizeHint int) (*Tuples, error) {
 	return ts, nil
 }
 
-// Reserve sizes the bookkeeping for rows more rows, so that the key index does not grow
-// (rehashing every key it holds) while they are appended.
+// Reserve sizes the bookkeeping for rows more rows, so that it does not grow (copying
+// what it holds) while they are appended.
 func (ts *Tuples) Reserve(rows int) {
 	if rows <= 0 || len(ts.refs) > 0 {
 		return
