@@ -17,7 +17,7 @@ import (
 // colType encodes wire values into one PostgreSQL type's binary COPY field.
 type colType struct {
 	name   string
-	encode func(b []byte, v rowbatch.Value) ([]byte, error)
+	encode func(b []byte, v *rowbatch.Value) ([]byte, error)
 }
 
 // colTypes are the column types a Table may use (see allowedTypes).
@@ -56,11 +56,11 @@ func appendInt64(b []byte, v int64) []byte {
 	return binary.BigEndian.AppendUint64(b, uint64(v))
 }
 
-func mismatch(v rowbatch.Value, typ string) error {
+func mismatch(v *rowbatch.Value, typ string) error {
 	return fmt.Errorf("a %s value cannot be loaded into a %s column", v.Kind, typ)
 }
 
-func encodeText(b []byte, v rowbatch.Value) ([]byte, error) {
+func encodeText(b []byte, v *rowbatch.Value) ([]byte, error) {
 	switch v.Kind {
 	case rowbatch.KindNull:
 		return appendNull(b), nil
@@ -76,7 +76,7 @@ func encodeText(b []byte, v rowbatch.Value) ([]byte, error) {
 	return b, mismatch(v, "text")
 }
 
-func encodeBigint(b []byte, v rowbatch.Value) ([]byte, error) {
+func encodeBigint(b []byte, v *rowbatch.Value) ([]byte, error) {
 	switch v.Kind {
 	case rowbatch.KindNull:
 		return appendNull(b), nil
@@ -86,7 +86,7 @@ func encodeBigint(b []byte, v rowbatch.Value) ([]byte, error) {
 	return b, mismatch(v, "bigint")
 }
 
-func encodeInteger(b []byte, v rowbatch.Value) ([]byte, error) {
+func encodeInteger(b []byte, v *rowbatch.Value) ([]byte, error) {
 	switch v.Kind {
 	case rowbatch.KindNull:
 		return appendNull(b), nil
@@ -101,7 +101,7 @@ func encodeInteger(b []byte, v rowbatch.Value) ([]byte, error) {
 	return b, mismatch(v, "integer")
 }
 
-func encodeDouble(b []byte, v rowbatch.Value) ([]byte, error) {
+func encodeDouble(b []byte, v *rowbatch.Value) ([]byte, error) {
 	var f float64
 	switch v.Kind {
 	case rowbatch.KindNull:
@@ -117,7 +117,7 @@ func encodeDouble(b []byte, v rowbatch.Value) ([]byte, error) {
 	return binary.BigEndian.AppendUint64(b, math.Float64bits(f)), nil
 }
 
-func encodeNumeric(b []byte, v rowbatch.Value) ([]byte, error) {
+func encodeNumeric(b []byte, v *rowbatch.Value) ([]byte, error) {
 	var text []byte
 	switch v.Kind {
 	case rowbatch.KindNull:
@@ -142,7 +142,7 @@ func encodeNumeric(b []byte, v rowbatch.Value) ([]byte, error) {
 	return out, nil
 }
 
-func encodeBool(b []byte, v rowbatch.Value) ([]byte, error) {
+func encodeBool(b []byte, v *rowbatch.Value) ([]byte, error) {
 	switch v.Kind {
 	case rowbatch.KindNull:
 		return appendNull(b), nil
@@ -153,7 +153,7 @@ func encodeBool(b []byte, v rowbatch.Value) ([]byte, error) {
 	return b, mismatch(v, "boolean")
 }
 
-func encodeDate(b []byte, v rowbatch.Value) ([]byte, error) {
+func encodeDate(b []byte, v *rowbatch.Value) ([]byte, error) {
 	switch v.Kind {
 	case rowbatch.KindNull:
 		return appendNull(b), nil
@@ -168,7 +168,7 @@ func encodeDate(b []byte, v rowbatch.Value) ([]byte, error) {
 	return b, mismatch(v, "date")
 }
 
-func encodeTimestamp(b []byte, v rowbatch.Value) ([]byte, error) {
+func encodeTimestamp(b []byte, v *rowbatch.Value) ([]byte, error) {
 	switch v.Kind {
 	case rowbatch.KindNull:
 		return appendNull(b), nil
@@ -178,7 +178,7 @@ func encodeTimestamp(b []byte, v rowbatch.Value) ([]byte, error) {
 	return b, mismatch(v, "timestamptz")
 }
 
-func encodeJSONB(b []byte, v rowbatch.Value) ([]byte, error) {
+func encodeJSONB(b []byte, v *rowbatch.Value) ([]byte, error) {
 	switch v.Kind {
 	case rowbatch.KindNull:
 		return appendNull(b), nil
@@ -196,7 +196,7 @@ func encodeJSONB(b []byte, v rowbatch.Value) ([]byte, error) {
 	return b, mismatch(v, "jsonb")
 }
 
-func encodeBytea(b []byte, v rowbatch.Value) ([]byte, error) {
+func encodeBytea(b []byte, v *rowbatch.Value) ([]byte, error) {
 	switch v.Kind {
 	case rowbatch.KindNull:
 		return appendNull(b), nil

@@ -3,6 +3,7 @@ package pgload
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"math"
 	"slices"
@@ -21,8 +22,9 @@ import (
 // re-sends bytes instead of re-encoding.
 //
 // Memory is about the size of the data columns: tuples live in fixed-size chunks (no
-// doubling slack, no copying on growth), and the lineage columns, the same for every row
-// of a record, are written when the rows are streamed to the server.
+// doubling slack, no copying on growth), each followed by its row's key (see dedupe),
+// and the lineage columns, the same for every row of a record, are written when the rows
+// are streamed to the server.
 type Tuples struct {
 	table    Table
 	types    []colType
@@ -35,15 +37,21 @@ type Tuples struct {
 	// older[i] is the next older version of row i's key in this batch, or -1: the
 	// versions of a key form a chain, newest (the live row) first.
 	older []int32
-	keys  map[string]int
-	vals  [][]byte
-	key   []byte
-	enc   []byte
+	liveN int
+	// hashes[i] is the hash of row i's key; rows up to resolved are deduplicated (see
+	// dedupe).
+	hashes   []uint64
+	resolved int
+	seed     maphash.Seed
+	vals     [][]byte
+	val      rowbatch.Value // the value being encoded: here, it does not escape per row
+	key      []byte
 }
 
-// tupleRef locates a tuple's data columns.
+// tupleRef locates a tuple's data columns, and its key right after them.
 type tupleRef struct {
 	chunk, off, n int32
+	keyN          int32
 	lineage       int32
 }
 
@@ -84,7 +92,7 @@ func NewTuples(t Table, loadedAt time.Time, sizeHint int) (*Tuples, error) {
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
-	ts := &Tuples{table: t, loadedAt: pgMicros(loadedAt), keys: map[string]int{}}
+	ts := &Tuples{table: t, loadedAt: pgMicros(loadedAt), seed: maphash.MakeSeed()}
 	if sizeHint > 0 {
 		ts.refs = make([]tupleRef, 0, sizeHint/128)
 	}
@@ -100,14 +108,14 @@ func NewTuples(t Table, loadedAt time.Time, sizeHint int) (*Tuples, error) {
 	return ts, nil
 }
 
-// Reserve sizes the bookkeeping for rows more rows, so that the key index does not grow
-// (rehashing every key it holds) while they are appended.
+// Reserve sizes the bookkeeping for rows more rows, so that it does not grow (copying
+// what it holds) while they are appended.
 func (ts *Tuples) Reserve(rows int) {
-	if rows <= 0 || len(ts.keys) > 0 {
+	if rows <= 0 || len(ts.refs) > 0 {
 		return
 	}
-	ts.keys = make(map[string]int, rows)
 	ts.refs = slices.Grow(ts.refs, rows)
+	ts.hashes = slices.Grow(ts.hashes, rows)
 }
 
 // Binding maps a batch's columns onto the table's.
@@ -168,62 +176,41 @@ func (ts *Tuples) Append(b *rowbatch.Batch, bind Binding, r rowbatch.WireRow) (i
 	if len(vals) != bind.n {
 		return -1, &RowError{Reason: fmt.Sprintf("%d values for %d columns", len(vals), bind.n)}
 	}
-	enc := binary.BigEndian.AppendUint16(ts.enc[:0], uint16(len(ts.types)+lineageColumns))
+	enc := binary.BigEndian.AppendUint16(ts.tail(), uint16(len(ts.types)+lineageColumns))
 	ts.key = ts.key[:0]
 	pk := 0
+	v := &ts.val
 	for i, typ := range ts.types {
 		fieldStart := len(enc)
 		if p := bind.pos[i]; p < 0 {
 			enc = appendNull(enc)
 		} else {
-			v, err := rowbatch.DecodeValue(vals[p])
+			err := v.Decode(vals[p])
 			if err == nil {
 				enc, err = typ.encode(enc, v)
 			}
 			if err != nil {
-				ts.enc = enc
 				return -1, &RowError{Column: ts.table.Columns[i].Name, Reason: err.Error()}
 			}
 		}
 		if pk < len(ts.pk) && ts.pk[pk] == i {
 			if binary.BigEndian.Uint32(enc[fieldStart:]) == math.MaxUint32 {
-				ts.enc = enc
 				return -1, &RowError{Column: ts.table.Columns[i].Name, Reason: "null in a primary key column"}
 			}
 			ts.key = appendKey(ts.key, ts.types[i], enc[fieldStart:])
 			pk++
 		}
 	}
-	ts.enc = enc
 	if len(ts.lineage) == 0 || ts.lineage[len(ts.lineage)-1].batch != b {
 		ts.lineage = append(ts.lineage, newLineage(b))
 	}
 	lin := int32(len(ts.lineage) - 1)
-	ref := ts.store(enc)
+	ref := ts.store(enc, ts.key)
 	ref.lineage = lin
 
 	idx := len(ts.refs)
 	ts.refs = append(ts.refs, ref)
-	ts.live = append(ts.live, true)
-	ts.older = append(ts.older, -1)
-	cur := ts.lineage[lin]
-	if prev, ok := ts.keys[string(ts.key)]; ok {
-		if !ts.lineage[ts.refs[prev].lineage].newer(cur) {
-			ts.live[prev] = false
-			ts.keys[string(ts.key)] = idx
-			ts.older[idx] = int32(prev)
-		} else {
-			// Keep the chain ordered: after every version newer than this one.
-			ts.live[idx] = false
-			p := prev
-			for q := ts.older[p]; q >= 0 && ts.lineage[ts.refs[q].lineage].newer(cur); q = ts.older[q] {
-				p = int(q)
-			}
-			ts.older[idx], ts.older[p] = ts.older[p], int32(idx)
-		}
-	} else {
-		ts.keys[string(ts.key)] = idx
-	}
+	ts.hashes = append(ts.hashes, ts.hashKey(ts.key))
 	return idx, nil
 }
 
@@ -232,26 +219,57 @@ func (ts *Tuples) Append(b *rowbatch.Batch, bind Binding, r rowbatch.WireRow) (i
 // this one instead (and so on down the chain), so that a rejected newest version goes to
 // the DLQ with its reason without taking the key's other versions with it; the guard
 // still keeps the table's fresher rows.
-func (ts *Tuples) Older(i int) int { return int(ts.older[i]) }
+func (ts *Tuples) Older(i int) int {
+	ts.dedupe()
+	return int(ts.older[i])
+}
 
-// store copies an encoded tuple into the chunks.
-func (ts *Tuples) store(enc []byte) tupleRef {
+// tail returns the free end of the last chunk, where Append encodes a tuple in place
+// rather than in a buffer it would then copy.
+func (ts *Tuples) tail() []byte {
+	if len(ts.chunks) == 0 {
+		ts.chunks = append(ts.chunks, make([]byte, 0, chunkBytes))
+	}
+	c := ts.chunks[len(ts.chunks)-1]
+	return c[len(c):len(c)]
+}
+
+// store keeps the tuple enc, encoded at tail, and its key right after it. A tuple that
+// outgrew the chunk's room was moved by append (its capacity is no longer the room left):
+// it goes to a new chunk, as does one whose key does not fit.
+func (ts *Tuples) store(enc, key []byte) tupleRef {
 	last := len(ts.chunks) - 1
-	if last < 0 || len(ts.chunks[last])+len(enc) > cap(ts.chunks[last]) {
-		ts.chunks = append(ts.chunks, make([]byte, 0, max(chunkBytes, len(enc))))
+	c := ts.chunks[last]
+	room, n := cap(c)-len(c), len(enc)+len(key)
+	if cap(enc) == room && n <= room {
+		c = c[:len(c)+len(enc)] // enc is there already
+	} else {
+		c = append(make([]byte, 0, max(chunkBytes, n)), enc...)
+		ts.chunks = append(ts.chunks, c)
 		last++
 	}
-	off := len(ts.chunks[last])
-	ts.chunks[last] = append(ts.chunks[last], enc...)
-	return tupleRef{chunk: int32(last), off: int32(off), n: int32(len(enc))}
+	off := len(c) - len(enc)
+	ts.chunks[last] = append(c, key...)
+	return tupleRef{chunk: int32(last), off: int32(off), n: int32(len(enc)), keyN: int32(len(key))}
+}
+
+// keyOf returns the key of row i, as appendKey made it.
+func (ts *Tuples) keyOf(i int) []byte {
+	ref := ts.refs[i]
+	start := ref.off + ref.n
+	return ts.chunks[ref.chunk][start : start+ref.keyN]
 }
 
 // LiveLen is how many rows survived deduplication: one per key.
-func (ts *Tuples) LiveLen() int { return len(ts.keys) }
+func (ts *Tuples) LiveLen() int {
+	ts.dedupe()
+	return ts.liveN
+}
 
 // Live returns the positions of the rows that survived deduplication, in order.
 func (ts *Tuples) Live() []int {
-	out := make([]int, 0, len(ts.keys))
+	ts.dedupe()
+	out := make([]int, 0, ts.liveN)
 	for i, ok := range ts.live {
 		if ok {
 			out = append(out, i)

@@ -107,17 +107,28 @@ func Parse(data []byte) (*Batch, error) {
 
 // parseTimestamp decodes a google.protobuf.Timestamp.
 func parseTimestamp(data []byte) (time.Time, error) {
+	sec, nsec, err := timestampParts(data)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(sec, int64(nsec)).UTC(), nil
+}
+
+// timestampParts decodes a google.protobuf.Timestamp into unix seconds and nanoseconds
+// within the second, normalized as time.Unix does (nanos outside [0, 1e9) carry into the
+// seconds), without building a time.Time per value.
+func timestampParts(data []byte) (int64, int32, error) {
 	var sec, nsec int64
 	for len(data) > 0 {
-		num, typ, n := protowire.ConsumeTag(data)
+		num, typ, n := consumeTag(data)
 		if n < 0 {
-			return time.Time{}, malformed("timestamp tag")
+			return 0, 0, malformed("timestamp tag")
 		}
 		data = data[n:]
 		if typ == protowire.VarintType && (num == fTimestampSeconds || num == fTimestampNanos) {
 			v, n := protowire.ConsumeVarint(data)
 			if n < 0 {
-				return time.Time{}, malformed("timestamp")
+				return 0, 0, malformed("timestamp")
 			}
 			data = data[n:]
 			if num == fTimestampSeconds {
@@ -129,11 +140,20 @@ func parseTimestamp(data []byte) (time.Time, error) {
 		}
 		n = protowire.ConsumeFieldValue(num, typ, data)
 		if n < 0 {
-			return time.Time{}, malformed("timestamp field")
+			return 0, 0, malformed("timestamp field")
 		}
 		data = data[n:]
 	}
-	return time.Unix(sec, nsec).UTC(), nil
+	if nsec < 0 || nsec >= 1e9 {
+		carry := nsec / 1e9
+		sec += carry
+		nsec -= carry * 1e9
+		if nsec < 0 {
+			nsec += 1e9
+			sec--
+		}
+	}
+	return sec, int32(nsec), nil
 }
 
 // Values appends the encoded sluice.v1.Value of every column of r to buf and returns it
@@ -142,21 +162,21 @@ func (r WireRow) Values(buf [][]byte) ([][]byte, int64, error) {
 	var index int64
 	data := []byte(r)
 	for len(data) > 0 {
-		num, typ, n := protowire.ConsumeTag(data)
+		num, typ, n := consumeTag(data)
 		if n < 0 {
 			return buf, index, malformed("row tag")
 		}
 		data = data[n:]
 		switch {
 		case num == fRowValues && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(data)
+			v, n := consumeBytes(data)
 			if n < 0 {
 				return buf, index, malformed("row value")
 			}
 			data = data[n:]
 			buf = append(buf, v)
 		case num == fRowIndex && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(data)
+			v, n := consumeVarint(data)
 			if n < 0 {
 				return buf, index, malformed("row index")
 			}
@@ -220,66 +240,76 @@ type Value struct {
 
 // DecodeValue reads an encoded sluice.v1.Value. The last field set wins, as in proto3.
 func DecodeValue(data []byte) (Value, error) {
-	v := Value{Kind: KindNull}
+	var v Value
+	err := v.Decode(data)
+	return v, err
+}
+
+// Decode sets v to the encoded sluice.v1.Value data, as DecodeValue returns it. Decoding
+// into a Value the caller keeps, and reading its fields through a pointer, spares a hot
+// loop the copies of a returned Value (and the stalls of reading it back whole right
+// after its fields were written one by one).
+func (v *Value) Decode(data []byte) error {
+	*v = Value{Kind: KindNull}
 	for len(data) > 0 {
-		num, typ, n := protowire.ConsumeTag(data)
+		num, typ, n := consumeTag(data)
 		if n < 0 {
-			return v, malformed("value tag")
+			return malformed("value tag")
 		}
 		data = data[n:]
 		switch typ {
 		case protowire.VarintType:
-			x, n := protowire.ConsumeVarint(data)
+			x, n := consumeVarint(data)
 			if n < 0 {
-				return v, malformed("value varint")
+				return malformed("value varint")
 			}
 			data = data[n:]
 			switch num {
 			case fValueNull:
-				v = Value{Kind: KindNull}
+				*v = Value{Kind: KindNull}
 			case fValueInt:
-				v = Value{Kind: KindInt, Num: x}
+				*v = Value{Kind: KindInt, Num: x}
 			case fValueBool:
-				v = Value{Kind: KindBool, Num: min(x, 1)}
+				*v = Value{Kind: KindBool, Num: min(x, 1)}
 			}
 		case protowire.Fixed64Type:
 			x, n := protowire.ConsumeFixed64(data)
 			if n < 0 {
-				return v, malformed("value fixed64")
+				return malformed("value fixed64")
 			}
 			data = data[n:]
 			if num == fValueFloat {
-				v = Value{Kind: KindFloat, Num: x}
+				*v = Value{Kind: KindFloat, Num: x}
 			}
 		case protowire.BytesType:
-			x, n := protowire.ConsumeBytes(data)
+			x, n := consumeBytes(data)
 			if n < 0 {
-				return v, malformed("value bytes")
+				return malformed("value bytes")
 			}
 			data = data[n:]
 			switch num {
 			case fValueString:
-				v = Value{Kind: KindString, Raw: x}
+				*v = Value{Kind: KindString, Raw: x}
 			case fValueDecimal:
-				v = Value{Kind: KindDecimal, Raw: x}
+				*v = Value{Kind: KindDecimal, Raw: x}
 			case fValueBytes:
-				v = Value{Kind: KindBytes, Raw: x}
+				*v = Value{Kind: KindBytes, Raw: x}
 			case fValueJSON:
-				v = Value{Kind: KindJSON, Raw: x}
+				*v = Value{Kind: KindJSON, Raw: x}
 			case fValueTimestamp:
-				t, err := parseTimestamp(x)
+				sec, nsec, err := timestampParts(x)
 				if err != nil {
-					return v, err
+					return err
 				}
-				v = Value{Kind: KindTimestamp, Sec: t.Unix(), Nsec: int32(t.Nanosecond())}
+				*v = Value{Kind: KindTimestamp, Sec: sec, Nsec: nsec}
 			}
 		default:
 			n := protowire.ConsumeFieldValue(num, typ, data)
 			if n < 0 {
-				return v, malformed("value field")
+				return malformed("value field")
 			}
 			data = data[n:]
 		}
 	}
-	return v, nil
+	return nil
 }
