@@ -231,7 +231,7 @@ func (ts *Tuples) tail() []byte {
 		ts.chunks = append(ts.chunks, make([]byte, 0, chunkBytes))
 	}
 	c := ts.chunks[len(ts.chunks)-1]
-	return c[len(c):len(c)]
+	return c[len(c):]
 }
 
 // store keeps the tuple enc, encoded at tail, and its key right after it. A tuple that
