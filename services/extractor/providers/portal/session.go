@@ -18,8 +18,13 @@ import (
 const loginPath = "/login"
 
 // maxRelogins bounds the logins one request may cause: a session that expires at once
-// every time is a broken portal, not a reason to loop.
+// every time is a broken portal, not a reason to loop. Only sessions that never served a
+// request count: when the tasks of a replica share a short session, a request can find it
+// used up by the others again and again while the portal works fine.
 const maxRelogins = 3
+
+// maxAttempts bounds a request's tries whatever the reason, as a last resort.
+const maxAttempts = 16 * (maxRelogins + 1)
 
 // errLoggedOut is a response that landed on the login page: the session expired.
 var errLoggedOut = errors.New("session expired: redirected to the login page")
@@ -38,6 +43,8 @@ type session struct {
 	cookies []*http.Cookie
 	gen     int
 	logins  int
+	// servedGen is the newest generation that served a request (not redirected).
+	servedGen int
 }
 
 func newSession(p Portal, client *apiclient.Client, getenv func(string) string, b *browser) *session {
@@ -72,13 +79,15 @@ func (s *session) current(ctx context.Context) ([]*http.Cookie, int, error) {
 	return s.cookies, s.gen, nil
 }
 
-// expire drops the cookies of generation gen, so the next caller signs in again.
-func (s *session) expire(gen int) {
+// expire drops the cookies of generation gen, so the next caller signs in again, and
+// reports whether that generation served any request before it expired.
+func (s *session) expire(gen int) (served bool) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.gen == gen {
 		s.cookies = nil
 	}
-	s.mu.Unlock()
+	return s.servedGen >= gen
 }
 
 // formLogin posts the login form and keeps the cookies the answer sets.
@@ -119,7 +128,8 @@ func (s *session) get(ctx context.Context, path string) (*http.Response, error) 
 	if err != nil || target.Host != s.base.Host {
 		return nil, fmt.Errorf("%w: %q is not a path of portal %s", errPermanent, path, s.base.Host)
 	}
-	for range maxRelogins + 1 {
+	dead := 0 // sessions that expired without serving anyone
+	for range maxAttempts {
 		cookies, gen, err := s.current(ctx)
 		if err != nil {
 			return nil, err
@@ -136,12 +146,24 @@ func (s *session) get(ctx context.Context, path string) (*http.Response, error) 
 			return nil, err
 		}
 		if resp.Request.URL.Path != loginPath || target.Path == loginPath {
+			s.served(gen)
 			return resp, nil
 		}
 		resp.Body.Close()
-		s.expire(gen)
+		if !s.expire(gen) {
+			if dead++; dead > maxRelogins {
+				return nil, fmt.Errorf("GET %s%s: %w: %d sessions in a row expired before serving a request", s.base.Host, target.Path, errLoggedOut, dead)
+			}
+		}
 	}
-	return nil, fmt.Errorf("GET %s%s: %w %d times in a row", s.base.Host, target.Path, errLoggedOut, maxRelogins+1)
+	return nil, fmt.Errorf("GET %s%s: %w %d times in a row", s.base.Host, target.Path, errLoggedOut, maxAttempts)
+}
+
+// served records that generation gen served a request: the portal accepts its logins.
+func (s *session) served(gen int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.servedGen = max(s.servedGen, gen)
 }
 
 // Logins returns how many times this replica signed in to the portal.
