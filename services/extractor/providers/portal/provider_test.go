@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -168,3 +169,25 @@ func providerTrigger() provider.Trigger {
 }
 
 func isPermanent(err error) bool { return errors.Is(err, provider.ErrPermanent) }
+
+// TestBrokenPortalGivesUp: a portal whose sessions expire before serving anything (here:
+// a session lifetime of 1 ns) fails the request after a bounded number of logins, with
+// an error that says so, instead of signing in forever.
+func TestBrokenPortalGivesUp(t *testing.T) {
+	scfg := formPortals(sim.DefaultConfig())
+	scfg.Portals = scfg.Portals[:1]
+	scfg.SessionTTL = time.Nanosecond
+	tb := newTestbed(t, scfg)
+	p := tb.provider(t)
+	var s *session
+	for _, v := range p.sessions {
+		s = v
+	}
+	_, err := s.get(t.Context(), "/reports")
+	if err == nil || !errors.Is(err, errLoggedOut) || !strings.Contains(err.Error(), "expired before serving a request") {
+		t.Fatalf("err = %v, want the sessions' expiry named", err)
+	}
+	if n := s.Logins(); n != maxRelogins+1 {
+		t.Errorf("%d logins, want %d", n, maxRelogins+1)
+	}
+}
