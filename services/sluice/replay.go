@@ -239,6 +239,8 @@ type replayProgress struct {
 	last     time.Time
 	n        int64
 	printedN int64
+	// printedTotal says whether the last line printed showed the total.
+	printedTotal bool
 }
 
 func newReplayProgress(w io.Writer, counted <-chan int64, every time.Duration) *replayProgress {
@@ -266,6 +268,7 @@ func (p *replayProgress) print() {
 	}
 	now := time.Now()
 	rate := float64(p.n-p.printedN) / now.Sub(p.last).Seconds()
+	p.printedTotal = p.total >= 0
 	if p.total < 0 {
 		fmt.Fprintf(p.w, "replayed %d records, %.0f records/s\n", p.n, rate)
 	} else {
@@ -286,7 +289,8 @@ func (p *replayProgress) done() {
 		}
 		p.counted = nil
 	}
-	if p.printedN != p.n {
+	// The final line: unless the last one already showed every record and the total.
+	if p.printedN != p.n || (p.total >= 0 && !p.printedTotal) {
 		p.last = p.start
 		p.printedN = 0
 		p.print()

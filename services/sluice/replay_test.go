@@ -99,4 +99,17 @@ func TestReplayProgress(t *testing.T) {
 			t.Errorf("progress after the count %q", b.String())
 		}
 	})
+	// Every record was printed before the count came in: the final line shows the total.
+	t.Run("count comes in after the last record", func(t *testing.T) {
+		var b strings.Builder
+		late := make(chan int64, 1)
+		p := newReplayProgress(&b, late, 0)
+		p.update(2)
+		late <- 2
+		b.Reset()
+		p.done()
+		if !strings.HasPrefix(b.String(), "replayed 2/2 records (100%), ") {
+			t.Errorf("final progress %q, want the total", b.String())
+		}
+	})
 }
