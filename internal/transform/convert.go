@@ -377,22 +377,20 @@ func toTimestamp(v any) (cell, error) {
 }
 
 func (c *converter) toJSON(v any) (cell, error) {
-	if b, ok := appendJSON(c.text[:0], v); ok {
+	b, ok := appendJSON(c.text[:0], v)
+	if ok {
 		c.text = b
-		if hasNULEscape(b) {
-			return cell{}, fmt.Errorf("JSON document contains \\u0000, which Postgres jsonb refuses")
+	} else {
+		if c.enc == nil {
+			c.enc = json.NewEncoder(&c.buf)
+			c.enc.SetEscapeHTML(false)
 		}
-		return cell{s: string(b)}, nil
+		c.buf.Reset()
+		if err := c.enc.Encode(v); err != nil {
+			return cell{}, fmt.Errorf("cannot encode %s as JSON: %w", describe(v), err)
+		}
+		b = bytes.TrimSuffix(c.buf.Bytes(), []byte{'\n'})
 	}
-	if c.enc == nil {
-		c.enc = json.NewEncoder(&c.buf)
-		c.enc.SetEscapeHTML(false)
-	}
-	c.buf.Reset()
-	if err := c.enc.Encode(v); err != nil {
-		return cell{}, fmt.Errorf("cannot encode %s as JSON: %w", describe(v), err)
-	}
-	b := bytes.TrimSuffix(c.buf.Bytes(), []byte{'\n'})
 	if hasNULEscape(b) {
 		return cell{}, fmt.Errorf("JSON document contains \\u0000, which Postgres jsonb refuses")
 	}
