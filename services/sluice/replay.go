@@ -255,17 +255,31 @@ func (p *replayProgress) update(n int64) {
 	}
 }
 
-func (p *replayProgress) print() {
-	if p.total < 0 {
+// receive takes the count once it has come in (wait: blocking until it does). Records
+// staged since the count are replayed too, so the total is never below what was sent; a
+// count that failed leaves the total unknown.
+func (p *replayProgress) receive(wait bool) {
+	if p.counted == nil {
+		return
+	}
+	var t int64
+	if wait {
+		t = <-p.counted
+	} else {
 		select {
-		case t := <-p.counted:
-			p.total = max(t, p.n) // records staged since the count are replayed too
-			if t < 0 {
-				p.total, p.counted = -1, nil // the count failed: go on without it
-			}
+		case t = <-p.counted:
 		default:
+			return
 		}
 	}
+	p.counted = nil
+	if t >= 0 {
+		p.total = max(t, p.n)
+	}
+}
+
+func (p *replayProgress) print() {
+	p.receive(false)
 	now := time.Now()
 	rate := float64(p.n-p.printedN) / now.Sub(p.last).Seconds()
 	p.printedTotal = p.total >= 0
@@ -283,12 +297,7 @@ func (p *replayProgress) print() {
 
 // done prints the final line, with the total once the count is in.
 func (p *replayProgress) done() {
-	if p.total < 0 && p.counted != nil {
-		if t := <-p.counted; t >= 0 {
-			p.total = max(t, p.n)
-		}
-		p.counted = nil
-	}
+	p.receive(true)
 	// The final line: unless the last one already showed every record and the total.
 	if p.printedN != p.n || (p.total >= 0 && !p.printedTotal) {
 		p.last = p.start
