@@ -1,7 +1,6 @@
 package rowsource
 
 import (
-	"bytes"
 	"encoding/json"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -229,6 +228,6 @@ func trimSpace(v []byte) []byte {
 
 // isObject reports whether the valid JSON value v is an object.
 func isObject(v []byte) bool {
-	v = bytes.TrimLeft(v, " \t\r\n")
+	v = trimSpace(v)
 	return len(v) > 0 && v[0] == '{'
 }

@@ -103,15 +103,15 @@ func (n *NDJSON) readLine() (line []byte, tooLong bool, err error) {
 
 // decodeObject decodes one JSON object with exact numbers and nothing after it.
 func (n *NDJSON) decodeObject(data []byte) (map[string]any, error) {
+	// A valid line (jsontext checks UTF-8 too) is built in one pass; anything else is
+	// looked at again for an account of what is wrong and where.
+	if v := jsontext.Value(data); isObject(v) && v.IsValid(jsontext.AllowDuplicateNames(true)) {
+		return n.build.row(v).(map[string]any), nil
+	}
 	// encoding/json would replace invalid UTF-8 in strings with U+FFFD: the row would be
 	// loaded altered.
 	if !utf8.Valid(data) {
 		return nil, fmt.Errorf("invalid UTF-8 at byte %d of the line", invalidUTF8At(data))
-	}
-	// A valid line is built in one pass; an invalid one is decoded again by encoding/json
-	// for its account of what is wrong and where.
-	if v := jsontext.Value(data); isObject(v) && v.IsValid(jsontext.AllowDuplicateNames(true)) {
-		return n.build.row(v).(map[string]any), nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
