@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -38,6 +39,11 @@ import (
 // *_limit_ratio the median over rounds of the phase's rate over the limit measured just
 // before it, *_limit_ratio_min/_max its range, and *_spread (the phase's fastest round
 // over its slowest) says how steady the phase was.
+//
+// Knobs for finding where time goes: BENCH_LOAD_PHASES (load, e2e) runs only those phases,
+// BENCH_ALT_LOADER names a second loader binary measured in the same rounds, BENCH_LOADER_CONNS
+// sets the loader's connections and the limit's together, BENCH_PROFILE names a directory for
+// the services' CPU profiles, BENCH_SERVICE_ENV="K=V …" tries a setting on every service.
 var loadSuite = Suite{Name: "load", Run: runLoad}
 
 type loadScale struct {
@@ -104,23 +110,29 @@ func runLoad(ctx context.Context, env *Env) error {
 		env.Logf("round %d: copy limit %.0f rows/s", r+1, limit)
 		limits = append(limits, limit)
 		if want("load") {
-			b.checkpoint(ctx)
-			load, err := b.loaderAlone(ctx, r, "")
-			if err != nil {
-				return fmt.Errorf("loader alone: %w", err)
-			}
-			env.Logf("round %d: load %.0f rows/s (%.3f of the limit)", r+1, load, load/limit)
-			add("load", load, limit)
 			// BENCH_ALT_LOADER names another loader binary (e.g. one built from main) to
-			// measure in the same rounds: an A/B comparison on equal terms.
+			// measure in the same rounds: an A/B comparison on equal terms, the order of
+			// the two swapped every other round so that neither always runs second.
+			bins := []string{""}
 			if alt := os.Getenv("BENCH_ALT_LOADER"); alt != "" {
-				b.checkpoint(ctx)
-				rate, err := b.loaderAlone(ctx, r, alt)
-				if err != nil {
-					return fmt.Errorf("alternative loader: %w", err)
+				bins = append(bins, alt)
+				if r%2 == 1 {
+					bins[0], bins[1] = bins[1], bins[0]
 				}
-				env.Logf("round %d: alternative loader %.0f rows/s (%.3f of the limit)", r+1, rate, rate/limit)
-				add("load_alt", rate, limit)
+			}
+			for _, bin := range bins {
+				b.checkpoint(ctx)
+				rate, err := b.loaderAlone(ctx, r, bin)
+				if err != nil {
+					return fmt.Errorf("loader alone (%s): %w", cmp.Or(bin, "this tree's"), err)
+				}
+				if bin == "" {
+					env.Logf("round %d: load %.0f rows/s (%.3f of the limit)", r+1, rate, rate/limit)
+					add("load", rate, limit)
+				} else {
+					env.Logf("round %d: alternative loader %.0f rows/s (%.3f of the limit)", r+1, rate, rate/limit)
+					add("load_alt", rate, limit)
+				}
 			}
 		}
 		if want("e2e") {

@@ -216,6 +216,11 @@ func (p *pipeline) startStages(extra ...string) (testinfra.Group, error) {
 func (p *pipeline) drained(ctx context.Context, timeout time.Duration, watch []procWatch, check func(context.Context) (bool, error), consumers ...consumerRef) (first, last time.Time, err error) {
 	deadline := time.Now().Add(timeout)
 	finished := make([]time.Duration, len(consumers))
+	// seen is each consumer's first state, the origin of its rate.
+	seen := make([]struct {
+		at    time.Time
+		acked uint64
+	}, len(consumers))
 	defer func() {
 		if err == nil && len(consumers) > 1 {
 			var parts []string
@@ -228,6 +233,9 @@ func (p *pipeline) drained(ctx context.Context, timeout time.Duration, watch []p
 	nextReport := time.Now().Add(15 * time.Second)
 	for {
 		done := true
+		// Polling costs the machine that is being measured (a consumer-info request per
+		// consumer): poll rarely while much is left and every 10 ms near the end.
+		var left time.Duration
 		// A slow drain says why: what each consumer holds, and what it got again.
 		report := time.Now().After(nextReport)
 		if report {
@@ -255,6 +263,10 @@ func (p *pipeline) drained(ctx context.Context, timeout time.Duration, watch []p
 			if ci.NumPending > 0 || ci.NumAckPending > 0 || ci.AckFloor.Stream < c.minSeq {
 				done = false
 				finished[i] = 0
+				if seen[i].at.IsZero() {
+					seen[i].at, seen[i].acked = time.Now(), ci.AckFloor.Stream
+				}
+				left = max(left, remaining(ci, seen[i].acked, time.Since(seen[i].at)))
 			} else if finished[i] == 0 && !first.IsZero() {
 				finished[i] = time.Since(first)
 			}
@@ -278,9 +290,19 @@ func (p *pipeline) drained(ctx context.Context, timeout time.Duration, watch []p
 		select {
 		case <-ctx.Done():
 			return first, last, ctx.Err()
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(min(max(left/16, 10*time.Millisecond), 100*time.Millisecond)):
 		}
 	}
+}
+
+// remaining estimates how long a consumer needs for what it has not acked, at the rate
+// its ack floor moved since it stood at from, elapsed ago; zero when it has not moved.
+func remaining(ci *jetstream.ConsumerInfo, from uint64, elapsed time.Duration) time.Duration {
+	if ci.AckFloor.Stream <= from || elapsed <= 0 {
+		return 0
+	}
+	left := ci.NumPending + uint64(ci.NumAckPending)
+	return time.Duration(float64(elapsed) * float64(left) / float64(ci.AckFloor.Stream-from))
 }
 
 type consumerRef struct {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,8 +16,14 @@ import (
 )
 
 // loaderConns is the loader's --postgres-max-conns in every phase, and so the number of
-// connections the physical limit is measured with.
-const loaderConns = 4
+// connections the physical limit is measured with: 4, the loader's default, or
+// BENCH_LOADER_CONNS (to find what a database absorbs best: see the README).
+var loaderConns = func() int {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_LOADER_CONNS")); err == nil && n > 0 {
+		return n
+	}
+	return 4
+}()
 
 // limitColumns are the columns the loader copies (data, then lineage), with their types.
 var limitColumns = []struct {
@@ -97,7 +105,7 @@ func (b *loadBench) encodeLimitRows() ([][]byte, error) {
 	m := pgtype.NewMap()
 	extracted := time.Now().UTC()
 	var chunks [][]byte
-	per := min(b.sc.ceilingTx, b.sc.rows/(4*loaderConns))
+	per := min(b.sc.ceilingTx, b.sc.rows/int64(4*loaderConns))
 	for first := int64(0); first < b.sc.rows; first += per {
 		buf := []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
 		for i := first; i < min(first+per, b.sc.rows); i++ {
