@@ -3,9 +3,11 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -146,6 +148,14 @@ func Run(ctx context.Context, deps *Deps, o Options, sc Scenario, timeout time.D
 		res.Err = qerr.Error()
 	}
 	o.Logf("  quiet: %s", state)
+	if qerr != nil {
+		// Work that never came to rest: say where each stage that holds messages is stuck.
+		for _, kind := range slices.Sorted(maps.Keys(inputOf)) {
+			if inFlight(ctx, p, inputOf[kind]) > 0 {
+				o.Logf("  %s holds messages of %s; its goroutines:\n%s", kind, inputOf[kind], p.DumpStacks(kind))
+			}
+		}
+	}
 	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	if ex, err := p.Verify(vctx); err != nil {
