@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sluice-dev/sluice/internal/bus"
 )
 
 // errConflict reports a compare-and-set that lost: the entry changed since it was read.
@@ -53,6 +55,8 @@ func openBucket(ctx context.Context, js jetstream.JetStream, name string) (jetst
 }
 
 func (s kvStore) get(ctx context.Context, key string) ([]byte, uint64, error) {
+	ctx, cancel := bus.Bounded(ctx)
+	defer cancel()
 	e, err := s.kv.Get(ctx, key)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
@@ -64,6 +68,8 @@ func (s kvStore) get(ctx context.Context, key string) ([]byte, uint64, error) {
 }
 
 func (s kvStore) set(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
+	ctx, cancel := bus.Bounded(ctx)
+	defer cancel()
 	var (
 		n   uint64
 		err error

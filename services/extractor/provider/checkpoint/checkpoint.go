@@ -51,6 +51,8 @@ func (s *Store) Key(parts ...string) string {
 // Load reads the cursor at key into a Cursor of T.
 func Load[T any](ctx context.Context, s *Store, key string) (Cursor[T], error) {
 	c := Cursor[T]{Key: key}
+	ctx, cancel := bus.Bounded(ctx)
+	defer cancel()
 	e, err := s.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return c, nil
@@ -72,6 +74,8 @@ func Save[T any](ctx context.Context, s *Store, c Cursor[T]) (Cursor[T], error) 
 	if err != nil {
 		return c, fmt.Errorf("encode checkpoint %s: %w", c.Key, err)
 	}
+	ctx, cancel := bus.Bounded(ctx)
+	defer cancel()
 	var rev uint64
 	if c.Found {
 		rev, err = s.kv.Update(ctx, c.Key, data, c.Revision)
@@ -90,6 +94,8 @@ func Save[T any](ctx context.Context, s *Store, c Cursor[T]) (Cursor[T], error) 
 
 // Delete removes the cursor at key (a finished backfill).
 func (s *Store) Delete(ctx context.Context, key string) error {
+	ctx, cancel := bus.Bounded(ctx)
+	defer cancel()
 	if err := s.kv.Delete(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("delete checkpoint %s: %w", key, err)
 	}
@@ -103,6 +109,8 @@ func (s *Store) Claim(ctx context.Context, key string, value any) (bool, error) 
 	if err != nil {
 		return false, fmt.Errorf("encode checkpoint %s: %w", key, err)
 	}
+	ctx, cancel := bus.Bounded(ctx)
+	defer cancel()
 	if _, err := s.kv.Create(ctx, key, data); err != nil {
 		if isConflict(err) {
 			return false, nil

@@ -82,6 +82,8 @@ func (s *Store) Key(parts ...string) string {
 
 // Get reads a job.
 func (s *Store) Get(ctx context.Context, key string) (Job, error) {
+	ctx, cancel := bus.Bounded(ctx)
+	defer cancel()
 	e, err := s.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return Job{}, fmt.Errorf("job %s: %w", key, ErrNotFound)
@@ -105,7 +107,9 @@ func (s *Store) create(ctx context.Context, j Job) (Job, error) {
 	if err != nil {
 		return j, fmt.Errorf("encode job %s: %w", j.Key, err)
 	}
-	rev, err := s.kv.Create(ctx, j.Key, data)
+	rctx, cancel := bus.Bounded(ctx)
+	defer cancel()
+	rev, err := s.kv.Create(rctx, j.Key, data)
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return j, fmt.Errorf("create job %s: %w", j.Key, ErrConflict)
 	}
@@ -125,7 +129,9 @@ func (s *Store) Save(ctx context.Context, j Job) (Job, error) {
 	if err != nil {
 		return j, fmt.Errorf("encode job %s: %w", j.Key, err)
 	}
-	rev, err := s.kv.Update(ctx, j.Key, data, j.Revision)
+	rctx, cancel := bus.Bounded(ctx)
+	defer cancel()
+	rev, err := s.kv.Update(rctx, j.Key, data, j.Revision)
 	if err != nil {
 		if isConflict(err) {
 			return j, fmt.Errorf("save job %s: %w", j.Key, ErrConflict)
