@@ -2,7 +2,10 @@ package bus
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // RequestTimeout bounds one JetStream request (a key-value read or write, a publish)
@@ -13,7 +16,18 @@ import (
 // JetStream applies its own default timeout only to contexts without a deadline.
 const RequestTimeout = 10 * time.Second
 
-// Bounded returns ctx limited to RequestTimeout, for one request.
-func Bounded(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, RequestTimeout)
+// requestTimeout is RequestTimeout; tests shorten it.
+var requestTimeout = RequestTimeout
+
+// Request runs one request under ctx bounded by RequestTimeout. When the bound ends it,
+// the error is nats.ErrTimeout (wrapped): the bus lost the request, so a consumer holds the
+// message as for an outage instead of spending one of its deliveries.
+func Request[T any](ctx context.Context, do func(context.Context) (T, error)) (T, error) {
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	v, err := do(rctx)
+	if err != nil && ctx.Err() == nil && rctx.Err() != nil {
+		err = fmt.Errorf("%w: no reply within %v: %w", nats.ErrTimeout, requestTimeout, err)
+	}
+	return v, err
 }

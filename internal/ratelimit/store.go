@@ -55,9 +55,7 @@ func openBucket(ctx context.Context, js jetstream.JetStream, name string) (jetst
 }
 
 func (s kvStore) get(ctx context.Context, key string) ([]byte, uint64, error) {
-	ctx, cancel := bus.Bounded(ctx)
-	defer cancel()
-	e, err := s.kv.Get(ctx, key)
+	e, err := bus.Request(ctx, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return s.kv.Get(ctx, key) })
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
 		return nil, 0, nil
@@ -68,17 +66,12 @@ func (s kvStore) get(ctx context.Context, key string) ([]byte, uint64, error) {
 }
 
 func (s kvStore) set(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
-	ctx, cancel := bus.Bounded(ctx)
-	defer cancel()
-	var (
-		n   uint64
-		err error
-	)
-	if rev == 0 {
-		n, err = s.kv.Create(ctx, key, value)
-	} else {
-		n, err = s.kv.Update(ctx, key, value, rev)
-	}
+	n, err := bus.Request(ctx, func(ctx context.Context) (uint64, error) {
+		if rev == 0 {
+			return s.kv.Create(ctx, key, value)
+		}
+		return s.kv.Update(ctx, key, value, rev)
+	})
 	switch {
 	case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
 		return 0, errConflict
