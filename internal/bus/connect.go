@@ -97,7 +97,13 @@ func ReadyCheck(nc *nats.Conn) func(context.Context) error {
 // leader) waits forever, and the message being handled with it hangs in progress.
 const PublishAckTimeout = 30 * time.Second
 
-// NewJetStream is the JetStream context every sluice process uses on nc.
+// NewJetStream is the JetStream context every sluice process uses on nc: no request
+// waits for a lost reply longer than RequestTimeout, nor an async publish for its
+// acknowledgement longer than PublishAckTimeout.
 func NewJetStream(nc *nats.Conn) (jetstream.JetStream, error) {
-	return jetstream.New(nc, jetstream.WithPublishAsyncTimeout(PublishAckTimeout))
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(PublishAckTimeout))
+	if err != nil {
+		return nil, err
+	}
+	return boundedJS{js}, nil
 }

@@ -57,7 +57,7 @@ func Publish(ctx context.Context, js jetstream.JetStream, m Message) (*jetstream
 	if err != nil {
 		return nil, err
 	}
-	ack, err := Request(ctx, func(ctx context.Context) (*jetstream.PubAck, error) { return js.PublishMsg(ctx, msg) })
+	ack, err := js.PublishMsg(ctx, msg)
 	if err != nil {
 		return nil, fmt.Errorf("publish %s: %w", m.Subject, err)
 	}

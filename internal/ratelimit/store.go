@@ -8,8 +8,6 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/sluice-dev/sluice/internal/bus"
 )
 
 // errConflict reports a compare-and-set that lost: the entry changed since it was read.
@@ -55,7 +53,7 @@ func openBucket(ctx context.Context, js jetstream.JetStream, name string) (jetst
 }
 
 func (s kvStore) get(ctx context.Context, key string) ([]byte, uint64, error) {
-	e, err := bus.Request(ctx, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return s.kv.Get(ctx, key) })
+	e, err := s.kv.Get(ctx, key)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
 		return nil, 0, nil
@@ -66,12 +64,15 @@ func (s kvStore) get(ctx context.Context, key string) ([]byte, uint64, error) {
 }
 
 func (s kvStore) set(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
-	n, err := bus.Request(ctx, func(ctx context.Context) (uint64, error) {
-		if rev == 0 {
-			return s.kv.Create(ctx, key, value)
-		}
-		return s.kv.Update(ctx, key, value, rev)
-	})
+	var (
+		n   uint64
+		err error
+	)
+	if rev == 0 {
+		n, err = s.kv.Create(ctx, key, value)
+	} else {
+		n, err = s.kv.Update(ctx, key, value, rev)
+	}
 	switch {
 	case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
 		return 0, errConflict

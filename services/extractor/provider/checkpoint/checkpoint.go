@@ -51,7 +51,7 @@ func (s *Store) Key(parts ...string) string {
 // Load reads the cursor at key into a Cursor of T.
 func Load[T any](ctx context.Context, s *Store, key string) (Cursor[T], error) {
 	c := Cursor[T]{Key: key}
-	e, err := bus.Request(ctx, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return s.kv.Get(ctx, key) })
+	e, err := s.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return c, nil
 	}
@@ -72,12 +72,12 @@ func Save[T any](ctx context.Context, s *Store, c Cursor[T]) (Cursor[T], error) 
 	if err != nil {
 		return c, fmt.Errorf("encode checkpoint %s: %w", c.Key, err)
 	}
-	rev, err := bus.Request(ctx, func(ctx context.Context) (uint64, error) {
-		if c.Found {
-			return s.kv.Update(ctx, c.Key, data, c.Revision)
-		}
-		return s.kv.Create(ctx, c.Key, data)
-	})
+	var rev uint64
+	if c.Found {
+		rev, err = s.kv.Update(ctx, c.Key, data, c.Revision)
+	} else {
+		rev, err = s.kv.Create(ctx, c.Key, data)
+	}
 	if err != nil {
 		if isConflict(err) {
 			return c, fmt.Errorf("save checkpoint %s: %w", c.Key, ErrConflict)
@@ -90,7 +90,7 @@ func Save[T any](ctx context.Context, s *Store, c Cursor[T]) (Cursor[T], error) 
 
 // Delete removes the cursor at key (a finished backfill).
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if _, err := bus.Request(ctx, func(ctx context.Context) (struct{}, error) { return struct{}{}, s.kv.Delete(ctx, key) }); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+	if err := s.kv.Delete(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("delete checkpoint %s: %w", key, err)
 	}
 	return nil
@@ -103,7 +103,7 @@ func (s *Store) Claim(ctx context.Context, key string, value any) (bool, error) 
 	if err != nil {
 		return false, fmt.Errorf("encode checkpoint %s: %w", key, err)
 	}
-	if _, err := bus.Request(ctx, func(ctx context.Context) (uint64, error) { return s.kv.Create(ctx, key, data) }); err != nil {
+	if _, err := s.kv.Create(ctx, key, data); err != nil {
 		if isConflict(err) {
 			return false, nil
 		}

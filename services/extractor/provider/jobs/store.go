@@ -82,7 +82,7 @@ func (s *Store) Key(parts ...string) string {
 
 // Get reads a job.
 func (s *Store) Get(ctx context.Context, key string) (Job, error) {
-	e, err := bus.Request(ctx, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return s.kv.Get(ctx, key) })
+	e, err := s.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return Job{}, fmt.Errorf("job %s: %w", key, ErrNotFound)
 	}
@@ -105,7 +105,7 @@ func (s *Store) create(ctx context.Context, j Job) (Job, error) {
 	if err != nil {
 		return j, fmt.Errorf("encode job %s: %w", j.Key, err)
 	}
-	rev, err := bus.Request(ctx, func(ctx context.Context) (uint64, error) { return s.kv.Create(ctx, j.Key, data) })
+	rev, err := s.kv.Create(ctx, j.Key, data)
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return j, fmt.Errorf("create job %s: %w", j.Key, ErrConflict)
 	}
@@ -125,7 +125,7 @@ func (s *Store) Save(ctx context.Context, j Job) (Job, error) {
 	if err != nil {
 		return j, fmt.Errorf("encode job %s: %w", j.Key, err)
 	}
-	rev, err := bus.Request(ctx, func(ctx context.Context) (uint64, error) { return s.kv.Update(ctx, j.Key, data, j.Revision) })
+	rev, err := s.kv.Update(ctx, j.Key, data, j.Revision)
 	if err != nil {
 		if isConflict(err) {
 			return j, fmt.Errorf("save job %s: %w", j.Key, ErrConflict)
