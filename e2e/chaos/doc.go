@@ -7,7 +7,8 @@
 // A trial injects its faults (kill -9 of random service replicas, SIGTERM under load, a
 // dependency down for minutes, a JetStream cluster node killed), waits until the pipeline is
 // quiet and checks PostgreSQL against the rows the simulator generated: every expected key
-// present with its exact values, nothing extra, no report requested twice, nothing
+// present with its exact values, nothing extra, no report requested twice (but for one its
+// creator was killed before recording: see orphanedByKills), nothing
 // dead-lettered, and (from a tap on the JetStream ack subjects) how often each message was
 // delivered and whether any delivery was spent by a nak.
 //

@@ -306,6 +306,11 @@ func Start(ctx context.Context, deps *Deps, o Options) (*Pipeline, error) {
 	if p.PGURL, err = harness.CreateDatabase(ctx, deps.PostgresURL, p.db); err != nil {
 		return nil, err
 	}
+	// A trial starts from empty streams: a store left by an earlier trial of the same name
+	// (go test -count) holds its tasks, which name another seed's profiles.
+	if err := os.RemoveAll(filepath.Join(o.Dir, "nats")); err != nil {
+		return nil, err
+	}
 	if p.NATS, err = NewNATS(filepath.Join(o.Dir, "nats"), o.NATSNodes); err != nil {
 		return nil, err
 	}

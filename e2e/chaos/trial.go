@@ -80,7 +80,21 @@ type Recorder struct {
 	problems []string
 	recovery map[string]float64
 	rss      map[string]float64
+	kills    []kill
 	logf     func(string, ...any)
+}
+
+// kill is a SIGKILL of a service replica, when it was sent.
+type kill struct {
+	kind string
+	at   time.Time
+}
+
+// Killed records that a replica of kind was just killed with SIGKILL.
+func (r *Recorder) Killed(kind string) {
+	r.mu.Lock()
+	r.kills = append(r.kills, kill{kind: kind, at: time.Now()})
+	r.mu.Unlock()
 }
 
 // Action records a fault injected now.
@@ -164,6 +178,9 @@ func Run(ctx context.Context, deps *Deps, o Options, sc Scenario, timeout time.D
 		}
 	} else {
 		res.Exactness = ex
+		rec.mu.Lock()
+		res.excuseOrphans(p.Sim.Unasked(), rec.kills)
+		rec.mu.Unlock()
 	}
 	for _, c := range p.Crashes() {
 		rec.Problem("%s", c)
@@ -246,6 +263,7 @@ func Kills(n int) Scenario {
 				}
 			}
 			s.Kill()
+			r.Killed(s.Kind)
 			r.Action("kill -9 %s (%d of its input in flight)", s.Name, busy)
 			if err := sleep(ctx, between(200*time.Millisecond, 2*time.Second)); err != nil {
 				return s.Start()

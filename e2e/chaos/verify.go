@@ -101,6 +101,9 @@ type Exactness struct {
 	ReportsExpected int64 `json:"reports_expected"`
 	ReportsCreated  int64 `json:"reports_created"`
 	ReportsTwice    int64 `json:"reports_twice"`
+	// ReportsOrphaned are reports an extractor created and was killed before it recorded
+	// their ids (see orphanedByKills); they are not counted as requested twice.
+	ReportsOrphaned int64 `json:"reports_orphaned"`
 	// DLQ is the number of messages on the DLQ stream.
 	DLQ uint64 `json:"dlq"`
 	// Samples name a few lost or wrong keys.
@@ -113,8 +116,12 @@ func (e Exactness) Exact() bool {
 }
 
 func (e Exactness) String() string {
-	return fmt.Sprintf("rows %d/%d, lost %d, duplicated %d, wrong %d, reports %d/%d (twice %d), dlq %d",
-		e.Loaded, e.Expected, e.Lost, e.Duplicated, e.Wrong, e.ReportsCreated, e.ReportsExpected, e.ReportsTwice, e.DLQ)
+	orphaned := ""
+	if e.ReportsOrphaned > 0 {
+		orphaned = fmt.Sprintf(", %d orphaned by kill -9", e.ReportsOrphaned)
+	}
+	return fmt.Sprintf("rows %d/%d, lost %d, duplicated %d, wrong %d, reports %d/%d (twice %d%s), dlq %d",
+		e.Loaded, e.Expected, e.Lost, e.Duplicated, e.Wrong, e.ReportsCreated, e.ReportsExpected, e.ReportsTwice, orphaned, e.DLQ)
 }
 
 // Verify compares every loaded row with the simulator's rows.

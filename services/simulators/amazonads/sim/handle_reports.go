@@ -62,6 +62,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, fmt.Sprintf("Report %s not found for profile %d", id, c.profile.ProfileID))
 		return
 	}
+	s.reports.markAsked(rep)
 	now := s.clock.Now()
 	v := rep.view(now)
 	if v.Status == StatusCompleted {

@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"math"
+	"sort"
 	"sync"
 	"time"
 )
@@ -29,6 +30,10 @@ type report struct {
 	processingAt time.Time
 	doneAt       time.Time
 	failed       bool
+
+	// asked is set by the first status call: the client holds the report's id. Guarded
+	// by reportStore.mu.
+	asked bool
 
 	// url state, guarded by reportStore.mu.
 	urlExpires time.Time
@@ -130,6 +135,34 @@ func (s *reportStore) lastURL(r *report) (string, time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return r.url, r.urlExpires
+}
+
+// markAsked records that a client asked for r's status.
+func (s *reportStore) markAsked(r *report) {
+	s.mu.Lock()
+	r.asked = true
+	s.mu.Unlock()
+}
+
+// unasked lists the reports nobody asked the status of, oldest first.
+func (s *reportStore) unasked() []Created {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Created
+	for _, r := range s.byID {
+		if !r.asked {
+			out = append(out, Created{ReportID: r.id, ProfileID: r.profile.ProfileID, CreatedAt: r.createdAt})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out
+}
+
+// Created names a report and when it was created.
+type Created struct {
+	ReportID  string
+	ProfileID int64
+	CreatedAt time.Time
 }
 
 func (s *reportStore) count() int {

@@ -303,3 +303,21 @@ func TestReportAccessor(t *testing.T) {
 		t.Error("Report() found an unknown id")
 	}
 }
+
+func TestUnasked(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	ps := h.reportables()
+	_, asked, _ := h.create(ps[0].ProfileID, createBody(adGroupSpec, "2024-06-01", "2024-06-01"))
+	_, lost, _ := h.create(ps[1].ProfileID, createBody(adGroupSpec, "2024-06-01", "2024-06-01"))
+	if got := h.srv.Unasked(); len(got) != 2 {
+		t.Fatalf("Unasked() before any status call = %+v, want both reports", got)
+	}
+	h.status(ps[0].ProfileID, asked.ReportID)
+	// A status call for another profile's report is a 404 and does not count.
+	h.call(http.MethodGet, "/reporting/reports/"+lost.ReportID, ps[0].ProfileID, "")
+	got := h.srv.Unasked()
+	if len(got) != 1 || got[0].ReportID != lost.ReportID || got[0].ProfileID != ps[1].ProfileID || got[0].CreatedAt.IsZero() {
+		t.Errorf("Unasked() = %+v, want only %s of profile %d", got, lost.ReportID, ps[1].ProfileID)
+	}
+}

@@ -184,6 +184,12 @@ func (s *Server) Reset() {
 	s.throttle.reset(s.cfg.Stats)
 }
 
+// Unasked lists the reports whose status nobody has asked for, oldest first. A client
+// that dies between the create call and recording the id it got leaves such a report
+// behind (the API offers no way to find it again); so does one that requests a report
+// twice and keeps only one id.
+func (s *Server) Unasked() []Created { return s.reports.unasked() }
+
 // Report returns report id as the status endpoint would show it now, but
 // with the url last issued by a status call (if any) and no file size.
 func (s *Server) Report(id string) (Report, bool) {
