@@ -31,16 +31,18 @@ func main() {
 
 // Summary is what --json writes: every trial and the totals.
 type Summary struct {
-	Trials        int            `json:"trials"`
-	Lost          int            `json:"lost"`
-	Duplicated    int            `json:"duplicated"`
-	Wrong         int            `json:"wrong"`
-	ReportsTwice  int64          `json:"reports_twice"`
-	DLQ           uint64         `json:"dlq"`
-	Failed        int            `json:"failed"`
-	RecoverySMax  float64        `json:"recovery_s_max"`
-	Results       []chaos.Result `json:"results"`
-	ElapsedSecond float64        `json:"elapsed_s"`
+	Trials       int   `json:"trials"`
+	Lost         int   `json:"lost"`
+	Duplicated   int   `json:"duplicated"`
+	Wrong        int   `json:"wrong"`
+	ReportsTwice int64 `json:"reports_twice"`
+	// ReportsOrphaned are reports whose creator was killed before it recorded their ids.
+	ReportsOrphaned int64          `json:"reports_orphaned"`
+	DLQ             uint64         `json:"dlq"`
+	Failed          int            `json:"failed"`
+	RecoverySMax    float64        `json:"recovery_s_max"`
+	Results         []chaos.Result `json:"results"`
+	ElapsedSecond   float64        `json:"elapsed_s"`
 }
 
 func run() error {
@@ -108,6 +110,7 @@ func run() error {
 		sum.Duplicated += r.Duplicated
 		sum.Wrong += r.Wrong
 		sum.ReportsTwice += r.ReportsTwice
+		sum.ReportsOrphaned += r.ReportsOrphaned
 		sum.DLQ += r.DLQ
 		if !r.OK() {
 			sum.Failed++
@@ -157,8 +160,8 @@ func run() error {
 			return err
 		}
 	}
-	fmt.Printf("wrong values %d, reports requested twice %d, dead-lettered %d, failed trials %d, slowest recovery %.1fs\n",
-		sum.Wrong, sum.ReportsTwice, sum.DLQ, sum.Failed, sum.RecoverySMax)
+	fmt.Printf("wrong values %d, reports requested twice %d (and %d orphaned by kill -9), dead-lettered %d, failed trials %d, slowest recovery %.1fs\n",
+		sum.Wrong, sum.ReportsTwice, sum.ReportsOrphaned, sum.DLQ, sum.Failed, sum.RecoverySMax)
 	fmt.Printf("trials %d, lost %d, duplicated %d\n", sum.Trials, sum.Lost, sum.Duplicated)
 	if sum.Failed > 0 || *keep {
 		logf("logs kept in %s", work)
