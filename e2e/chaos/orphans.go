@@ -32,6 +32,6 @@ func orphanedByKills(unasked []sim.Created, kills []kill) int64 {
 
 // excuseOrphans takes the reports that kills orphaned out of the reports requested twice.
 func (e *Exactness) excuseOrphans(unasked []sim.Created, kills []kill) {
-	e.ReportsOrphaned = min(orphanedByKills(unasked, kills), max(0, e.ReportsCreated-e.ReportsExpected))
-	e.ReportsTwice = max(0, e.ReportsCreated-e.ReportsExpected-e.ReportsOrphaned)
+	e.ReportsOrphaned = min(orphanedByKills(unasked, kills), e.ReportsTwice)
+	e.ReportsTwice -= e.ReportsOrphaned
 }

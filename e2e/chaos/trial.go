@@ -179,8 +179,9 @@ func Run(ctx context.Context, deps *Deps, o Options, sc Scenario, timeout time.D
 	} else {
 		res.Exactness = ex
 		rec.mu.Lock()
-		res.excuseOrphans(p.Sim.Unasked(), rec.kills)
+		kills := slices.Clone(rec.kills)
 		rec.mu.Unlock()
+		res.excuseOrphans(p.Sim.Unasked(), kills)
 	}
 	for _, c := range p.Crashes() {
 		rec.Problem("%s", c)

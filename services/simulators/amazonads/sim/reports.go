@@ -3,7 +3,7 @@ package sim
 import (
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 )
@@ -154,7 +154,7 @@ func (s *reportStore) unasked() []Created {
 			out = append(out, Created{ReportID: r.id, ProfileID: r.profile.ProfileID, CreatedAt: r.createdAt})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	slices.SortFunc(out, func(a, b Created) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	return out
 }
 
