@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -36,14 +35,7 @@ func (p *Pipeline) DumpStacks(kind string) string {
 			continue
 		}
 		wg.Go(func() {
-			if err := syscall.Kill(proc.Pid(), syscall.SIGQUIT); err != nil {
-				return
-			}
-			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-				if exited, _ := proc.Exited(); exited {
-					break
-				}
-			}
+			_ = proc.Quit(10 * time.Second) // exits with the runtime's status 2: expected
 			data, err := os.ReadFile(proc.LogPath)
 			if err != nil {
 				return
@@ -59,7 +51,9 @@ func (p *Pipeline) DumpStacks(kind string) string {
 }
 
 var (
-	goroutineHeader = regexp.MustCompile(`^goroutine \d+ (\[[^\]]*\]):$`)
+	// A SIGQUIT dump's header names the goroutine's g and m ("goroutine 7 gp=0xc000 m=nil
+	// [select]:"); other tracebacks leave them out.
+	goroutineHeader = regexp.MustCompile(`^goroutine \d+ (?:gp=\S+ m=\S+ (?:mp=\S+ )?)?(\[[^\]]*\]):$`)
 	frameOffset     = regexp.MustCompile(` \+0x[0-9a-f]+$`)
 	callArgs        = regexp.MustCompile(`\([^()]*\)$`)
 )
@@ -71,9 +65,12 @@ func ProjectStacks(log string) string {
 	if i := strings.LastIndex(log, "SIGQUIT: quit"); i >= 0 {
 		log = log[i:]
 	}
-	counts := map[string]int{}
-	header := map[string]string{} // the first one's, with how long it has waited
-	var order []string
+	// A stack is its wait state (without how long) and its functions; goroutines that
+	// share one are counted together under the header of the first.
+	type stack struct{ state, frames string }
+	counts := map[stack]int{}
+	header := map[stack]string{}
+	var order []stack
 	for _, block := range strings.Split(log, "\n\n") {
 		lines := strings.Split(strings.TrimSpace(block), "\n")
 		m := goroutineHeader.FindStringSubmatch(lines[0])
@@ -88,19 +85,18 @@ func ProjectStacks(log string) string {
 			l = callArgs.ReplaceAllString(frameOffset.ReplaceAllString(l, ""), "(…)")
 			b.WriteString("\n  " + l)
 		}
-		state, _, _ := strings.Cut(m[1], ",")
-		key := strings.TrimSuffix(state, "]") + "]" + b.String()
-		if counts[key] == 0 {
-			order = append(order, key)
-			header[key] = m[1]
+		state, _, _ := strings.Cut(strings.Trim(m[1], "[]"), ",")
+		k := stack{state, b.String()}
+		if counts[k] == 0 {
+			order = append(order, k)
+			header[k] = m[1]
 		}
-		counts[key]++
+		counts[k]++
 	}
-	slices.SortStableFunc(order, func(a, b string) int { return counts[b] - counts[a] })
+	slices.SortStableFunc(order, func(a, b stack) int { return counts[b] - counts[a] })
 	var b strings.Builder
 	for _, k := range order {
-		_, frames, _ := strings.Cut(k, "]")
-		fmt.Fprintf(&b, "%d× %s%s\n", counts[k], header[k], frames)
+		fmt.Fprintf(&b, "%d× %s%s\n", counts[k], header[k], k.frames)
 	}
 	return b.String()
 }

@@ -124,10 +124,22 @@ func (p *Proc) Exited() (bool, error) {
 
 // Stop sends SIGTERM and waits up to timeout for a graceful exit, then kills.
 func (p *Proc) Stop(timeout time.Duration) error {
+	return p.signalAndWait(syscall.SIGTERM, "SIGTERM", timeout)
+}
+
+// Quit sends SIGQUIT, on which the Go runtime writes every goroutine's stack to the log
+// and exits, and waits up to timeout for it, then kills.
+func (p *Proc) Quit(timeout time.Duration) error {
+	return p.signalAndWait(syscall.SIGQUIT, "SIGQUIT", timeout)
+}
+
+// signalAndWait sends sig and waits up to timeout for the process to end, then kills it;
+// it returns how the process ended.
+func (p *Proc) signalAndWait(sig syscall.Signal, name string, timeout time.Duration) error {
 	if exited, err := p.Exited(); exited {
 		return err
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.cmd.Process.Signal(sig)
 	select {
 	case <-p.done:
 		p.mu.Lock()
@@ -135,7 +147,7 @@ func (p *Proc) Stop(timeout time.Duration) error {
 		return p.err
 	case <-time.After(timeout):
 		p.Kill()
-		return fmt.Errorf("%s did not stop within %v after SIGTERM; killed", p.Name, timeout)
+		return fmt.Errorf("%s did not exit within %v after %s; killed", p.Name, timeout, name)
 	}
 }
 
